@@ -1,0 +1,35 @@
+import type { GroupMeta, ResultMeta } from '../protocol/result-meta';
+
+/**
+ * The contract between core and a result store. Implemented by the in-memory default,
+ * `@conveyor/result-redis` and `@conveyor/result-postgres`; every implementation must pass the
+ * backend conformance suite (`@conveyor/core/testing`).
+ */
+export interface ResultBackend {
+  /** Connects (idempotent). Operations connect on first use, so calling it is optional. */
+  connect(): Promise<void>;
+  /**
+   * Stores a task's meta and wakes its waiters. A task whose stored state is ready (SUCCESS,
+   * FAILURE, REVOKED) keeps it: a later write for that task is ignored, so a redelivered
+   * task's late STARTED never hides its result.
+   */
+  store(meta: ResultMeta): Promise<void>;
+  /** Reads a task's meta; undefined when nothing is stored (the task is PENDING or forgotten). */
+  get(taskId: string): Promise<ResultMeta | undefined>;
+  /**
+   * Waits until the task's meta is in a ready state and returns it, or returns undefined once
+   * `timeoutMs` has passed. Free of races: a result stored at any moment after the call began
+   * is seen. Many concurrent waits must share the backend's connections.
+   */
+  waitForReady(taskId: string, timeoutMs: number): Promise<ResultMeta | undefined>;
+  /** Deletes a task's meta. */
+  forget(taskId: string): Promise<void>;
+  /** Stores a group's meta. */
+  storeGroup(meta: GroupMeta): Promise<void>;
+  /** Reads a group's meta. */
+  getGroup(groupId: string): Promise<GroupMeta | undefined>;
+  /** Deletes a group's meta. */
+  forgetGroup(groupId: string): Promise<void>;
+  /** Releases connections and ends every pending wait (they return undefined). */
+  close(): Promise<void>;
+}

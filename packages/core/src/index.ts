@@ -1,0 +1,11 @@
+export * from './errors';
+export * from './protocol/task-message';
+export * from './protocol/result-meta';
+export * from './protocol/message-codec';
+export * from './protocol/celery-time';
+export { reprArgs, reprKwargs } from './protocol/python-repr';
+export * from './transport/transport';
+export * from './backend/result-backend';
+export * from './memory/memory-broker';
+export * from './memory/memory-transport';
+export * from './memory/memory-result-backend';

@@ -1,0 +1,147 @@
+import type { MessageProperties, TransportMessage } from '../transport/transport';
+
+/** A message held by the in-memory broker. */
+export interface StoredMessage {
+  message: TransportMessage;
+  redelivered: boolean;
+}
+
+/** One consumer registered on a {@link MemoryQueue}. */
+export interface MemoryConsumer {
+  readonly owner: object;
+  readonly prefetch: number;
+  unsettled: number;
+  deliver(stored: StoredMessage): void;
+}
+
+/** A queue of the in-memory broker: FIFO, or by priority when `maxPriority` is set. */
+export class MemoryQueue {
+  private readonly messages: StoredMessage[] = [];
+  private readonly consumers: MemoryConsumer[] = [];
+  private next = 0;
+  private scheduled = false;
+
+  constructor(
+    readonly name: string,
+    readonly maxPriority: number | undefined,
+  ) {}
+
+  get size(): number {
+    return this.messages.length;
+  }
+
+  /** Snapshot of waiting messages, for inspection in tests and tools. */
+  peek(): readonly StoredMessage[] {
+    return [...this.messages];
+  }
+
+  enqueue(stored: StoredMessage, atFront = false): void {
+    if (this.maxPriority === undefined) {
+      if (atFront) this.messages.unshift(stored);
+      else this.messages.push(stored);
+    } else {
+      const priority = this.priorityOf(stored.message.properties);
+      // Higher priority first; equal priorities keep arrival order (requeued ones go first).
+      let index = this.messages.findIndex((m) => {
+        const p = this.priorityOf(m.message.properties);
+        return atFront ? p <= priority : p < priority;
+      });
+      if (index === -1) index = this.messages.length;
+      this.messages.splice(index, 0, stored);
+    }
+    this.schedule();
+  }
+
+  addConsumer(consumer: MemoryConsumer): void {
+    this.consumers.push(consumer);
+    this.schedule();
+  }
+
+  removeConsumer(consumer: MemoryConsumer): void {
+    const index = this.consumers.indexOf(consumer);
+    if (index >= 0) this.consumers.splice(index, 1);
+  }
+
+  /** Called when a consumer settles a delivery and may take another. */
+  schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // Deliver asynchronously, as a network broker would, so publishers never re-enter handlers.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.dispatch();
+    });
+  }
+
+  purge(): number {
+    const count = this.messages.length;
+    this.messages.length = 0;
+    return count;
+  }
+
+  private dispatch(): void {
+    while (this.messages.length > 0) {
+      const consumer = this.nextConsumerWithRoom();
+      if (!consumer) return;
+      const stored = this.messages.shift()!;
+      consumer.unsettled += 1;
+      consumer.deliver(stored);
+    }
+  }
+
+  private nextConsumerWithRoom(): MemoryConsumer | undefined {
+    for (let i = 0; i < this.consumers.length; i += 1) {
+      const consumer = this.consumers[(this.next + i) % this.consumers.length]!;
+      if (consumer.unsettled < consumer.prefetch) {
+        this.next = (this.next + i + 1) % this.consumers.length;
+        return consumer;
+      }
+    }
+    return undefined;
+  }
+
+  private priorityOf(properties: MessageProperties): number {
+    return Math.min(properties.priority ?? 0, this.maxPriority ?? 0);
+  }
+}
+
+/**
+ * The state of an in-memory broker: its queues and delayed messages. Several
+ * {@link MemoryTransport}s may share one broker, the way several connections share a RabbitMQ
+ * server; each transport's `close()` then returns only its own unsettled deliveries.
+ */
+export class MemoryBroker {
+  private readonly queues = new Map<string, MemoryQueue>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  queue(name: string): MemoryQueue | undefined {
+    return this.queues.get(name);
+  }
+
+  declare(name: string, maxPriority?: number): MemoryQueue {
+    let queue = this.queues.get(name);
+    if (!queue) {
+      queue = new MemoryQueue(name, maxPriority);
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  /** Runs `release` at `at` (epoch ms). Timers do not keep the process alive. */
+  delay(at: number, release: () => void): void {
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(timer);
+        release();
+      },
+      Math.max(0, at - Date.now()),
+    );
+    timer.unref();
+    this.timers.add(timer);
+  }
+
+  /** Number of messages waiting for their delivery time. */
+  get delayedCount(): number {
+    return this.timers.size;
+  }
+}

@@ -1,0 +1,121 @@
+import type { ResultBackend } from '../backend/result-backend';
+import { isReadyState, type GroupMeta, type ResultMeta } from '../protocol/result-meta';
+
+/** Options of {@link MemoryResultBackend}. */
+export interface MemoryResultBackendOptions {
+  /**
+   * Stored results are dropped this long after they were written; 0 keeps them.
+   * @defaultValue 86_400_000 (one day, as Celery's `result_expires`)
+   */
+  resultExpiresMs?: number;
+  /** Share the store of another memory backend (several "connections" to one store). */
+  sharedWith?: MemoryResultBackend;
+}
+
+interface Entry<T> {
+  value: string;
+  expiresAt: number;
+  parsed?: T;
+}
+
+/** Shared state of memory backends that model connections to the same store. */
+class MemoryResultStore {
+  readonly results = new Map<string, Entry<ResultMeta>>();
+  readonly groups = new Map<string, Entry<GroupMeta>>();
+  readonly waiters = new Map<string, Set<(meta: ResultMeta) => void>>();
+}
+
+/**
+ * The in-memory result backend: Conveyor's default. Results are kept as JSON text, as a real
+ * store keeps them, so what round-trips here round-trips in Redis or PostgreSQL.
+ */
+export class MemoryResultBackend implements ResultBackend {
+  private readonly store_: MemoryResultStore;
+  private readonly expiresMs: number;
+  private readonly pending = new Set<() => void>();
+
+  constructor(options: MemoryResultBackendOptions = {}) {
+    this.store_ = options.sharedWith?.store_ ?? new MemoryResultStore();
+    this.expiresMs = options.resultExpiresMs ?? 86_400_000;
+  }
+
+  async connect(): Promise<void> {}
+
+  async store(meta: ResultMeta): Promise<void> {
+    const current = this.read(this.store_.results, meta.task_id);
+    if (current && isReadyState(current.status)) return;
+    const value = JSON.stringify(meta);
+    this.store_.results.set(meta.task_id, { value, expiresAt: this.expiry() });
+    if (isReadyState(meta.status)) {
+      const waiters = this.store_.waiters.get(meta.task_id);
+      if (waiters) {
+        this.store_.waiters.delete(meta.task_id);
+        for (const wake of waiters) wake(JSON.parse(value) as ResultMeta);
+      }
+    }
+  }
+
+  async get(taskId: string): Promise<ResultMeta | undefined> {
+    return this.read(this.store_.results, taskId);
+  }
+
+  waitForReady(taskId: string, timeoutMs: number): Promise<ResultMeta | undefined> {
+    const current = this.read(this.store_.results, taskId);
+    if (current && isReadyState(current.status)) return Promise.resolve(current);
+    return new Promise((resolve) => {
+      let waiters = this.store_.waiters.get(taskId);
+      if (!waiters) {
+        waiters = new Set();
+        this.store_.waiters.set(taskId, waiters);
+      }
+      const done = (meta: ResultMeta | undefined): void => {
+        clearTimeout(timer);
+        waiters!.delete(wake);
+        if (waiters!.size === 0 && this.store_.waiters.get(taskId) === waiters) {
+          this.store_.waiters.delete(taskId);
+        }
+        this.pending.delete(abandon);
+        resolve(meta);
+      };
+      const wake = (meta: ResultMeta): void => done(meta);
+      const abandon = (): void => done(undefined);
+      const timer = setTimeout(abandon, timeoutMs);
+      waiters.add(wake);
+      this.pending.add(abandon);
+    });
+  }
+
+  async forget(taskId: string): Promise<void> {
+    this.store_.results.delete(taskId);
+  }
+
+  async storeGroup(meta: GroupMeta): Promise<void> {
+    this.store_.groups.set(meta.group_id, { value: JSON.stringify(meta), expiresAt: this.expiry() });
+  }
+
+  async getGroup(groupId: string): Promise<GroupMeta | undefined> {
+    return this.read(this.store_.groups, groupId);
+  }
+
+  async forgetGroup(groupId: string): Promise<void> {
+    this.store_.groups.delete(groupId);
+  }
+
+  async close(): Promise<void> {
+    for (const abandon of [...this.pending]) abandon();
+  }
+
+  private expiry(): number {
+    return this.expiresMs > 0 ? Date.now() + this.expiresMs : Number.POSITIVE_INFINITY;
+  }
+
+  private read<T>(map: Map<string, Entry<T>>, id: string): T | undefined {
+    const entry = map.get(id);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= Date.now()) {
+      map.delete(id);
+      return undefined;
+    }
+    return JSON.parse(entry.value) as T;
+  }
+}

@@ -1,0 +1,176 @@
+import { ConnectionError, UnroutableError } from '../errors';
+import {
+  DEAD_LETTER_REASON_HEADER,
+  deadLetterQueueName,
+  type ConsumeOptions,
+  type Consumer,
+  type Delivery,
+  type DeliveryHandler,
+  type PublishOptions,
+  type QueueDeclaration,
+  type Transport,
+  type TransportMessage,
+} from '../transport/transport';
+import { MemoryBroker, type MemoryConsumer, type MemoryQueue, type StoredMessage } from './memory-broker';
+
+/** Options of {@link MemoryTransport}. */
+export interface MemoryTransportOptions {
+  /**
+   * The broker to use. Share one between transports to model several connections to one server.
+   * @defaultValue a new broker of this transport's own
+   */
+  broker?: MemoryBroker;
+}
+
+/**
+ * The in-memory transport: Conveyor's default, so an app runs with no server. It keeps the
+ * semantics a network broker has (copies of messages, asynchronous delivery, prefetch,
+ * requeue on close, dead-letter queues, delayed delivery) so code tested on it behaves the same
+ * on RabbitMQ. Messages live only as long as the process.
+ */
+export class MemoryTransport implements Transport {
+  /** The broker state this transport talks to. */
+  readonly broker: MemoryBroker;
+  private readonly consumers = new Set<TransportConsumer>();
+  private closed = false;
+
+  constructor(options: MemoryTransportOptions = {}) {
+    this.broker = options.broker ?? new MemoryBroker();
+  }
+
+  async connect(): Promise<void> {
+    this.closed = false;
+  }
+
+  async declareQueue(declaration: QueueDeclaration): Promise<void> {
+    this.closed = false;
+    this.broker.declare(declaration.name, declaration.maxPriority);
+    this.broker.declare(deadLetterQueueName(declaration.name));
+  }
+
+  async publish(message: TransportMessage, options: PublishOptions): Promise<void> {
+    this.closed = false;
+    const queue = this.broker.queue(options.queue);
+    if (!queue) throw new UnroutableError('', options.queue);
+    const stored: StoredMessage = { message: copyMessage(message), redelivered: false };
+    if (options.deliverAt !== undefined && options.deliverAt > Date.now()) {
+      this.broker.delay(options.deliverAt, () => queue.enqueue(stored));
+    } else {
+      queue.enqueue(stored);
+    }
+  }
+
+  async consume(queueName: string, handler: DeliveryHandler, options: ConsumeOptions): Promise<Consumer> {
+    if (this.closed) throw new ConnectionError('memory transport is closed');
+    const queue = this.broker.queue(queueName);
+    if (!queue) throw new UnroutableError('', queueName);
+    const consumer = new TransportConsumer(this.broker, queue, handler, options.prefetch, this);
+    this.consumers.add(consumer);
+    queue.addConsumer(consumer);
+    return {
+      cancel: async () => {
+        queue.removeConsumer(consumer);
+        this.consumers.delete(consumer);
+        consumer.cancelled = true;
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const consumer of this.consumers) consumer.closeConnection();
+    this.consumers.clear();
+  }
+}
+
+/** A consumer and the deliveries it has not settled yet. */
+class TransportConsumer implements MemoryConsumer {
+  unsettled = 0;
+  cancelled = false;
+  private readonly open = new Set<MemoryDelivery>();
+
+  constructor(
+    private readonly broker: MemoryBroker,
+    readonly queue: MemoryQueue,
+    private readonly handler: DeliveryHandler,
+    readonly prefetch: number,
+    readonly owner: object,
+  ) {}
+
+  deliver(stored: StoredMessage): void {
+    const delivery = new MemoryDelivery(stored, this);
+    this.open.add(delivery);
+    this.handler(delivery);
+  }
+
+  settled(delivery: MemoryDelivery): void {
+    this.open.delete(delivery);
+    this.unsettled -= 1;
+    this.queue.schedule();
+  }
+
+  deadLetterQueue(): MemoryQueue {
+    return this.broker.declare(deadLetterQueueName(this.queue.name));
+  }
+
+  /** What a broker does when a connection drops: unsettled deliveries go back to the queue. */
+  closeConnection(): void {
+    this.queue.removeConsumer(this);
+    for (const delivery of this.open) delivery.returnToQueue();
+    this.open.clear();
+  }
+}
+
+class MemoryDelivery implements Delivery {
+  readonly message: TransportMessage;
+  readonly redelivered: boolean;
+  readonly queue: string;
+  private settled = false;
+
+  constructor(
+    private readonly stored: StoredMessage,
+    private readonly consumer: TransportConsumer,
+  ) {
+    this.message = copyMessage(stored.message);
+    this.redelivered = stored.redelivered;
+    this.queue = consumer.queue.name;
+  }
+
+  async ack(): Promise<void> {
+    this.settle();
+  }
+
+  async requeue(): Promise<void> {
+    this.settle();
+    this.consumer.queue.enqueue({ message: this.stored.message, redelivered: true }, true);
+  }
+
+  async deadLetter(reason: string): Promise<void> {
+    this.settle();
+    const message = copyMessage(this.stored.message);
+    message.headers[DEAD_LETTER_REASON_HEADER] = reason;
+    this.consumer.deadLetterQueue().enqueue({ message, redelivered: false });
+  }
+
+  returnToQueue(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.consumer.queue.enqueue({ message: this.stored.message, redelivered: true }, true);
+  }
+
+  private settle(): void {
+    if (this.settled) {
+      throw new Error(`delivery from queue '${this.queue}' was already settled`);
+    }
+    this.settled = true;
+    this.consumer.settled(this);
+  }
+}
+
+function copyMessage(message: TransportMessage): TransportMessage {
+  return {
+    headers: structuredClone(message.headers),
+    properties: { ...message.properties },
+    body: Buffer.from(message.body),
+  };
+}

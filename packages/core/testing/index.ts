@@ -1,0 +1,7 @@
+/**
+ * Test kit for Conveyor implementers: the conformance suites every Transport and ResultBackend
+ * must pass, and small helpers for tests. Imported as `@conveyor/core/testing` in Jest tests.
+ */
+export * from './transport-conformance';
+export * from './backend-conformance';
+export * from './wait-for';
