@@ -1,4 +1,22 @@
+/**
+ * @conveyor/core: tasks, typed clients, the worker, Celery protocol v2, and the in-memory
+ * transport and result backend that make up the default.
+ */
+export { Conveyor } from './app/conveyor';
+export type { ConveyorOptions } from './app/conveyor-options';
+export type { SendOptions } from './app/send-options';
+export { Task, TaskService } from './task/decorators';
+export type { TaskOptions, TaskServiceOptions, AckMode, ClassType } from './task/task-options';
+export type { TaskDefinition } from './task/task-definition';
+export { taskContext, type TaskContext } from './task/task-context';
+export type { TaskProxy, ServiceClient, ClientOf } from './client/task-client';
+export { Signature } from './canvas/signature';
+export { AsyncResult, type GetOptions } from './result/async-result';
+export { Worker } from './worker/worker';
+export type { WorkerOptions } from './worker/worker-options';
+export type { WorkerEvents, TaskEvent, RejectedMessageEvent } from './worker/worker-events';
 export * from './errors';
+export * as defaults from './defaults';
 export * from './protocol/task-message';
 export * from './protocol/result-meta';
 export * from './protocol/message-codec';

@@ -1,0 +1,154 @@
+import type { ResultBackend } from '../backend/result-backend';
+import { Signature } from '../canvas/signature';
+import type { ClientOf, TaskProxy } from '../client/task-client';
+import { DEFAULT_GET_TIMEOUT_MS, DEFAULT_QUEUE } from '../defaults';
+import { ConfigError } from '../errors';
+import { MemoryResultBackend } from '../memory/memory-result-backend';
+import { MemoryTransport } from '../memory/memory-transport';
+import { AsyncResult } from '../result/async-result';
+import { argsToWire, fromWire, kwargsToWire } from '../serialization/argument-codec';
+import type { TaskDefinition } from '../task/task-definition';
+import { TaskExplorer } from '../task/task-explorer';
+import type { ClassType } from '../task/task-options';
+import type { QueueDeclaration, Transport } from '../transport/transport';
+import { Worker } from '../worker/worker';
+import type { WorkerOptions } from '../worker/worker-options';
+import type { ConveyorOptions } from './conveyor-options';
+import { Producer } from './producer';
+import type { SendOptions } from './send-options';
+
+/**
+ * A Conveyor app: the registered tasks, the broker and the result backend. Web nodes use it to
+ * send tasks (`client()`, `send()`), worker nodes to run them (`worker()`); one process may do
+ * both. Declaration mistakes are refused here, with a `ConfigError`.
+ */
+export class Conveyor {
+  /** The broker. */
+  readonly transport: Transport;
+  /** The result backend, or undefined when results are off. */
+  readonly backend: ResultBackend | undefined;
+  /** The queue of tasks that name none. */
+  readonly defaultQueue: string;
+  /** Whether workers store Celery's extended result fields. */
+  readonly resultExtended: boolean;
+  /** Declarations of queues that need more than a name. */
+  readonly queueDeclarations: ReadonlyMap<string, QueueDeclaration>;
+  private readonly definitions = new Map<string, TaskDefinition>();
+  private readonly producer: Producer;
+  private readonly getTimeoutMs: number;
+
+  constructor(options: ConveyorOptions = {}) {
+    this.defaultQueue = options.defaultQueue ?? DEFAULT_QUEUE;
+    if (this.defaultQueue.trim() === '') throw new ConfigError('defaultQueue must not be empty');
+    this.transport = options.broker ?? new MemoryTransport();
+    this.backend = options.backend === null ? undefined : (options.backend ?? new MemoryResultBackend());
+    this.getTimeoutMs = options.getTimeoutMs ?? DEFAULT_GET_TIMEOUT_MS;
+    this.resultExtended = options.resultExtended ?? false;
+    this.queueDeclarations = new Map((options.queues ?? []).map((q) => [q.name, q]));
+    for (const definition of new TaskExplorer(this.defaultQueue).explore(options.tasks ?? [])) {
+      this.definitions.set(definition.name, definition);
+    }
+    this.producer = new Producer(this.transport, this.queueDeclarations);
+  }
+
+  /** The registered tasks. */
+  get tasks(): readonly TaskDefinition[] {
+    return [...this.definitions.values()];
+  }
+
+  /** The registered task of that name. */
+  task(name: string): TaskDefinition | undefined {
+    return this.definitions.get(name);
+  }
+
+  /**
+   * The typed client of a registered task class or service:
+   * `app.client(Add).delay(4, 5)`, `app.client(EmailService).sendWelcome.delay('u1', opts)`.
+   */
+  client<C extends ClassType>(cls: C): ClientOf<C> {
+    const definitions = this.tasks.filter((d) => d.target === cls);
+    if (definitions.length === 0) {
+      throw new ConfigError(`${cls.name} is not among this app's tasks; add it to \`tasks\``);
+    }
+    if (definitions[0]!.kind === 'class') return this.proxy(definitions[0]!) as ClientOf<C>;
+    const proxies = new Map(definitions.map((d) => [d.method, this.proxy(d)]));
+    return new Proxy(Object.freeze(Object.fromEntries(proxies)), {
+      get(target, key) {
+        if (typeof key === 'string' && !proxies.has(key) && typeof cls.prototype[key] === 'function') {
+          throw new ConfigError(`${cls.name}.${key} is not a @Task method`);
+        }
+        return Reflect.get(target, key);
+      },
+    }) as ClientOf<C>;
+  }
+
+  /**
+   * Sends a task by name, registered here or not (a task implemented by a Python worker, say).
+   * Resolves once the broker has confirmed the message.
+   */
+  async send<R = unknown>(name: string, args: unknown[] = [], options: SendOptions = {}): Promise<AsyncResult<R>> {
+    const definition = this.definitions.get(name);
+    return this.sendWire<R>(name, argsToWire(args), kwargsToWire(options.kwargs ?? {}), options, definition);
+  }
+
+  /** A handle on the result of a task sent earlier, by id. */
+  result<R = unknown>(taskId: string): AsyncResult<R> {
+    return this.asyncResult<R>(taskId, undefined);
+  }
+
+  /** A worker for this app's tasks. Call `start()` on it. */
+  worker(options: WorkerOptions = {}): Worker {
+    return new Worker(this, options);
+  }
+
+  /** Closes the broker and backend connections. */
+  async close(): Promise<void> {
+    await Promise.all([this.transport.close(), this.backend?.close()]);
+  }
+
+  /** @internal Used by the worker to declare queues once, the same way producers do. */
+  ensureQueue(name: string): Promise<void> {
+    return this.producer.ensureQueue(name);
+  }
+
+  private proxy(definition: TaskDefinition): TaskProxy<unknown[], unknown> {
+    const sendWith = (args: unknown[], options: SendOptions = {}): Promise<AsyncResult<unknown>> =>
+      this.sendWire(definition.name, argsToWire(args), kwargsToWire(options.kwargs ?? {}), options, definition);
+    return Object.freeze({
+      taskName: definition.name,
+      delay: (...args: unknown[]) => sendWith(args),
+      applyAsync: (args: unknown[], options?: SendOptions) => sendWith(args, options),
+      s: (...args: unknown[]) =>
+        new Signature<unknown>(definition.name, argsToWire(args), {}, {}, (sig) =>
+          this.sendWire(sig.task, [...sig.args], { ...sig.kwargs }, sig.options, definition),
+        ),
+    });
+  }
+
+  private async sendWire<R>(
+    name: string,
+    args: unknown[],
+    kwargs: Record<string, unknown>,
+    options: SendOptions,
+    definition: TaskDefinition | undefined,
+  ): Promise<AsyncResult<R>> {
+    const id = await this.producer.send({
+      name,
+      args,
+      kwargs,
+      options,
+      taskOptions: definition?.options,
+      queue: definition?.queue ?? this.defaultQueue,
+    });
+    return this.asyncResult<R>(id, definition);
+  }
+
+  private asyncResult<R>(id: string, definition: TaskDefinition | undefined): AsyncResult<R> {
+    const returns = definition?.options.returns?.();
+    return new AsyncResult<R>(id, {
+      backend: this.backend,
+      defaultTimeoutMs: this.getTimeoutMs,
+      decode: (value) => (returns ? fromWire(value, returns) : value) as R,
+    });
+  }
+}

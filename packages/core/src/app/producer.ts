@@ -1,0 +1,108 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { celeryTimestamp } from '../protocol/celery-time';
+import { encodeTaskMessage } from '../protocol/message-codec';
+import { reprArgs, reprKwargs } from '../protocol/python-repr';
+import { emptyEmbed, JSON_CONTENT_TYPE, UTF8, type TaskMessage } from '../protocol/task-message';
+import { currentTaskContext } from '../task/task-context';
+import type { TaskOptions } from '../task/task-options';
+import type { QueueDeclaration, Transport } from '../transport/transport';
+import type { SendOptions } from './send-options';
+
+/** One task call, its arguments already in wire form. */
+export interface TaskCall {
+  name: string;
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+  options: SendOptions;
+  /** The task's declared options, when the task is registered in this app. */
+  taskOptions?: Readonly<TaskOptions>;
+  /** Queue when neither the call nor the task names one. */
+  queue: string;
+}
+
+/** Builds Celery protocol v2 messages and publishes them. Internal to the app. */
+export class Producer {
+  /** `gen<pid>@<host>`, as Celery fills the `origin` header. */
+  readonly origin = `gen${process.pid}@${hostname()}`;
+  /** A stable id of this producer, sent as `reply_to` the way Celery sends its app's oid. */
+  private readonly replyTo = randomUUID();
+  private readonly declared = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly queueDeclarations: ReadonlyMap<string, QueueDeclaration>,
+  ) {}
+
+  /** Publishes the call; resolves with its task id once the broker has confirmed it. */
+  async send(call: TaskCall): Promise<string> {
+    const { message, deliverAt } = this.build(call);
+    await this.ensureQueue(call.options.queue ?? call.queue);
+    await this.transport.publish(encodeTaskMessage(message), {
+      queue: call.options.queue ?? call.queue,
+      deliverAt,
+    });
+    return message.headers.id;
+  }
+
+  /** Declares a queue once per producer; a failed declaration is tried again next time. */
+  ensureQueue(name: string): Promise<void> {
+    let pending = this.declared.get(name);
+    if (!pending) {
+      pending = this.transport.declareQueue(this.queueDeclarations.get(name) ?? { name });
+      pending.catch(() => this.declared.delete(name));
+      this.declared.set(name, pending);
+    }
+    return pending;
+  }
+
+  build(call: TaskCall): { message: TaskMessage; deliverAt?: number } {
+    const { options, taskOptions = {} } = call;
+    const id = options.taskId ?? randomUUID();
+    const parent = currentTaskContext();
+    const now = Date.now();
+    const etaTime =
+      options.eta?.getTime() ?? (options.countdownMs !== undefined ? now + options.countdownMs : undefined);
+    const expiresTime =
+      options.expires instanceof Date
+        ? options.expires.getTime()
+        : options.expires !== undefined
+          ? now + options.expires
+          : undefined;
+    const hard = options.timeLimitMs ?? taskOptions.timeLimitMs;
+    const soft = options.softTimeLimitMs ?? taskOptions.softTimeLimitMs;
+    const priority = options.priority ?? taskOptions.priority;
+    const message: TaskMessage = {
+      headers: {
+        lang: 'js',
+        task: call.name,
+        id,
+        shadow: options.shadow ?? null,
+        eta: etaTime !== undefined ? celeryTimestamp(new Date(etaTime)) : null,
+        expires: expiresTime !== undefined ? celeryTimestamp(new Date(expiresTime)) : null,
+        group: null,
+        group_index: null,
+        retries: 0,
+        timelimit: [hard !== undefined ? hard / 1000 : null, soft !== undefined ? soft / 1000 : null],
+        root_id: parent?.rootId ?? id,
+        parent_id: parent?.id ?? null,
+        argsrepr: reprArgs(call.args),
+        kwargsrepr: reprKwargs(call.kwargs),
+        origin: this.origin,
+        ignore_result: options.ignoreResult ?? taskOptions.ignoreResult ?? false,
+      },
+      properties: {
+        correlationId: id,
+        contentType: JSON_CONTENT_TYPE,
+        contentEncoding: UTF8,
+        deliveryMode: 2,
+        priority: priority ?? 0,
+        replyTo: this.replyTo,
+      },
+      args: call.args,
+      kwargs: call.kwargs,
+      embed: emptyEmbed(),
+    };
+    return { message, deliverAt: etaTime !== undefined && etaTime > now ? etaTime : undefined };
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * Every default in one place. Options' `@defaultValue` docs point here; change a default here and
+ * in those docs together.
+ */
+
+/** Queue of tasks that name none: Celery's default queue, so Python workers find them. */
+export const DEFAULT_QUEUE = 'celery';
+
+/** How long `AsyncResult.get()` waits when no `timeoutMs` is given. No wait is endless. */
+export const DEFAULT_GET_TIMEOUT_MS = 60_000;
+
+/** Tasks a worker runs at once. */
+export const DEFAULT_CONCURRENCY = 10;
+
+/** Prefetch per consumer = concurrency × this. 1 suits long tasks and fair distribution. */
+export const DEFAULT_PREFETCH_MULTIPLIER = 1;
+
+/** How long a graceful shutdown lets in-flight tasks finish before aborting and requeueing them. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
+
+/** How long a worker keeps retrying to store a result before it gives the message back. */
+export const DEFAULT_RESULT_STORE_TIMEOUT_MS = 60_000;
+
+/** First and largest pause between attempts to store a result. */
+export const RESULT_STORE_BACKOFF_MIN_MS = 50;
+export const RESULT_STORE_BACKOFF_MAX_MS = 5_000;
+
+/** Pause before a message that could not be re-delayed is handed back, so it cannot spin. */
+export const REQUEUE_PAUSE_MS = 1_000;
+
+/** Exit codes of a worker stopped by a signal. */
+export const EXIT_GRACEFUL = 0;
+/** In-flight tasks outlived the shutdown timeout; they were aborted and requeued. */
+export const EXIT_SHUTDOWN_TIMEOUT = 1;
+/** A second signal forced the stop; in-flight tasks were requeued at once. */
+export const EXIT_FORCED = 2;

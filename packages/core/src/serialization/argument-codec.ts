@@ -1,0 +1,100 @@
+import { instanceToPlain, plainToInstance } from 'class-transformer';
+import { SerializationError } from '../errors';
+import type { TaskDefinition } from '../task/task-definition';
+import type { ClassType } from '../task/task-options';
+import { assertSendable } from './json-guard';
+
+/** Types that design:paramtypes reports for values JSON already carries as they are. */
+const PASS_THROUGH: ReadonlySet<unknown> = new Set([
+  Object,
+  String,
+  Number,
+  Boolean,
+  Array,
+  Function,
+  Promise,
+  Symbol,
+  BigInt,
+  Map,
+  Set,
+  undefined,
+]);
+
+/** Positional arguments for the wire: checked, trailing `undefined`s dropped, instances made plain. */
+export function argsToWire(args: readonly unknown[]): unknown[] {
+  let end = args.length;
+  while (end > 0 && args[end - 1] === undefined) end -= 1;
+  const kept = args.slice(0, end);
+  kept.forEach((arg, index) => {
+    if (arg === undefined) {
+      throw new SerializationError(
+        `args[${index}]`,
+        'undefined before other arguments would arrive as null; pass null',
+      );
+    }
+    assertSendable(arg, `args[${index}]`);
+  });
+  return kept.map(toPlain);
+}
+
+/** Keyword arguments for the wire. */
+export function kwargsToWire(kwargs: Record<string, unknown>): Record<string, unknown> {
+  assertSendable(kwargs, 'kwargs');
+  return toPlain(kwargs) as Record<string, unknown>;
+}
+
+/** A task's return value for the wire. */
+export function resultToWire(value: unknown): unknown {
+  assertSendable(value, 'result');
+  return value === undefined ? null : toPlain(value);
+}
+
+/** Rebuilds a value as an instance of `type` when it is a class (or Date) and the value fits. */
+export function fromWire(value: unknown, type: unknown): unknown {
+  if (value === null || value === undefined || PASS_THROUGH.has(type)) return value;
+  if (type === Date) {
+    return typeof value === 'string' || typeof value === 'number' ? new Date(value) : value;
+  }
+  if (typeof type === 'function' && typeof value === 'object') {
+    return plainToInstance(type as ClassType, value);
+  }
+  return value;
+}
+
+/** Problem with the arguments of a call, raised on the worker as a TypeError, like Python does. */
+export class ArgumentMismatchError extends TypeError {
+  override name = 'TypeError';
+}
+
+/**
+ * Arguments for the method from a message's args and kwargs: keyword arguments are placed by
+ * parameter name, then each argument is rebuilt as its declared type.
+ */
+export function argumentsFromWire(
+  definition: TaskDefinition,
+  args: readonly unknown[],
+  kwargs: Record<string, unknown>,
+): unknown[] {
+  const values = [...args];
+  for (const [key, value] of Object.entries(kwargs)) {
+    const index = definition.paramNames.indexOf(key);
+    if (index < 0 || (definition.restIndex !== undefined && index >= definition.restIndex)) {
+      throw new ArgumentMismatchError(`${definition.name}() got an unexpected keyword argument '${key}'`);
+    }
+    if (index < args.length) {
+      throw new ArgumentMismatchError(`${definition.name}() got multiple values for argument '${key}'`);
+    }
+    while (values.length < index) values.push(undefined);
+    values[index] = value;
+  }
+  return values.map((value, index) =>
+    definition.restIndex !== undefined && index >= definition.restIndex
+      ? value
+      : fromWire(value, definition.paramTypes[index]),
+  );
+}
+
+function toPlain(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || value instanceof Date) return value;
+  return instanceToPlain(value);
+}

@@ -1,0 +1,75 @@
+/** A class constructor, as decorators and class-transformer see it. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type ClassType<T = unknown> = new (...args: any[]) => T;
+
+/** Whether a worker acknowledges a task message after it ran (`late`) or before (`early`). */
+export type AckMode = 'late' | 'early';
+
+/** Options of `@Task(...)`. Every field may also be set per call where it makes sense. */
+export interface TaskOptions {
+  /**
+   * Task name on the wire. On a service method it replaces `<service name>.<method>`.
+   * @defaultValue `<service name>.<method>` for service methods; required on task classes
+   */
+  name?: string;
+  /**
+   * Queue the task is sent to.
+   * @defaultValue the service's queue, else the app's `defaultQueue` (`celery`)
+   */
+  queue?: string;
+  /**
+   * `late`: the message is acked after the task ran and its result was stored (at-least-once).
+   * `early`: acked before it runs (at-most-once: a crash loses it, a redelivery never repeats it).
+   * @defaultValue 'late'
+   */
+  acks?: AckMode;
+  /**
+   * Store STARTED when a worker begins the task (Celery's `track_started`).
+   * @defaultValue false
+   */
+  trackStarted?: boolean;
+  /**
+   * Store no result for this task.
+   * @defaultValue false
+   */
+  ignoreResult?: boolean;
+  /**
+   * Priority of its messages (0-255), honoured on queues declared with `maxPriority`.
+   * @defaultValue none (0)
+   */
+  priority?: number;
+  /**
+   * Hard time limit in ms, sent in the `timelimit` header.
+   * @defaultValue none
+   */
+  timeLimitMs?: number;
+  /**
+   * Soft time limit in ms, sent in the `timelimit` header.
+   * @defaultValue none
+   */
+  softTimeLimitMs?: number;
+  /**
+   * Names of the parameters, in order, used to map keyword arguments (from Python callers) onto
+   * positions. Read from the method's source when absent; give them when a build step mangles
+   * parameter names.
+   * @defaultValue the parameter names of the method as written
+   */
+  params?: string[];
+  /**
+   * The class of the task's return value, so `get()` rebuilds an instance (class-transformer)
+   * instead of a plain object. TypeScript records no type for a Promise's value, hence this.
+   * @defaultValue none: the result comes back as plain JSON
+   */
+  returns?: () => ClassType;
+}
+
+/** Options of `@TaskService(...)`. */
+export interface TaskServiceOptions {
+  /** Prefix of its tasks' names: `<name>.<method>`. */
+  name: string;
+  /**
+   * Queue of its tasks, unless a task names its own.
+   * @defaultValue the app's `defaultQueue`
+   */
+  queue?: string;
+}

@@ -1,0 +1,83 @@
+import type { ResultBackend } from '../backend/result-backend';
+import { RESULT_STORE_BACKOFF_MAX_MS, RESULT_STORE_BACKOFF_MIN_MS } from '../defaults';
+import { celeryDateDone } from '../protocol/celery-time';
+import { isReadyState, type ResultMeta, type TaskState } from '../protocol/result-meta';
+import type { TaskMessage } from '../protocol/task-message';
+import { exceptionMetaOf, tracebackOf } from '../result/exception-meta';
+
+/** Builds Celery result metas for a worker and stores them, retrying while the store is down. */
+export class ResultWriter {
+  constructor(
+    private readonly backend: ResultBackend,
+    private readonly hostname: string,
+    private readonly extended: boolean,
+    private readonly storeTimeoutMs: number,
+  ) {}
+
+  started(message: TaskMessage, queue: string): ResultMeta {
+    return this.meta(message, queue, 'STARTED', { pid: process.pid, hostname: this.hostname }, null);
+  }
+
+  success(message: TaskMessage, queue: string, value: unknown): ResultMeta {
+    return this.meta(message, queue, 'SUCCESS', value, null);
+  }
+
+  failure(message: TaskMessage, queue: string, error: unknown): ResultMeta {
+    return this.meta(message, queue, 'FAILURE', exceptionMetaOf(error), tracebackOf(error));
+  }
+
+  /** REVOKED, stored the way Celery stores a revoked or expired task. */
+  revoked(message: TaskMessage, queue: string, reason: string): ResultMeta {
+    const result = { exc_type: 'TaskRevokedError', exc_message: [reason], exc_module: 'celery.exceptions' };
+    return this.meta(message, queue, 'REVOKED', result, null);
+  }
+
+  /**
+   * Stores `meta`, retrying with exponential backoff for up to the store timeout, or until
+   * `giveUp()` says to stop. Returns whether it was stored.
+   */
+  async store(meta: ResultMeta, giveUp: () => boolean, onError: (error: Error) => void): Promise<boolean> {
+    const deadline = Date.now() + this.storeTimeoutMs;
+    let pause = RESULT_STORE_BACKOFF_MIN_MS;
+    for (;;) {
+      try {
+        await this.backend.store(meta);
+        return true;
+      } catch (error) {
+        onError(error as Error);
+        if (Date.now() + pause > deadline || giveUp()) return false;
+        await new Promise((resolve) => setTimeout(resolve, pause * (0.5 + Math.random() / 2)));
+        pause = Math.min(pause * 2, RESULT_STORE_BACKOFF_MAX_MS);
+      }
+    }
+  }
+
+  private meta(
+    message: TaskMessage,
+    queue: string,
+    status: TaskState,
+    result: unknown,
+    traceback: string | null,
+  ): ResultMeta {
+    const h = message.headers;
+    const meta: ResultMeta = {
+      status,
+      result,
+      traceback,
+      children: [],
+      date_done: isReadyState(status) ? celeryDateDone() : null,
+      task_id: h.id,
+    };
+    if (this.extended) {
+      Object.assign(meta, {
+        name: h.task,
+        args: message.args,
+        kwargs: message.kwargs,
+        worker: this.hostname,
+        retries: h.retries,
+        queue,
+      });
+    }
+    return meta;
+  }
+}

@@ -1,0 +1,34 @@
+/** Payload of the task lifecycle events a worker emits. */
+export interface TaskEvent {
+  /** Task id. */
+  id: string;
+  /** Task name. */
+  name: string;
+  /** Milliseconds the task ran (succeeded, failed). */
+  runtimeMs?: number;
+  /** The error (failed, revoked). */
+  error?: unknown;
+  /** Why (revoked). */
+  reason?: string;
+}
+
+/** Payload of `message-rejected`: a message dead-lettered without running. */
+export interface RejectedMessageEvent {
+  /** The task id, when the message had a readable one. */
+  id?: string;
+  /** Why it was refused; the same text is on the dead-lettered message. */
+  reason: string;
+  queue: string;
+}
+
+/** The events of a {@link Worker}, with their payloads. */
+export interface WorkerEvents {
+  'task-received': [TaskEvent];
+  'task-started': [TaskEvent];
+  'task-succeeded': [TaskEvent];
+  'task-failed': [TaskEvent];
+  'task-revoked': [TaskEvent];
+  'message-rejected': [RejectedMessageEvent];
+  /** Trouble the worker survived (a failed ack, a result it could not store); for logging. */
+  'worker-error': [Error];
+}

@@ -1,0 +1,58 @@
+import type { ClassType } from '../task/task-options';
+
+/** Options of a {@link Worker}. */
+export interface WorkerOptions {
+  /**
+   * Queues to consume.
+   * @defaultValue the queues of all the app's tasks
+   */
+  queues?: string[];
+  /**
+   * Tasks run at once.
+   * @defaultValue 10
+   */
+  concurrency?: number;
+  /**
+   * Each consumer's prefetch is `concurrency × prefetchMultiplier`. Raise it for many short tasks;
+   * keep 1 for long ones, so idle workers get the work.
+   * @defaultValue 1
+   */
+  prefetchMultiplier?: number;
+  /**
+   * Instances of task services (for services whose constructors take dependencies). Classes
+   * with no instance here and no `resolve` are built with `new Class()`.
+   * @defaultValue []
+   */
+  instances?: object[];
+  /**
+   * Builds a task service or class instance, e.g. from a DI container: `(cls) => container.get(cls)`.
+   * @defaultValue none
+   */
+  resolve?: (cls: ClassType) => object;
+  /**
+   * Stop gracefully on SIGTERM and SIGINT (a second signal forces it) and exit the process.
+   * @defaultValue true
+   */
+  handleSignals?: boolean;
+  /**
+   * How long `stop()` lets running tasks finish before it aborts them and requeues their messages.
+   * @defaultValue 30_000
+   */
+  shutdownTimeoutMs?: number;
+  /**
+   * How long the worker keeps retrying to store a result before it gives the message back to
+   * the queue unacknowledged (the task will run again).
+   * @defaultValue 60_000
+   */
+  resultStoreTimeoutMs?: number;
+  /**
+   * The worker's name, shown in results (`worker`) and STARTED metas.
+   * @defaultValue `conveyor-<pid>@<hostname>`
+   */
+  hostname?: string;
+  /**
+   * Message bodies larger than this are dead-lettered unread.
+   * @defaultValue 16 MiB
+   */
+  maxBodyBytes?: number;
+}

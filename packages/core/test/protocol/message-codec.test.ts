@@ -1,0 +1,170 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  Conveyor,
+  decodeTaskMessage,
+  encodeTaskMessage,
+  MessageDecodeError,
+  MemoryTransport,
+  type TransportMessage,
+} from '@conveyor/core';
+import { Producer } from '../../src/app/producer';
+
+interface WireReference {
+  message: {
+    properties: Record<string, unknown>;
+    headers: Record<string, unknown>;
+    body: string;
+  };
+}
+
+const reference = JSON.parse(
+  readFileSync(join(__dirname, '../../../../../shared/reference/celery-5.2.6-wire.json'), 'utf8'),
+) as WireReference;
+const celeryMessage = reference.message;
+
+function asTransportMessage(): TransportMessage {
+  return {
+    headers: { ...celeryMessage.headers },
+    properties: celeryMessage.properties,
+    body: Buffer.from(celeryMessage.body),
+  };
+}
+
+describe('Celery protocol v2 codec', () => {
+  describe('against a message captured from Celery 5.2.6', () => {
+    it('decodes the Celery message', () => {
+      const decoded = decodeTaskMessage(asTransportMessage());
+      expect(decoded.headers.task).toBe('tasks.add');
+      expect(decoded.headers.id).toBe(celeryMessage.headers.id);
+      expect(decoded.headers.timelimit).toEqual([null, null]);
+      expect(decoded.args).toEqual([2, 3]);
+      expect(decoded.kwargs).toEqual({});
+      expect(decoded.embed).toEqual({ callbacks: null, errbacks: null, chain: null, chord: null });
+      expect(decoded.properties.correlationId).toBe(celeryMessage.headers.id);
+    });
+
+    it('encodes the same call with every header and property Celery sets, with the same values', () => {
+      const producer = new Producer(new MemoryTransport(), new Map());
+      const id = celeryMessage.headers.id as string;
+      const { message } = producer.build({ name: 'tasks.add', args: [2, 3], kwargs: {}, options: { taskId: id }, queue: 'celery' });
+      const wire = encodeTaskMessage(message);
+
+      expect(Object.keys(wire.headers).sort()).toEqual(Object.keys(celeryMessage.headers).sort());
+      // lang and origin name the producer; everything else must match Celery's value exactly.
+      const { lang, origin, ...ours } = wire.headers;
+      const { lang: pyLang, origin: pyOrigin, ...theirs } = celeryMessage.headers;
+      expect(ours).toEqual(theirs);
+      expect([lang, pyLang]).toEqual(['js', 'py']);
+      expect(origin).toMatch(/^gen\d+@.+$/);
+      expect(pyOrigin).toMatch(/^gen\d+@.+$/);
+
+      const { replyTo, ...props } = wire.properties;
+      const { replyTo: pyReplyTo, ...pyProps } = celeryMessage.properties;
+      expect(props).toEqual(pyProps);
+      expect(typeof replyTo).toBe(typeof pyReplyTo);
+      expect(JSON.parse(wire.body.toString())).toEqual(JSON.parse(celeryMessage.body));
+    });
+
+    it('writes eta, expires and time limits as Celery does', () => {
+      const producer = new Producer(new MemoryTransport(), new Map());
+      const eta = new Date('2030-01-02T03:04:05.678Z');
+      const { message, deliverAt } = producer.build({
+        name: 'tasks.add',
+        args: [],
+        kwargs: { x: 'y' },
+        options: { eta, expires: new Date('2030-01-03T00:00:00Z'), timeLimitMs: 30_000, softTimeLimitMs: 1_500 },
+        queue: 'celery',
+      });
+      expect(message.headers.eta).toBe('2030-01-02T03:04:05.678000+00:00');
+      expect(message.headers.expires).toBe('2030-01-03T00:00:00.000000+00:00');
+      expect(message.headers.timelimit).toEqual([30, 1.5]);
+      expect(message.headers.argsrepr).toBe('()');
+      expect(message.headers.kwargsrepr).toBe("{'x': 'y'}");
+      expect(deliverAt).toBe(eta.getTime());
+    });
+
+    it('writes Python reprs of the arguments', () => {
+      const producer = new Producer(new MemoryTransport(), new Map());
+      const { message } = producer.build({
+        name: 't',
+        args: [1, 'it\'s', null, true, [1.5, { a: false }]],
+        kwargs: {},
+        options: {},
+        queue: 'celery',
+      });
+      expect(message.headers.argsrepr).toBe(`(1, "it's", None, True, [1.5, {'a': False}])`);
+      const single = producer.build({ name: 't', args: ['x'], kwargs: {}, options: {}, queue: 'celery' });
+      expect(single.message.headers.argsrepr).toBe("('x',)");
+    });
+
+    it('links a task sent from inside a task to its parent and root', async () => {
+      const app = new Conveyor({ tasks: [] });
+      const producer = new Producer(app.transport, new Map());
+      const { runInTaskContext } = await import('../../src/task/task-context');
+      const child = runInTaskContext(
+        {
+          id: 'parent-id',
+          name: 'p',
+          retries: 0,
+          attempt: 1,
+          headers: {} as never,
+          signal: new AbortController().signal,
+          rootId: 'root-id',
+          parentId: null,
+          queue: 'celery',
+          redelivered: false,
+          hostname: 'h',
+        },
+        () => producer.build({ name: 'c', args: [], kwargs: {}, options: {}, queue: 'celery' }),
+      );
+      expect(child.message.headers.parent_id).toBe('parent-id');
+      expect(child.message.headers.root_id).toBe('root-id');
+    });
+  });
+
+  describe('refuses malformed input with MessageDecodeError', () => {
+    const valid = asTransportMessage;
+    const cases: Array<[string, (m: TransportMessage) => void, RegExp]> = [
+      ['a body that is not JSON', (m) => (m.body = Buffer.from('[[1, 2], {}')), /not valid JSON/],
+      ['a body that is not [args, kwargs, embed]', (m) => (m.body = Buffer.from('{"a": 1}')), /JSON array/],
+      ['args that are not an array', (m) => (m.body = Buffer.from('[1, {}, null]')), /args/],
+      ['kwargs that are not an object', (m) => (m.body = Buffer.from('[[], [], null]')), /kwargs/],
+      ['a content type other than JSON', (m) => (m.properties = { ...m.properties, contentType: 'application/x-python-serialize' }), /content type/],
+      ['an encoding other than UTF-8', (m) => (m.properties = { ...m.properties, contentEncoding: 'binary' }), /encoding/],
+      ['protocol v1 (no task headers)', (m) => (m.headers = {}), /protocol v1/],
+      ['a missing task name', (m) => delete m.headers.task, /'task'/],
+      ['a task name that is not a string', (m) => (m.headers.task = 42), /'task'/],
+      ['a missing id', (m) => delete m.headers.id, /'id'/],
+      ['retries that are not an integer', (m) => (m.headers.retries = 'two'), /'retries'/],
+      ['negative retries', (m) => (m.headers.retries = -1), /'retries'/],
+      ['an eta that is not a time', (m) => (m.headers.eta = 'tomorrow'), /'eta'/],
+      ['expires of the wrong type', (m) => (m.headers.expires = 12), /'expires'/],
+      ['a timelimit that is not [hard, soft]', (m) => (m.headers.timelimit = [1]), /'timelimit'/],
+      ['ignore_result that is not a boolean', (m) => (m.headers.ignore_result = 'yes'), /'ignore_result'/],
+      ['a body over the size limit', (m) => (m.body = Buffer.alloc(2048, 32)), /exceeds the limit/],
+      ['nesting deeper than the limit', (m) => (m.body = Buffer.from(`[[${'['.repeat(80)}${']'.repeat(80)}], {}, null]`)), /nests deeper/],
+    ];
+    it.each(cases)('%s', (_label, corrupt, reason) => {
+      const message = valid();
+      corrupt(message);
+      let caught: unknown;
+      try {
+        decodeTaskMessage(message, { maxBodyBytes: 1024 });
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(MessageDecodeError);
+      expect((caught as MessageDecodeError).reason).toMatch(reason);
+      expect((caught as MessageDecodeError).code).toBe('CONVEYOR_ERR_MESSAGE_DECODE');
+    });
+
+    it('keeps the task id on the error when it could be read', () => {
+      const message = valid();
+      message.body = Buffer.from('nope');
+      expect(() => decodeTaskMessage(message)).toThrow(
+        expect.objectContaining({ taskId: celeryMessage.headers.id }) as Error,
+      );
+    });
+  });
+});

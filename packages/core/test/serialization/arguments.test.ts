@@ -1,0 +1,147 @@
+import 'reflect-metadata';
+import { Type } from 'class-transformer';
+import { Conveyor, SerializationError, Task, TaskService } from '@conveyor/core';
+
+class Address {
+  street!: string;
+  city!: string;
+  label(): string {
+    return `${this.street}, ${this.city}`;
+  }
+}
+
+class Person {
+  name!: string;
+  @Type(() => Date) born!: Date;
+  @Type(() => Address) address!: Address;
+  age(at: Date): number {
+    return at.getUTCFullYear() - this.born.getUTCFullYear();
+  }
+}
+
+class Summary {
+  text!: string;
+  @Type(() => Date) at!: Date;
+  shout(): string {
+    return this.text.toUpperCase();
+  }
+}
+
+@TaskService({ name: 'people' })
+class PeopleService {
+  @Task()
+  describe(person: Person, when: Date, tags: string[], extra: Record<string, unknown>): string {
+    // These calls only work on real instances, rebuilt from the plain JSON.
+    return `${person.name} (${person.age(when)}) at ${person.address.label()} ${tags.join('+')} ${JSON.stringify(extra)}`;
+  }
+
+  @Task({ returns: () => Summary })
+  summarize(text: string): Summary {
+    return Object.assign(new Summary(), { text, at: new Date('2026-01-01T00:00:00Z') });
+  }
+
+  @Task()
+  echo(a: unknown, b?: unknown, c?: unknown): unknown[] {
+    return [a, b ?? 'no-b', c ?? 'no-c'];
+  }
+
+  @Task()
+  bad(): unknown {
+    return { callback: () => 1 };
+  }
+}
+
+describe('Arguments and results', () => {
+  let app: Conveyor;
+  beforeEach(async () => {
+    app = new Conveyor({ tasks: [PeopleService] });
+    await app.worker({ handleSignals: false }).start();
+  });
+  afterEach(() => app.close());
+
+  describe('round trip', () => {
+    it('rebuilds DTOs with nested @Type classes and Dates as the declared parameter types', async () => {
+      const person = Object.assign(new Person(), {
+        name: 'Ada',
+        born: new Date('1990-05-01T00:00:00Z'),
+        address: Object.assign(new Address(), { street: '1 Main St', city: 'Oslo' }),
+      });
+      const result = await app
+        .client(PeopleService)
+        .describe.delay(person, new Date('2026-06-01T00:00:00Z'), ['a', 'b'], { n: 1, nested: [true, null] });
+      await expect(result.get({ timeoutMs: 5_000 })).resolves.toBe(
+        'Ada (36) at 1 Main St, Oslo a+b {"n":1,"nested":[true,null]}',
+      );
+    });
+
+    it('rebuilds the result as the class named by `returns`', async () => {
+      const summary = await (await app.client(PeopleService).summarize.delay('hi')).get({ timeoutMs: 5_000 });
+      expect(summary).toBeInstanceOf(Summary);
+      expect(summary.at).toBeInstanceOf(Date);
+      expect(summary.shout()).toBe('HI');
+    });
+
+    it('maps keyword arguments onto parameters by name', async () => {
+      const result = await app.send<unknown[]>('people.echo', [1], { kwargs: { c: 3 } });
+      await expect(result.get({ timeoutMs: 5_000 })).resolves.toEqual([1, 'no-b', 3]);
+    });
+
+    it('fails a call with an unknown keyword argument as a TypeError, like Python', async () => {
+      const result = await app.send('people.echo', [1], { kwargs: { zzz: 3 } });
+      await expect(result.get({ timeoutMs: 5_000 })).rejects.toMatchObject({
+        excType: 'TypeError',
+        excMessage: ["people.echo() got an unexpected keyword argument 'zzz'"],
+      });
+    });
+
+    it('drops trailing undefined arguments so optional parameters stay undefined', async () => {
+      const result = await app.client(PeopleService).echo.delay('a', undefined, undefined);
+      await expect(result.get({ timeoutMs: 5_000 })).resolves.toEqual(['a', 'no-b', 'no-c']);
+    });
+
+    it('fails the task with SerializationError when its result cannot be sent', async () => {
+      const result = await app.client(PeopleService).bad.delay();
+      await expect(result.get({ timeoutMs: 5_000 })).rejects.toMatchObject({
+        excType: 'SerializationError',
+        excMessage: ['cannot serialize result.callback: a function cannot be sent; pass data, not code'],
+      });
+    });
+  });
+
+  describe('refuses what JSON cannot carry at delay() time, naming the path, before publishing', () => {
+    const cycle: Record<string, unknown> = { name: 'loop' };
+    cycle.self = cycle;
+    const cases: Array<[string, unknown[], string]> = [
+      ['a function deep in an object', [1, { owner: { callback: () => 1 } }], 'args[1].owner.callback'],
+      ['a symbol', [Symbol('s')], 'args[0]'],
+      ['a BigInt', [{ big: 10n }], 'args[0].big'],
+      ['a cycle', [cycle], 'args[0].self'],
+      ['undefined in an array', [[1, undefined, 3]], 'args[0][1]'],
+      ['undefined before other arguments', [undefined, 1], 'args[0]'],
+      ['NaN', [{ n: Number.NaN }], 'args[0].n'],
+      ['Infinity', [[Infinity]], 'args[0][0]'],
+      ['a Map', [new Map([[1, 2]])], 'args[0]'],
+      ['a Set', [{ s: new Set([1]) }], 'args[0].s'],
+      ['a Promise', [Promise.resolve(1)], 'args[0]'],
+      ['an invalid Date', [new Date('nope')], 'args[0]'],
+      ['a key that is not an identifier', [{ 'two words': () => 0 }], 'args[0]["two words"]'],
+    ];
+    it.each(cases)('%s', async (_label, args, path) => {
+      const published = jest.spyOn(app.transport, 'publish');
+      const sent = app.send('people.echo', args);
+      await expect(sent).rejects.toBeInstanceOf(SerializationError);
+      await expect(sent).rejects.toMatchObject({ path, code: 'CONVEYOR_ERR_SERIALIZATION' });
+      expect(published).not.toHaveBeenCalled();
+    });
+
+    it('refuses a bad keyword argument with its path', async () => {
+      await expect(app.send('people.echo', [], { kwargs: { fn: () => 1 } })).rejects.toMatchObject({ path: 'kwargs.fn' });
+    });
+
+    it('allows shared references that are not cycles', async () => {
+      const shared = { v: 1 };
+      const result = await app.send('people.echo', [[shared, shared]]);
+      await expect(result.get({ timeoutMs: 5_000 })).resolves.toEqual([[{ v: 1 }, { v: 1 }], 'no-b', 'no-c']);
+    });
+  });
+});

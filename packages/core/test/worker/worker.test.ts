@@ -1,0 +1,411 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  Conveyor,
+  DEAD_LETTER_REASON_HEADER,
+  defaults,
+  MemoryResultBackend,
+  MemoryTransport,
+  NotRegisteredError,
+  Task,
+  TaskFailedError,
+  TaskRevokedError,
+  TaskService,
+  taskContext,
+  TimeoutError,
+  type ResultMeta,
+  type TaskContext,
+} from '@conveyor/core';
+import { sleep, waitFor } from '@conveyor/core/testing';
+import { deadLetters, queued } from './fixtures';
+
+const reference = JSON.parse(
+  readFileSync(join(__dirname, '../../../../../shared/reference/celery-5.2.6-wire.json'), 'utf8'),
+) as { success_meta: ResultMeta; failure_meta: ResultMeta; unknown_task_meta_result: unknown };
+
+class InventoryError extends Error {
+  override name = 'InventoryError';
+}
+
+const gate = { running: 0, peak: 0, release: Promise.resolve() as Promise<void> };
+let seenContext: TaskContext | undefined;
+
+@TaskService({ name: 'shop' })
+class Shop {
+  @Task()
+  add(a: number, b: number): number {
+    return a + b;
+  }
+
+  @Task()
+  reserve(sku: string): never {
+    throw new InventoryError(`out of stock: ${sku}`);
+  }
+
+  @Task()
+  async slow(ms: number): Promise<string> {
+    gate.running += 1;
+    gate.peak = Math.max(gate.peak, gate.running);
+    try {
+      await sleep(ms);
+      return `slept ${ms}`;
+    } finally {
+      gate.running -= 1;
+    }
+  }
+
+  @Task({ trackStarted: true })
+  async tracked(): Promise<string> {
+    await gate.release;
+    return 'done';
+  }
+
+  @Task()
+  async cancellable(): Promise<string> {
+    const { signal } = taskContext();
+    await new Promise((resolve) => signal.addEventListener('abort', resolve));
+    return 'aborted';
+  }
+
+  @Task({ acks: 'early' })
+  async early(): Promise<string> {
+    await gate.release;
+    return 'early';
+  }
+
+  @Task()
+  context(): string {
+    seenContext = taskContext();
+    return seenContext.id;
+  }
+}
+
+describe('Worker', () => {
+  let app: Conveyor;
+  let transport: MemoryTransport;
+  const started: Array<{ stop(): Promise<number> }> = [];
+  const startWorker = async (options: Parameters<Conveyor['worker']>[0] = {}) => {
+    const worker = app.worker({ handleSignals: false, ...options });
+    await worker.start();
+    started.push(worker);
+    return worker;
+  };
+
+  beforeEach(() => {
+    transport = new MemoryTransport();
+    app = new Conveyor({ broker: transport, tasks: [Shop] });
+    gate.running = 0;
+    gate.peak = 0;
+  });
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((w) => w.stop()));
+    await app.close();
+  });
+
+  describe('results', () => {
+    it('stores SUCCESS as the Celery meta document', async () => {
+      await startWorker();
+      const result = await app.client(Shop).add.delay(4, 5);
+      await expect(result.get({ timeoutMs: 5_000 })).resolves.toBe(9);
+      const meta = await app.backend!.get(result.id);
+      expect(Object.keys(meta!).sort()).toEqual(Object.keys(reference.success_meta).sort());
+      expect(meta).toMatchObject({ status: 'SUCCESS', result: 9, traceback: null, children: [], task_id: result.id });
+      expect(meta!.date_done).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/);
+    });
+
+    it('adds the extended fields when resultExtended is on', async () => {
+      app = new Conveyor({ broker: transport, tasks: [Shop], resultExtended: true });
+      const worker = await startWorker();
+      const result = await app.client(Shop).add.delay(1, 2);
+      await result.get({ timeoutMs: 5_000 });
+      await expect(app.backend!.get(result.id)).resolves.toMatchObject({
+        name: 'shop.add',
+        args: [1, 2],
+        kwargs: {},
+        worker: worker.hostname,
+        retries: 0,
+        queue: 'celery',
+      });
+    });
+
+    it('stores FAILURE with exc_type, exc_message and the stack; get() throws TaskFailedError with them', async () => {
+      await startWorker();
+      const result = await app.client(Shop).reserve.delay('sku-1');
+      const error = (await result.get({ timeoutMs: 5_000 }).catch((e: unknown) => e)) as TaskFailedError;
+      expect(error).toBeInstanceOf(TaskFailedError);
+      expect(error.code).toBe('CONVEYOR_ERR_TASK_FAILED');
+      expect(error.taskId).toBe(result.id);
+      expect(error.excType).toBe('InventoryError');
+      expect(error.excMessage).toEqual(['out of stock: sku-1']);
+      expect(error.remoteTraceback).toContain('InventoryError: out of stock: sku-1');
+      expect(error.remoteTraceback).toContain('reserve');
+      const meta = await app.backend!.get(result.id);
+      expect(Object.keys(meta!).sort()).toEqual(Object.keys(reference.failure_meta).sort());
+      expect(Object.keys(meta!.result as object).sort()).toEqual(Object.keys(reference.failure_meta.result as object).sort());
+    });
+
+    it('returns the error instead of throwing with propagate: false', async () => {
+      await startWorker();
+      const result = await app.client(Shop).reserve.delay('sku-2');
+      const value = await result.get({ timeoutMs: 5_000, propagate: false });
+      expect(value).toBeInstanceOf(TaskFailedError);
+      await expect(result.failed()).resolves.toBe(true);
+      await expect(result.state()).resolves.toBe('FAILURE');
+    });
+
+    it('reads a FAILURE written by Python Celery as a TaskFailedError with the Python traceback', async () => {
+      const id = randomUUID();
+      await app.backend!.store({ ...reference.failure_meta, task_id: id });
+      const error = (await app.result(id).get({ timeoutMs: 1_000 }).catch((e: unknown) => e)) as TaskFailedError;
+      expect(error).toMatchObject({ excType: 'ValueError', excMessage: ['boom'], excModule: 'builtins' });
+      expect(error.remoteTraceback).toContain('raise ValueError(msg)');
+    });
+
+    it('throws TimeoutError naming the task and its last known state', async () => {
+      const pending = await app.client(Shop).add.delay(1, 1);
+      await expect(pending.get({ timeoutMs: 200 })).rejects.toThrow(
+        new TimeoutError(pending.id, 'PENDING', 200).message,
+      );
+      let release!: () => void;
+      gate.release = new Promise((resolve) => (release = resolve));
+      await startWorker();
+      const running = await app.client(Shop).tracked.delay();
+      await waitFor(async () => (await running.state()) === 'STARTED', 'STARTED');
+      const error = await running.get({ timeoutMs: 100 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TimeoutError);
+      expect(error).toMatchObject({ taskId: running.id, lastState: 'STARTED' });
+      release();
+      await expect(running.get({ timeoutMs: 5_000 })).resolves.toBe('done');
+    });
+
+    it('forgets a result', async () => {
+      await startWorker();
+      const result = await app.client(Shop).add.delay(2, 2);
+      await result.get({ timeoutMs: 5_000 });
+      await result.forget();
+      await expect(result.state()).resolves.toBe('PENDING');
+    });
+  });
+
+  describe('bad input', () => {
+    it('stores an unknown task as FAILURE NotRegistered, dead-letters it, and keeps running', async () => {
+      await startWorker();
+      const unknown = await app.send('shop.nope', [1], { queue: 'celery' });
+      const error = await unknown.get({ timeoutMs: 5_000 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(NotRegisteredError);
+      const meta = await app.backend!.get(unknown.id);
+      expect(meta!.result).toEqual({ ...(reference.unknown_task_meta_result as object), exc_message: ['shop.nope'] });
+      await waitFor(() => deadLetters(transport, 'celery').length === 1, 'the dead letter');
+      const dead = deadLetters(transport, 'celery')[0]!;
+      expect(dead.headers.id).toBe(unknown.id);
+      expect(dead.headers[DEAD_LETTER_REASON_HEADER]).toContain("task 'shop.nope' is not registered");
+      await expect((await app.client(Shop).add.delay(1, 2)).get({ timeoutMs: 5_000 })).resolves.toBe(3);
+      expect(queued(transport, 'celery')).toHaveLength(0);
+    });
+
+    it('dead-letters malformed messages with the reason and keeps running', async () => {
+      const worker = await startWorker();
+      const rejected: string[] = [];
+      worker.on('message-rejected', (e) => rejected.push(e.reason));
+      await app.transport.declareQueue({ name: 'celery' });
+      await transport.publish(
+        { headers: { task: 'shop.add', id: 'x1' }, properties: { contentType: 'application/json' }, body: Buffer.from('{oops') },
+        { queue: 'celery' },
+      );
+      await transport.publish(
+        { headers: {}, properties: { contentType: 'text/plain' }, body: Buffer.from('hello') },
+        { queue: 'celery' },
+      );
+      await waitFor(() => deadLetters(transport, 'celery').length === 2, 'two dead letters');
+      const reasons = deadLetters(transport, 'celery').map((m) => m.headers[DEAD_LETTER_REASON_HEADER]);
+      expect(reasons[0]).toMatch(/body is not valid JSON/);
+      expect(reasons[1]).toMatch(/content type 'text\/plain'/);
+      expect(rejected).toEqual(reasons);
+      await expect((await app.client(Shop).add.delay(2, 3)).get({ timeoutMs: 5_000 })).resolves.toBe(5);
+    });
+  });
+
+  describe('concurrency', () => {
+    it('runs 1,000 tasks with concurrency 8, never more than 8 at once, all completed', async () => {
+      const worker = await startWorker({ concurrency: 8 });
+      let active = 0;
+      let peak = 0;
+      worker.on('task-started', () => {
+        active += 1;
+        peak = Math.max(peak, active);
+      });
+      worker.on('task-succeeded', () => (active -= 1));
+      const results = await Promise.all(Array.from({ length: 1_000 }, (_, i) => app.client(Shop).slow.delay(i % 3)));
+      const values = await Promise.all(results.map((r) => r.get({ timeoutMs: 30_000 })));
+      expect(values).toHaveLength(1_000);
+      expect(new Set(results.map((r) => r.id)).size).toBe(1_000);
+      expect(gate.peak).toBe(8);
+      expect(peak).toBe(8);
+    });
+  });
+
+  describe('acknowledgement', () => {
+    /** Records the order of result stores and message settlements. */
+    const recordOrder = (order: string[], backend: MemoryResultBackend, failFirst: number) => {
+      let failures = failFirst;
+      const recording = Object.assign(Object.create(backend) as MemoryResultBackend, {
+        store: async (meta: ResultMeta) => {
+          if (meta.status === 'SUCCESS' && failures-- > 0) {
+            order.push('store failed');
+            throw new Error('store down');
+          }
+          await backend.store(meta);
+          order.push(`stored ${meta.status}`);
+        },
+      });
+      const consume = transport.consume.bind(transport);
+      jest.spyOn(transport, 'consume').mockImplementation((queue, handler, options) =>
+        consume(
+          queue,
+          (delivery) =>
+            handler({
+              message: delivery.message,
+              queue: delivery.queue,
+              redelivered: delivery.redelivered,
+              ack: () => (order.push('ack'), delivery.ack()),
+              requeue: () => (order.push('requeue'), delivery.requeue()),
+              deadLetter: (reason) => (order.push('dead-letter'), delivery.deadLetter(reason)),
+            }),
+          options,
+        ),
+      );
+      return recording;
+    };
+
+    it('acks a late-ack task only after its result is stored, retrying the store', async () => {
+      const order: string[] = [];
+      app = new Conveyor({ broker: transport, backend: recordOrder(order, new MemoryResultBackend(), 2), tasks: [Shop] });
+      const worker = await startWorker();
+      const errors: string[] = [];
+      worker.on('worker-error', (e) => errors.push(e.message));
+      const result = await app.client(Shop).add.delay(20, 22);
+      await expect(result.get({ timeoutMs: 5_000 })).resolves.toBe(42);
+      await waitFor(() => order.includes('ack'), 'the ack');
+      expect(order).toEqual(['store failed', 'store failed', 'stored SUCCESS', 'ack']);
+      expect(errors).toEqual(['store down', 'store down']);
+    });
+
+    it('gives the message back, unacked, when the result cannot be stored in time', async () => {
+      const order: string[] = [];
+      app = new Conveyor({ broker: transport, backend: recordOrder(order, new MemoryResultBackend(), 1_000), tasks: [Shop] });
+      const worker = await startWorker({ resultStoreTimeoutMs: 200 });
+      const errors: string[] = [];
+      worker.on('worker-error', (e) => errors.push(e.message));
+      await app.client(Shop).add.delay(1, 1);
+      await waitFor(() => order.includes('requeue'), 'the requeue', 5_000);
+      await worker.stop();
+      // Requeued, it may come straight back and fail again; it is never acked.
+      expect(order).not.toContain('ack');
+      expect(order).toContain('requeue');
+      expect(errors.at(-1)).toMatch(/could not be stored; message requeued/);
+      const back = transport.broker.queue('celery')!.peek();
+      expect(back).toHaveLength(1);
+      expect(back[0]!.redelivered).toBe(true);
+      expect(back[0]!.message.headers.task).toBe('shop.add');
+    });
+
+    it('acks an early-ack task before it runs, so a shutdown does not requeue it', async () => {
+      let release!: () => void;
+      gate.release = new Promise((resolve) => (release = resolve));
+      const worker = await startWorker({ shutdownTimeoutMs: 50 });
+      await app.client(Shop).early.delay();
+      await waitFor(() => worker.activeCount === 1, 'running');
+      await expect(worker.stop()).resolves.toBe(defaults.EXIT_SHUTDOWN_TIMEOUT);
+      expect(queued(transport, 'celery')).toHaveLength(0);
+      release();
+    });
+  });
+
+  describe('task context', () => {
+    it('gives the running task its id, attempt, headers and an AbortSignal', async () => {
+      await startWorker();
+      const result = await app.client(Shop).context.delay();
+      await expect(result.get({ timeoutMs: 5_000 })).resolves.toBe(result.id);
+      expect(seenContext).toMatchObject({ id: result.id, name: 'shop.context', attempt: 1, retries: 0, queue: 'celery' });
+      expect(seenContext!.headers.task).toBe('shop.context');
+      expect(seenContext!.signal).toBeInstanceOf(AbortSignal);
+      expect(seenContext!.rootId).toBe(result.id);
+    });
+
+    it('is not available outside a task', () => {
+      expect(() => taskContext()).toThrow('taskContext() was called outside a running task');
+    });
+  });
+
+  describe('time', () => {
+    it('runs a countdown task no earlier than its countdown', async () => {
+      await startWorker();
+      const sent = Date.now();
+      const result = await app.client(Shop).add.applyAsync([1, 1], { countdownMs: 400 });
+      await result.get({ timeoutMs: 5_000 });
+      const meta = await app.backend!.get(result.id);
+      expect(Date.parse(`${meta!.date_done!}Z`)).toBeGreaterThanOrEqual(sent + 400);
+    });
+
+    it('moves a message that arrives with a future eta back into the broker and keeps serving others', async () => {
+      await startWorker({ concurrency: 1 });
+      const eta = new Date(Date.now() + 600);
+      const transportPublish = jest.spyOn(transport, 'publish');
+      // As a Python producer sends it: an eta header, delivered at once.
+      const { Producer } = await import('../../src/app/producer');
+      const { encodeTaskMessage } = await import('@conveyor/core');
+      const { message } = new Producer(transport, new Map()).build({ name: 'shop.add', args: [5, 5], kwargs: {}, options: { eta }, queue: 'celery' });
+      await transport.declareQueue({ name: 'celery' });
+      await transport.publish(encodeTaskMessage(message), { queue: 'celery' });
+      const other = await app.client(Shop).add.delay(1, 2);
+      await expect(other.get({ timeoutMs: 5_000 })).resolves.toBe(3);
+      const late = app.result<number>(message.headers.id);
+      await expect(late.get({ timeoutMs: 5_000 })).resolves.toBe(10);
+      const redelayed = transportPublish.mock.calls.find(([, options]) => options.deliverAt === eta.getTime());
+      expect(redelayed).toBeDefined();
+      const meta = await app.backend!.get(message.headers.id);
+      expect(Date.parse(`${meta!.date_done!}Z`)).toBeGreaterThanOrEqual(eta.getTime());
+    });
+
+    it('does not run an expired task: REVOKED with the reason, get() throws TaskRevokedError', async () => {
+      const worker = await startWorker();
+      const revoked: string[] = [];
+      worker.on('task-revoked', (e) => revoked.push(e.reason!));
+      const result = await app.client(Shop).add.applyAsync([1, 1], { expires: new Date(Date.now() - 1_000) });
+      const error = await result.get({ timeoutMs: 5_000 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TaskRevokedError);
+      expect(error).toMatchObject({ reason: 'expired' });
+      expect(revoked).toEqual(['expired']);
+      await expect(app.backend!.get(result.id)).resolves.toMatchObject({
+        status: 'REVOKED',
+        result: { exc_type: 'TaskRevokedError', exc_message: ['expired'], exc_module: 'celery.exceptions' },
+      });
+    });
+  });
+
+  describe('stop()', () => {
+    it('finishes in-flight tasks, requeues the rest, and another worker completes them: nothing lost', async () => {
+      const first = await startWorker({ concurrency: 4, prefetchMultiplier: 2 });
+      const results = await Promise.all(Array.from({ length: 30 }, () => app.client(Shop).slow.delay(150)));
+      await waitFor(() => first.activeCount === 4, 'four running');
+      await expect(first.stop()).resolves.toBe(defaults.EXIT_GRACEFUL);
+      const states = await Promise.all(results.map((r) => r.state()));
+      expect(states.filter((s) => s === 'SUCCESS')).toHaveLength(4);
+      expect(queued(transport, 'celery')).toHaveLength(26);
+      await startWorker({ concurrency: 10 });
+      const values = await Promise.all(results.map((r) => r.get({ timeoutMs: 10_000 })));
+      expect(values.every((v) => v === 'slept 150')).toBe(true);
+    });
+
+    it('aborts tasks that outlive the shutdown timeout and requeues them', async () => {
+      const worker = await startWorker({ shutdownTimeoutMs: 100 });
+      const result = await app.client(Shop).cancellable.delay();
+      await waitFor(() => worker.activeCount === 1, 'running');
+      await expect(worker.stop()).resolves.toBe(defaults.EXIT_SHUTDOWN_TIMEOUT);
+      await expect(result.state()).resolves.toBe('PENDING');
+      const back = queued(transport, 'celery');
+      expect(back.map((m) => m.headers.id)).toEqual([result.id]);
+    });
+  });
+});
