@@ -1,0 +1,39 @@
+// @ts-check
+import eslint from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', '**/*.js', '!eslint.config.mjs'] },
+  eslint.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+    },
+  },
+  {
+    // Core is broker-neutral (kombu's rule): broker and store clients live in their own packages.
+    files: ['packages/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'amqplib', message: 'core must not import amqplib: use @conveyor/amqp-transport' },
+            { name: 'ioredis', message: 'core must not import ioredis: use @conveyor/result-redis' },
+            { name: 'pg', message: 'core must not import pg: use @conveyor/result-postgres' },
+          ],
+          patterns: [{ group: ['amqplib/*', 'ioredis/*', 'pg/*', 'redis', 'pg-*'], message: 'core is broker-neutral' }],
+        },
+      ],
+    },
+  },
+  {
+    files: ['**/test/**/*.ts', 'test/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      '@typescript-eslint/no-require-imports': 'off',
+    },
+  },
+);
