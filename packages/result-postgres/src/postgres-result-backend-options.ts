@@ -1,0 +1,113 @@
+import type { ConnectionError } from '@conveyor/core';
+import type { Pool } from 'pg';
+
+/**
+ * Options of {@link PostgresResultBackend}. Give exactly one of `connectionString` and `pool`.
+ */
+export interface PostgresResultBackendOptions {
+  /**
+   * A libpq-style URL, e.g. `postgresql://user:secret@db:5432/app`. The backend creates and owns
+   * its pool. The password never appears in errors or logs.
+   * @defaultValue none: either this or `pool` is required
+   */
+  connectionString?: string;
+  /**
+   * An existing pool to run on instead. Its own settings apply (size, timeouts): set
+   * `statement_timeout` on it, since the backend can only bound its queries client-side here.
+   * @defaultValue none: either this or `connectionString` is required
+   */
+  pool?: Pool;
+  /**
+   * With `pool`: whether `close()` ends that pool too. Off, because a pool passed in usually
+   * serves the rest of the application.
+   * @defaultValue false
+   */
+  endPool?: boolean;
+  /**
+   * Schema of the tables. Letters, digits and underscores only; not starting with `pg_`.
+   * @defaultValue 'public'
+   */
+  schema?: string;
+  /**
+   * Table of task results (letters, digits and underscores, at most 48 characters).
+   * @defaultValue 'conveyor_task_results'
+   */
+  table?: string;
+  /**
+   * Table of group metas (same rules as `table`).
+   * @defaultValue 'conveyor_group_results'
+   */
+  groupTable?: string;
+  /**
+   * Whether the backend creates its schema, tables and indexes on first use. Turn off when they
+   * are created by your own migrations from `sql/schema.sql`.
+   * @defaultValue true
+   */
+  createSchema?: boolean;
+  /**
+   * Most connections in the pool the backend creates (not allowed with `pool`). Waiting does
+   * not scale with it: one poll query serves every pending wait. With `notify`, one more
+   * connection outside the pool listens while waits are pending.
+   * @defaultValue 10
+   */
+  maxConnections?: number;
+  /**
+   * How long opening a connection may take; an operation that cannot connect fails with
+   * `ConnectionError` after about this long.
+   * @defaultValue 5_000
+   */
+  connectionTimeoutMs?: number;
+  /**
+   * Server-side `statement_timeout` of the backend's connections; also, plus a short grace, the
+   * client-side limit on every query (so a connection that stopped answering cannot hang one).
+   * @defaultValue 10_000
+   */
+  statementTimeoutMs?: number;
+  /**
+   * `application_name` of the backend's connections, as shown in `pg_stat_activity`.
+   * @defaultValue 'conveyor-results'
+   */
+  applicationName?: string;
+  /**
+   * Results (and groups) older than this, since their last write, are no longer returned and
+   * are deleted by the expiry sweep; 0 keeps them forever.
+   * @defaultValue 86_400_000 (one day, as Celery's `result_expires`)
+   */
+  resultExpiresMs?: number;
+  /**
+   * How often this instance tries to run an expiry sweep, from its first connection until
+   * `close()`. Only one process sweeps at a time, so every instance may have it on; 0 turns the
+   * periodic sweep off (call `sweepExpired()` yourself, or let the worker do it).
+   * @defaultValue 600_000 (ten minutes)
+   */
+  expirySweepIntervalMs?: number;
+  /**
+   * Rows deleted per statement by the expiry sweep: bounds how long each DELETE holds locks.
+   * @defaultValue 1_000
+   */
+  expiryBatchSize?: number;
+  /**
+   * Delay of the first poll after a new wait, and the poll interval after a result arrived.
+   * @defaultValue 5
+   */
+  minPollIntervalMs?: number;
+  /**
+   * The poll interval doubles while nothing changes, up to this: the worst-case delay between a
+   * result being stored and a waiter seeing it when no notification arrives.
+   * @defaultValue 500
+   */
+  maxPollIntervalMs?: number;
+  /**
+   * Whether stores of a final state send a NOTIFY and waits LISTEN for it, so waiters usually
+   * wake within milliseconds instead of at the next poll. Polling still guarantees delivery.
+   * Turn off on very write-heavy databases: NOTIFY serialises committing transactions.
+   * @defaultValue true
+   */
+  notify?: boolean;
+  /**
+   * Called with failures of background work (polling, listening, expiry sweeps), which is
+   * retried on its own. Messages never contain the password.
+   * @defaultValue a `console.warn`, at most once every ten seconds
+   */
+  onError?: (error: ConnectionError) => void;
+}

@@ -1,0 +1,462 @@
+import {
+  ConfigError,
+  ConnectionError,
+  SerializationError,
+  isReadyState,
+  type GroupMeta,
+  type ResultBackend,
+  type ResultMeta,
+} from '@conveyor/core';
+import { Client, Pool, type ClientConfig, type PoolConfig, type QueryResultRow } from 'pg';
+import { ErrorTranslator, describeTarget, isConnectionLost, passwordOf } from './connection-errors';
+import {
+  DEFAULT_APPLICATION_NAME,
+  DEFAULT_CONNECTION_TIMEOUT_MS,
+  DEFAULT_EXPIRY_BATCH_SIZE,
+  DEFAULT_EXPIRY_SWEEP_INTERVAL_MS,
+  DEFAULT_GROUP_TABLE,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_POLL_INTERVAL_MS,
+  DEFAULT_MIN_POLL_INTERVAL_MS,
+  DEFAULT_RESULT_EXPIRES_MS,
+  DEFAULT_SCHEMA,
+  DEFAULT_STATEMENT_TIMEOUT_MS,
+  DEFAULT_TABLE,
+  ERROR_REPORT_INTERVAL_MS,
+  POLL_CHUNK_SIZE,
+  POOL_IDLE_TIMEOUT_MS,
+  QUERY_TIMEOUT_GRACE_MS,
+} from './defaults';
+import { ExpirySweeper, type ExpirySweepResult } from './expiry-sweeper';
+import { Migrator, type TimedQuery } from './migrator';
+import { NotificationListener } from './notification-listener';
+import type { PostgresResultBackendOptions } from './postgres-result-backend-options';
+import { ResultPoller } from './result-poller';
+import {
+  READY_STATUSES_SQL,
+  notifyChannel,
+  qualify,
+  validateTables,
+  type ResultTables,
+} from './schema';
+
+/** `updated_at` is recent enough for the row to count: `$n` is the expiry in ms, 0 = never. */
+const fresh = (n: number): string =>
+  `($${n}::double precision <= 0 OR updated_at >= now() - $${n}::double precision * interval '1 millisecond')`;
+
+/**
+ * Result backend on PostgreSQL. Each task's Celery meta document is one JSONB row keyed by task
+ * id; writes are upserts that never replace a final state; waits are served by one poller per
+ * instance (optionally woken early by LISTEN/NOTIFY); old rows are deleted by a batched sweep.
+ */
+export class PostgresResultBackend implements ResultBackend {
+  private readonly pool: Pool;
+  private readonly endPoolOnClose: boolean;
+  private readonly ownsPool: boolean;
+  private readonly tables: ResultTables;
+  private readonly channel?: string;
+  private readonly queryTimeoutMs: number;
+  private readonly resultExpiresMs: number;
+  private readonly expirySweepIntervalMs: number;
+  private readonly createSchema: boolean;
+  private readonly errors: ErrorTranslator;
+  private readonly migrator: Migrator;
+  private readonly poller: ResultPoller;
+  private readonly listener?: NotificationListener;
+  private readonly sweeper: ExpirySweeper;
+  private readonly reportError: (error: ConnectionError) => void;
+  private readonly sql: {
+    store: string;
+    get: string;
+    poll: string;
+    forget: string;
+    storeGroup: string;
+    getGroup: string;
+    forgetGroup: string;
+  };
+  private readyPromise?: Promise<void>;
+  private closed = false;
+  private lastReportAt = 0;
+  private readonly onPoolError = (error: Error): void => {
+    // An idle pooled connection died (killed, network); pg-pool drops it and opens a new one on
+    // demand. Without this listener the 'error' event would crash the process.
+    this.report('idle connection', error);
+  };
+
+  constructor(options: PostgresResultBackendOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new ConfigError(
+        'PostgresResultBackend needs options with a connectionString or a pool',
+      );
+    }
+    const { connectionString, pool } = options;
+    if ((connectionString === undefined) === (pool === undefined)) {
+      throw new ConfigError('PostgresResultBackend needs exactly one of connectionString and pool');
+    }
+    if (
+      connectionString !== undefined &&
+      (typeof connectionString !== 'string' || connectionString === '')
+    ) {
+      throw new ConfigError('connectionString must be a non-empty string');
+    }
+    if (pool !== undefined && options.maxConnections !== undefined) {
+      throw new ConfigError(
+        'maxConnections applies only to a pool the backend creates; size your own pool instead',
+      );
+    }
+    const maxConnections = positiveInteger(
+      'maxConnections',
+      options.maxConnections,
+      DEFAULT_MAX_CONNECTIONS,
+    );
+    const connectionTimeoutMs = positiveInteger(
+      'connectionTimeoutMs',
+      options.connectionTimeoutMs,
+      DEFAULT_CONNECTION_TIMEOUT_MS,
+    );
+    const statementTimeoutMs = positiveInteger(
+      'statementTimeoutMs',
+      options.statementTimeoutMs,
+      DEFAULT_STATEMENT_TIMEOUT_MS,
+    );
+    this.resultExpiresMs = nonNegativeInteger(
+      'resultExpiresMs',
+      options.resultExpiresMs,
+      DEFAULT_RESULT_EXPIRES_MS,
+    );
+    this.expirySweepIntervalMs = nonNegativeInteger(
+      'expirySweepIntervalMs',
+      options.expirySweepIntervalMs,
+      DEFAULT_EXPIRY_SWEEP_INTERVAL_MS,
+    );
+    const expiryBatchSize = positiveInteger(
+      'expiryBatchSize',
+      options.expiryBatchSize,
+      DEFAULT_EXPIRY_BATCH_SIZE,
+    );
+    const minPollIntervalMs = positiveInteger(
+      'minPollIntervalMs',
+      options.minPollIntervalMs,
+      DEFAULT_MIN_POLL_INTERVAL_MS,
+    );
+    const maxPollIntervalMs = positiveInteger(
+      'maxPollIntervalMs',
+      options.maxPollIntervalMs,
+      DEFAULT_MAX_POLL_INTERVAL_MS,
+    );
+    if (maxPollIntervalMs < minPollIntervalMs) {
+      throw new ConfigError(
+        `maxPollIntervalMs (${maxPollIntervalMs}) must be at least minPollIntervalMs (${minPollIntervalMs})`,
+      );
+    }
+    const applicationName = options.applicationName ?? DEFAULT_APPLICATION_NAME;
+    if (typeof applicationName !== 'string' || applicationName.length > 63) {
+      throw new ConfigError('applicationName must be a string of at most 63 characters');
+    }
+    this.tables = validateTables({
+      schema: options.schema ?? DEFAULT_SCHEMA,
+      table: options.table ?? DEFAULT_TABLE,
+      groupTable: options.groupTable ?? DEFAULT_GROUP_TABLE,
+    });
+    this.createSchema = options.createSchema ?? true;
+    this.queryTimeoutMs = statementTimeoutMs + QUERY_TIMEOUT_GRACE_MS;
+
+    let clientConfig: ClientConfig;
+    if (pool) {
+      this.pool = pool;
+      this.ownsPool = false;
+      this.endPoolOnClose = options.endPool ?? false;
+      clientConfig = {
+        ...pool.options,
+        application_name: pool.options.application_name ?? applicationName,
+      };
+    } else {
+      clientConfig = {
+        connectionString,
+        connectionTimeoutMillis: connectionTimeoutMs,
+        application_name: applicationName,
+        statement_timeout: statementTimeoutMs,
+        query_timeout: this.queryTimeoutMs,
+        keepAlive: true,
+      };
+      const poolConfig: PoolConfig = {
+        ...clientConfig,
+        max: maxConnections,
+        idleTimeoutMillis: POOL_IDLE_TIMEOUT_MS,
+        // A script that only waited for a result can exit without calling close().
+        allowExitOnIdle: true,
+      };
+      this.pool = new Pool(poolConfig);
+      this.ownsPool = true;
+      this.endPoolOnClose = true;
+    }
+    this.pool.on('error', this.onPoolError);
+
+    const passwordOption =
+      typeof clientConfig.password === 'string' ? clientConfig.password : undefined;
+    const target = describeTarget(connectionString ?? clientConfig.connectionString, {
+      host: clientConfig.host,
+      port: clientConfig.port,
+      database: clientConfig.database,
+    });
+    this.errors = new ErrorTranslator(target, [
+      passwordOption,
+      passwordOf(connectionString),
+      passwordOf(clientConfig.connectionString),
+    ]);
+    this.reportError = options.onError ?? this.warnThrottled;
+
+    const q = qualify(this.tables);
+    const notify = options.notify ?? true;
+    this.channel = notify ? notifyChannel(this.tables) : undefined;
+    const upsert = `INSERT INTO ${q.table} AS r (task_id, status, meta, updated_at)
+      VALUES ($1, $2, $3::jsonb, now())
+      ON CONFLICT (task_id) DO UPDATE
+        SET status = EXCLUDED.status, meta = EXCLUDED.meta, updated_at = EXCLUDED.updated_at
+        -- A final state is kept (a redelivered task's late STARTED must not hide it), unless the
+        -- row has expired and only waits for the sweeper.
+        WHERE r.status NOT IN ${READY_STATUSES_SQL}
+           OR ($4::double precision > 0
+               AND r.updated_at < now() - $4::double precision * interval '1 millisecond')`;
+    this.sql = {
+      store: notify
+        ? `WITH stored AS (${upsert} RETURNING r.task_id, r.status)
+           SELECT pg_notify($5, task_id) FROM stored WHERE status IN ${READY_STATUSES_SQL}`
+        : upsert,
+      get: `SELECT meta FROM ${q.table} WHERE task_id = $1 AND ${fresh(2)}`,
+      poll: `SELECT task_id, meta FROM ${q.table}
+              WHERE task_id = ANY($1::text[]) AND status IN ${READY_STATUSES_SQL} AND ${fresh(2)}`,
+      forget: `DELETE FROM ${q.table} WHERE task_id = $1`,
+      storeGroup: `INSERT INTO ${q.groupTable} AS g (group_id, meta, updated_at)
+        VALUES ($1, $2::jsonb, now())
+        ON CONFLICT (group_id) DO UPDATE SET meta = EXCLUDED.meta, updated_at = EXCLUDED.updated_at`,
+      getGroup: `SELECT meta FROM ${q.groupTable} WHERE group_id = $1 AND ${fresh(2)}`,
+      forgetGroup: `DELETE FROM ${q.groupTable} WHERE group_id = $1`,
+    };
+
+    this.migrator = new Migrator(this.pool, this.tables, this.queryTimeoutMs);
+    this.sweeper = new ExpirySweeper({
+      pool: this.pool,
+      tables: this.tables,
+      resultExpiresMs: this.resultExpiresMs,
+      batchSize: expiryBatchSize,
+      queryTimeoutMs: this.queryTimeoutMs,
+    });
+    if (this.channel) {
+      this.listener = new NotificationListener({
+        createClient: () => new Client(clientConfig),
+        channel: this.channel,
+        onNotification: (taskId) => this.poller.notified(taskId),
+        // Anything stored while the listener was away is found by the next poll; make it soon.
+        onListening: () => this.poller.wake(),
+        onError: (error) => this.report('listen for results', error),
+      });
+    }
+    this.poller = new ResultPoller({
+      fetchReady: (ids) => this.fetchReady(ids),
+      minIntervalMs: minPollIntervalMs,
+      maxIntervalMs: maxPollIntervalMs,
+      chunkSize: POLL_CHUNK_SIZE,
+      onError: (error) => this.report('poll for results', error),
+      onFirstWaiter: () => this.listener?.start(),
+    });
+  }
+
+  /** Creates the tables if needed (see `createSchema`). Optional: every operation does it first. */
+  async connect(): Promise<void> {
+    await this.run('connect', async () => undefined);
+  }
+
+  async store(meta: ResultMeta): Promise<void> {
+    const document = serialize(meta, `result of task ${meta.task_id}`);
+    const values: unknown[] = [meta.task_id, meta.status, document, this.resultExpiresMs];
+    if (this.channel) values.push(this.channel);
+    await this.run('store result', () => this.query(this.sql.store, values), meta.task_id);
+  }
+
+  async get(taskId: string): Promise<ResultMeta | undefined> {
+    const res = await this.run('read result', () =>
+      this.query<{ meta: ResultMeta }>(this.sql.get, [taskId, this.resultExpiresMs]),
+    );
+    return res.rows[0]?.meta;
+  }
+
+  async waitForReady(taskId: string, timeoutMs: number): Promise<ResultMeta | undefined> {
+    if (this.closed) return undefined;
+    if (!(timeoutMs > 0)) {
+      // No time to wait: one look, and no failure either (waiting never rejects).
+      const meta = await this.get(taskId).catch(() => undefined);
+      return meta && isReadyState(meta.status) ? meta : undefined;
+    }
+    return this.poller.wait(taskId, timeoutMs);
+  }
+
+  async forget(taskId: string): Promise<void> {
+    await this.run('forget result', () => this.query(this.sql.forget, [taskId]));
+  }
+
+  async storeGroup(meta: GroupMeta): Promise<void> {
+    const document = serialize(meta, `group ${meta.group_id}`);
+    await this.run(
+      'store group',
+      () => this.query(this.sql.storeGroup, [meta.group_id, document]),
+      meta.group_id,
+    );
+  }
+
+  async getGroup(groupId: string): Promise<GroupMeta | undefined> {
+    const res = await this.run('read group', () =>
+      this.query<{ meta: GroupMeta }>(this.sql.getGroup, [groupId, this.resultExpiresMs]),
+    );
+    return res.rows[0]?.meta;
+  }
+
+  async forgetGroup(groupId: string): Promise<void> {
+    await this.run('forget group', () => this.query(this.sql.forgetGroup, [groupId]));
+  }
+
+  /**
+   * Deletes expired results and groups now, in batches. Returns `ran: false` without waiting
+   * when another process (or instance) is sweeping the same table, or when expiry is off.
+   * Safe to call from every worker on any schedule.
+   */
+  async sweepExpired(): Promise<ExpirySweepResult> {
+    return this.run('sweep expired results', () => this.sweeper.sweep());
+  }
+
+  /**
+   * Sweeps every `intervalMs` from now on (replacing any earlier schedule, including the one
+   * `expirySweepIntervalMs` starts). For a worker that wants to own the schedule.
+   */
+  startExpirySweeper(
+    intervalMs: number = this.expirySweepIntervalMs || DEFAULT_EXPIRY_SWEEP_INTERVAL_MS,
+  ): void {
+    if (this.closed) return;
+    this.sweeper.start(intervalMs, (error) => this.report('sweep expired results', error));
+  }
+
+  /** Stops the periodic expiry sweep. */
+  stopExpirySweeper(): void {
+    this.sweeper.stop();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.poller.close();
+    this.sweeper.stop();
+    await this.listener?.stop();
+    if (this.endPoolOnClose) {
+      await this.pool.end();
+    }
+    // Left on a pool we own so errors of connections still closing cannot crash the process.
+    if (!this.ownsPool) this.pool.off('error', this.onPoolError);
+  }
+
+  private async fetchReady(taskIds: string[]): Promise<Map<string, ResultMeta>> {
+    const res = await this.run('poll for results', () =>
+      this.query<{ task_id: string; meta: ResultMeta }>(this.sql.poll, [
+        taskIds,
+        this.resultExpiresMs,
+      ]),
+    );
+    return new Map(res.rows.map((row) => [row.task_id, row.meta]));
+  }
+
+  /** Creates the tables once per instance (retried after a failure), then starts the sweeper. */
+  private ready(): Promise<void> {
+    if (!this.readyPromise) {
+      const created = this.createSchema ? this.migrator.migrate() : Promise.resolve(false);
+      this.readyPromise = created.then(
+        () => {
+          if (this.expirySweepIntervalMs > 0 && !this.closed && !this.sweeper.running) {
+            this.startExpirySweeper(this.expirySweepIntervalMs);
+          }
+        },
+        (error: unknown) => {
+          this.readyPromise = undefined;
+          throw error;
+        },
+      );
+    }
+    return this.readyPromise;
+  }
+
+  /**
+   * Runs an operation after {@link ready}, retrying it once on a fresh connection if the
+   * connection died under it (every operation here is idempotent), and translating failures.
+   */
+  private async run<T>(operation: string, work: () => Promise<T>, subject?: string): Promise<T> {
+    const attempt = async (): Promise<T> => {
+      if (this.closed) throw new ConnectionError('PostgreSQL result backend is closed');
+      await this.ready();
+      return work();
+    };
+    try {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (!isConnectionLost(error) || this.closed) throw error;
+        return await attempt();
+      }
+    } catch (error) {
+      if (subject !== undefined && isUnstorableJson(error)) {
+        throw new SerializationError(subject, this.errors.redact(String((error as Error).message)));
+      }
+      throw this.errors.translate(operation, error);
+    }
+  }
+
+  private query<R extends QueryResultRow>(text: string, values: unknown[]) {
+    const config: TimedQuery = { text, values, query_timeout: this.queryTimeoutMs };
+    return this.pool.query<R>(config as { text: string; values: unknown[] });
+  }
+
+  private report(operation: string, error: unknown): void {
+    if (this.closed) return;
+    const translated = this.errors.translate(operation, error);
+    try {
+      this.reportError(translated);
+    } catch {
+      // A failing error hook must not stop polling or sweeping.
+    }
+  }
+
+  private readonly warnThrottled = (error: ConnectionError): void => {
+    const now = Date.now();
+    if (now - this.lastReportAt < ERROR_REPORT_INTERVAL_MS) return;
+    this.lastReportAt = now;
+    console.warn(`[conveyor] ${error.message} (retrying)`);
+  };
+}
+
+function serialize(meta: object, subject: string): string {
+  try {
+    return JSON.stringify(meta);
+  } catch (error) {
+    throw new SerializationError(subject, error instanceof Error ? error.message : String(error));
+  }
+}
+
+/** PostgreSQL's jsonb refuses some JSON that JavaScript writes: `\u0000`, lone surrogates. */
+function isUnstorableJson(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = String((error as { message?: unknown } | null)?.message ?? '');
+  return code === '22P05' || (code === '22P02' && /json|unicode/i.test(message));
+}
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new ConfigError(`${name} must be a positive integer (got ${String(value)})`);
+  }
+  return value;
+}
+
+function nonNegativeInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 0) {
+    throw new ConfigError(`${name} must be an integer of 0 or more (got ${String(value)})`);
+  }
+  return value;
+}

@@ -1,0 +1,60 @@
+import { randomUUID } from 'node:crypto';
+import type { ResultMeta, TaskState } from '@conveyor/core';
+import { Client } from 'pg';
+import { PostgresResultBackend, type PostgresResultBackendOptions } from '../src';
+import { DATABASE_URL } from '../../../test/support/services';
+
+/** A fresh schema name for one test file. */
+export function uniqueSchema(): string {
+  return `conveyor_test_${randomUUID().replace(/-/g, '')}`;
+}
+
+/** Runs SQL on a short-lived connection of its own (outside every backend's pool). */
+export async function sql<R extends Record<string, unknown> = Record<string, unknown>>(
+  text: string,
+  values: unknown[] = [],
+): Promise<R[]> {
+  const client = new Client({
+    connectionString: DATABASE_URL,
+    application_name: 'conveyor-test-admin',
+  });
+  await client.connect();
+  try {
+    return (await client.query<R>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+export async function dropSchema(schema: string): Promise<void> {
+  await sql(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+}
+
+/** A backend on the test database, small pool, quiet about background errors. */
+export function makeBackend(
+  schema: string,
+  options: Partial<PostgresResultBackendOptions> = {},
+): PostgresResultBackend {
+  return new PostgresResultBackend({
+    connectionString: DATABASE_URL,
+    schema,
+    maxConnections: 4,
+    onError: () => undefined,
+    ...options,
+  });
+}
+
+export function state(taskId: string, status: TaskState): ResultMeta {
+  return { status, result: null, traceback: null, children: [], date_done: null, task_id: taskId };
+}
+
+export function success(taskId: string, result: unknown): ResultMeta {
+  return {
+    status: 'SUCCESS',
+    result,
+    traceback: null,
+    children: [],
+    date_done: '2026-11-24T04:15:21.037806',
+    task_id: taskId,
+  };
+}

@@ -1,0 +1,189 @@
+import { randomUUID } from 'node:crypto';
+import { sleep } from '@conveyor/core/testing';
+import { Pool, type QueryConfig, type QueryResult } from 'pg';
+import { PostgresResultBackend } from '../src';
+import { DATABASE_URL } from '../../../test/support/services';
+import { dropSchema, makeBackend, sql, state, success, uniqueSchema } from './helpers';
+
+const schema = uniqueSchema();
+
+/** A pool that records every poll query it runs (and how many ran at once). */
+function countingPool(): {
+  pool: Pool;
+  polls: number[];
+  maxConcurrentPolls: () => number;
+} {
+  const pool = new Pool({ connectionString: DATABASE_URL, max: 4 });
+  const polls: number[] = [];
+  let running = 0;
+  let maxRunning = 0;
+  const original = pool.query.bind(pool) as (config: QueryConfig) => Promise<QueryResult>;
+  const counted = async (config: QueryConfig): Promise<QueryResult> => {
+    if (!config.text.includes('= ANY($1::text[])')) return original(config);
+    polls.push((config.values?.[0] as string[]).length);
+    running += 1;
+    maxRunning = Math.max(maxRunning, running);
+    try {
+      return await original(config);
+    } finally {
+      running -= 1;
+    }
+  };
+  (pool as unknown as { query: typeof counted }).query = counted;
+  return { pool, polls, maxConcurrentPolls: () => maxRunning };
+}
+
+afterAll(() => dropSchema(schema));
+
+describe('waiting for results', () => {
+  it('serves 10,000 concurrent waits with one poll query per tick, and resolves them all', async () => {
+    const { pool, polls, maxConcurrentPolls } = countingPool();
+    const waiter = new PostgresResultBackend({ pool, schema, onError: () => undefined });
+    const writer = makeBackend(schema, { maxConnections: 8 });
+    try {
+      await waiter.connect();
+      const ids = Array.from({ length: 10_000 }, () => randomUUID());
+      const waits = ids.map((id) => waiter.waitForReady(id, 25_000));
+      await sleep(300);
+
+      // Every poll so far asked for all 10,000 ids in one query, never two queries at a time.
+      expect(polls.length).toBeGreaterThan(0);
+      expect(polls.every((count) => count === 10_000)).toBe(true);
+      expect(maxConcurrentPolls()).toBe(1);
+
+      // Results arrive in ten waves. Written in bulk rather than by 10,000 store() calls: this
+      // test is about the waiting side, and each store() is a commit of its own.
+      for (let i = 0; i < ids.length; i += 1_000) {
+        await sql(
+          `INSERT INTO "${schema}".conveyor_task_results (task_id, status, meta)
+           SELECT id, 'SUCCESS', jsonb_build_object('status', 'SUCCESS', 'result', n, 'traceback', null,
+                  'children', '[]'::jsonb, 'date_done', '2026-11-24T04:15:21.037806', 'task_id', id)
+             FROM unnest($1::text[], $2::int[]) AS t(id, n)`,
+          [ids.slice(i, i + 1_000), ids.slice(i, i + 1_000).map((_, j) => i + j)],
+        );
+      }
+      await writer.store(success(randomUUID(), 'one through the backend too'));
+      const results = await Promise.all(waits);
+      expect(results.map((r) => r?.result)).toEqual(ids.map((_, i) => i));
+      expect(maxConcurrentPolls()).toBe(1);
+      // One query per tick, each for every id still pending: the sizes only ever shrink.
+      expect(polls[0]).toBe(10_000);
+      expect(polls.every((count, i) => i === 0 || count <= polls[i - 1]!)).toBe(true);
+    } finally {
+      await waiter.close();
+      await writer.close();
+      await pool.end();
+    }
+  });
+
+  it('backs off while nothing changes instead of polling at the short interval', async () => {
+    const { pool, polls } = countingPool();
+    const waiter = new PostgresResultBackend({
+      pool,
+      schema,
+      minPollIntervalMs: 5,
+      maxPollIntervalMs: 200,
+      onError: () => undefined,
+    });
+    try {
+      await waiter.connect();
+      const waiting = waiter.waitForReady(randomUUID(), 1_500);
+      await expect(waiting).resolves.toBeUndefined();
+      // At a fixed 5 ms that would be about 300 polls; doubling up to 200 ms gives about a dozen.
+      expect(polls.length).toBeGreaterThan(3);
+      expect(polls.length).toBeLessThan(30);
+    } finally {
+      await waiter.close();
+      await pool.end();
+    }
+  });
+
+  it('polls again promptly when a new waiter arrives after a long quiet period', async () => {
+    const { pool, polls } = countingPool();
+    const waiter = new PostgresResultBackend({
+      pool,
+      schema,
+      maxPollIntervalMs: 5_000,
+      notify: false,
+      onError: () => undefined,
+    });
+    const writer = makeBackend(schema);
+    try {
+      const quiet = waiter.waitForReady(randomUUID(), 8_000);
+      await sleep(1_000); // the poller has backed off to seconds between polls by now
+      const id = randomUUID();
+      await writer.store(success(id, 'ready before the wait'));
+      const before = polls.length;
+      await expect(waiter.waitForReady(id, 1_000)).resolves.toEqual(
+        success(id, 'ready before the wait'),
+      );
+      expect(polls.length).toBeGreaterThan(before);
+      void quiet;
+    } finally {
+      await waiter.close();
+      await writer.close();
+      await pool.end();
+    }
+  });
+
+  it('delivers results by polling alone when NOTIFY is off', async () => {
+    const waiter = makeBackend(schema, { notify: false });
+    const writer = makeBackend(schema, { notify: false });
+    try {
+      const id = randomUUID();
+      const waiting = waiter.waitForReady(id, 10_000);
+      await sleep(200);
+      await writer.store(state(id, 'STARTED'));
+      await writer.store(success(id, 'polled'));
+      await expect(waiting).resolves.toEqual(success(id, 'polled'));
+    } finally {
+      await waiter.close();
+      await writer.close();
+    }
+  });
+
+  it('wakes a backed-off waiter through NOTIFY well before the next poll', async () => {
+    const { pool, polls } = countingPool();
+    const waiter = new PostgresResultBackend({
+      pool,
+      schema,
+      maxPollIntervalMs: 20_000,
+      onError: () => undefined,
+    });
+    const writer = makeBackend(schema);
+    try {
+      const id = randomUUID();
+      const waiting = waiter.waitForReady(id, 25_000);
+      await sleep(1_500); // backed off: the next scheduled poll is seconds away
+      const before = polls.length;
+      await writer.store(success(id, 'notified'));
+      await expect(waiting).resolves.toEqual(success(id, 'notified'));
+      // Resolved by the poll the notification triggered, not by a long-scheduled one.
+      expect(polls.length).toBe(before + 1);
+    } finally {
+      await waiter.close();
+      await writer.close();
+      await pool.end();
+    }
+  });
+
+  it('returns a ready result and nothing else when the timeout is zero', async () => {
+    const b = makeBackend(schema);
+    try {
+      const id = randomUUID();
+      await expect(b.waitForReady(id, 0)).resolves.toBeUndefined();
+      await b.store(state(id, 'STARTED'));
+      await expect(b.waitForReady(id, 0)).resolves.toBeUndefined();
+      await b.store(success(id, 0));
+      await expect(b.waitForReady(id, 0)).resolves.toEqual(success(id, 0));
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('returns undefined at once from a wait begun after close', async () => {
+    const b = makeBackend(schema);
+    await b.close();
+    await expect(b.waitForReady(randomUUID(), 10_000)).resolves.toBeUndefined();
+  });
+});

@@ -1,0 +1,34 @@
+import { ConnectionError } from '@conveyor/core';
+
+/**
+ * Settles with `operation` or rejects with a {@link ConnectionError} once `timeoutMs` has
+ * passed. ioredis keeps commands in its offline queue while it reconnects, which would make a
+ * call during an outage wait for as long as the outage lasts; this puts a bound on that wait.
+ * Any failure of the operation is reported as a `ConnectionError` with the original as `cause`.
+ *
+ * The command itself cannot be withdrawn from ioredis' queue: it may still run once the
+ * connection is back. Every write this package makes is safe to apply late (see the README).
+ */
+export function bounded<T>(operation: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      // The late settlement of the abandoned command must not become an unhandled rejection.
+      operation.catch(() => undefined);
+      reject(new ConnectionError(`redis: ${what} did not complete within ${timeoutMs} ms`));
+    }, timeoutMs);
+    // The command itself (a socket, or ioredis' reconnect timer) keeps the process alive while
+    // it matters; this timer alone must not hold it open after the backend was closed.
+    timer.unref();
+    operation.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        const reason = error instanceof Error ? error.message : String(error);
+        reject(new ConnectionError(`redis: ${what} failed: ${reason}`, { cause: error }));
+      },
+    );
+  });
+}

@@ -1,0 +1,2 @@
+export { RedisResultBackend } from './redis-result-backend';
+export type { RedisResultBackendOptions } from './redis-result-backend-options';

@@ -1,0 +1,230 @@
+import { isReadyState, type ResultMeta } from '@conveyor/core';
+import { bounded } from './bounded';
+import { REREAD_DELAY_MS, SUBSCRIBE_BATCH_SIZE } from './defaults';
+import type { RedisClient } from './redis-client';
+
+/** What a {@link ResultSubscriber} needs from its backend. */
+export interface ResultSubscriberDeps {
+  /** Makes the subscriber connection (once, on the first wait). */
+  connect(): RedisClient;
+  /** The command connection, used to read keys: a subscribed RESP2 connection cannot GET. */
+  reader: RedisClient;
+  /** Prepended to a key to get its channel (the `keyPrefix` of a user's ioredis client). */
+  channelPrefix: string;
+  /** Bound on each read, as for every other operation of the backend. */
+  readTimeoutMs: number;
+  /** Called after SUBSCRIBE is acknowledged and before the keys are read (a test seam). */
+  afterSubscribe(keys: string[]): Promise<void>;
+}
+
+interface Waiter {
+  settle(meta: ResultMeta | undefined): void;
+}
+
+interface Channel {
+  key: string;
+  waiters: Set<Waiter>;
+}
+
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * One pub/sub connection serving every pending wait of a backend: a map of channel → waiters.
+ * The order that makes waiting free of races is subscribe, then read the key once, then wait
+ * for a message: a result stored before the subscription took effect is seen by the read, one
+ * stored after is published to us.
+ *
+ * Subscriptions are batched: all channels that gained their first waiter in one turn of the
+ * event loop go out in one SUBSCRIBE, and their keys are read together once it is
+ * acknowledged. A channel is unsubscribed when its last waiter is done.
+ *
+ * Recovery is done here rather than by ioredis (`autoResubscribe` and
+ * `autoResendUnfulfilledCommands` are off on this connection): a fresh connection has no
+ * subscriptions, so on every `ready` all pending channels are subscribed again and their keys
+ * read again, which finds results published while the connection was away. Letting ioredis
+ * replay old SUBSCRIBE/UNSUBSCRIBE commands after that could drop a live subscription.
+ * @internal
+ */
+export class ResultSubscriber {
+  private readonly channels = new Map<string, Channel>();
+  private readonly toSubscribe = new Set<string>();
+  private readonly toUnsubscribe = new Set<string>();
+  private connection?: RedisClient;
+  /** Bumped on every disconnect; work begun on an older connection is dropped. */
+  private generation = 0;
+  private flushScheduled = false;
+  private closed = false;
+
+  constructor(private readonly deps: ResultSubscriberDeps) {}
+
+  /** Waits for a ready meta at `key`; undefined after `timeoutMs` or on {@link close}. */
+  wait(key: string, timeoutMs: number): Promise<ResultMeta | undefined> {
+    if (this.closed) return Promise.resolve(undefined);
+    this.ensureConnection();
+    const name = this.deps.channelPrefix + key;
+    return new Promise((resolve) => {
+      let channel = this.channels.get(name);
+      if (!channel) {
+        channel = { key, waiters: new Set() };
+        this.channels.set(name, channel);
+        this.toSubscribe.add(name);
+        this.scheduleFlush();
+      }
+      const joined = channel;
+      let timer: NodeJS.Timeout | undefined;
+      const waiter: Waiter = {
+        settle: (meta) => {
+          if (timer) clearTimeout(timer);
+          joined.waiters.delete(waiter);
+          if (joined.waiters.size === 0 && this.channels.get(name) === joined) this.drop(name);
+          resolve(meta);
+        },
+      };
+      joined.waiters.add(waiter);
+      // setTimeout fires at once for delays beyond 2^31-1 ms, so long waits are re-armed.
+      const arm = (remaining: number): void => {
+        if (remaining === Number.POSITIVE_INFINITY) return;
+        const step = Math.min(remaining, MAX_TIMER_MS);
+        timer = setTimeout(() => {
+          if (remaining > step) arm(remaining - step);
+          else waiter.settle(undefined);
+        }, step);
+      };
+      arm(Math.max(0, timeoutMs));
+    });
+  }
+
+  /** Ends every pending wait with undefined and closes the connection. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const channel of [...this.channels.values()]) {
+      for (const waiter of [...channel.waiters]) waiter.settle(undefined);
+    }
+    this.channels.clear();
+    this.connection?.disconnect();
+  }
+
+  private ensureConnection(): void {
+    if (this.connection) return;
+    const connection = this.deps.connect();
+    this.connection = connection;
+    connection.on('message', (channel: string, message: string) => this.deliver(channel, message));
+    connection.on('close', () => this.onClose());
+    connection.on('ready', () => this.onReady());
+    // Connection errors are retried by ioredis and surface to waiters only as their timeout;
+    // without a listener an `error` event would be thrown.
+    connection.on('error', () => undefined);
+  }
+
+  private onClose(): void {
+    this.generation += 1;
+    // The next connection starts with no subscriptions: nothing queued is meaningful any more.
+    this.toSubscribe.clear();
+    this.toUnsubscribe.clear();
+  }
+
+  private onReady(): void {
+    if (this.closed) return;
+    this.toUnsubscribe.clear();
+    for (const name of this.channels.keys()) this.toSubscribe.add(name);
+    this.flush();
+  }
+
+  private drop(name: string): void {
+    this.channels.delete(name);
+    // Never sent: nothing to undo. Otherwise the server holds (or is about to hold) it.
+    if (!this.toSubscribe.delete(name)) this.toUnsubscribe.add(name);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    const connection = this.connection;
+    // Not ready: the `ready` handler subscribes everything pending, so nothing is lost here.
+    if (this.closed || !connection || connection.status !== 'ready') return;
+    const generation = this.generation;
+    // Unsubscribes first: a channel in both sets lost its waiters and then gained new ones.
+    for (const batch of chunks([...this.toUnsubscribe])) {
+      connection.unsubscribe(...batch).catch(() => undefined);
+    }
+    this.toUnsubscribe.clear();
+    for (const batch of chunks([...this.toSubscribe])) {
+      void this.subscribeAndRead(connection, batch, generation);
+    }
+    this.toSubscribe.clear();
+  }
+
+  private async subscribeAndRead(
+    connection: RedisClient,
+    names: string[],
+    generation: number,
+  ): Promise<void> {
+    try {
+      await connection.subscribe(...names);
+    } catch {
+      // The connection went away; `ready` on the next one subscribes and reads these again.
+      return;
+    }
+    if (generation !== this.generation) return;
+    await this.read(names);
+  }
+
+  /** Reads the keys of the channels that still have waiters, and settles those that are ready. */
+  private async read(names: string[]): Promise<void> {
+    const live = names.filter((name) => this.channels.has(name));
+    if (live.length === 0 || this.closed) return;
+    const keys = live.map((name) => this.channels.get(name)!.key);
+    await this.deps.afterSubscribe(keys).catch(() => undefined);
+    const replies = await Promise.allSettled(
+      keys.map((key) =>
+        bounded(this.deps.reader.get(key), this.deps.readTimeoutMs, `read of ${key}`),
+      ),
+    );
+    const failed: string[] = [];
+    replies.forEach((reply, i) => {
+      if (reply.status === 'rejected') failed.push(live[i]);
+      else if (reply.value !== null) this.deliver(live[i], reply.value);
+    });
+    // The subscription is live, so later results arrive as messages; only one stored before it
+    // could be missed, so the read is tried again while anyone still waits.
+    if (failed.length > 0 && !this.closed) {
+      setTimeout(() => void this.read(failed), REREAD_DELAY_MS).unref();
+    }
+  }
+
+  private deliver(name: string, payload: string): void {
+    const channel = this.channels.get(name);
+    if (!channel) return;
+    if (!isReadyState(readStatus(payload))) return;
+    // Each waiter gets its own copy, so one caller mutating its result cannot affect another.
+    for (const waiter of [...channel.waiters]) waiter.settle(JSON.parse(payload) as ResultMeta);
+  }
+}
+
+/** The `status` of a JSON meta, or '' when the payload is not one (it is then ignored). */
+function readStatus(payload: string): string {
+  try {
+    const parsed: unknown = JSON.parse(payload);
+    if (typeof parsed !== 'object' || parsed === null) return '';
+    const status = (parsed as { status?: unknown }).status;
+    return typeof status === 'string' ? status : '';
+  } catch {
+    return '';
+  }
+}
+
+function chunks(names: string[]): string[][] {
+  const out: string[][] = [];
+  for (let i = 0; i < names.length; i += SUBSCRIBE_BATCH_SIZE)
+    out.push(names.slice(i, i + SUBSCRIBE_BATCH_SIZE));
+  return out;
+}

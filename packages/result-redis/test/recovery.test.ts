@@ -1,0 +1,138 @@
+import { randomUUID } from 'node:crypto';
+import { ConnectionError } from '@conveyor/core';
+import { waitFor } from '@conveyor/core/testing';
+import { TcpProxy } from '../../../test/support/tcp-proxy';
+import { REDIS_URL } from '../../../test/support/services';
+import { meta, RedisTestKit } from './redis-test-kit';
+
+describe('recovery from a lost Redis connection', () => {
+  let kit: RedisTestKit;
+  let proxy: TcpProxy;
+  let proxiedUrl: string;
+
+  beforeEach(async () => {
+    kit = new RedisTestKit();
+    const target = new URL(REDIS_URL);
+    proxy = new TcpProxy(target.hostname, Number(target.port || 6379));
+    await proxy.start();
+    proxiedUrl = proxy.rewrite(REDIS_URL);
+  });
+  afterEach(async () => {
+    proxy.unblock();
+    await kit.cleanup();
+    await proxy.stop();
+  });
+
+  // A fast, fixed reconnect delay keeps the tests short; the behaviour is the same with backoff.
+  const fastReconnect = { retryStrategy: () => 100 };
+
+  it('resolves pending waits after reconnecting, including results published while cut off', async () => {
+    const waiter = kit.backend({ url: proxiedUrl, redisOptions: fastReconnect });
+    const writer = kit.backend();
+    const [missed, later] = [randomUUID(), randomUUID()];
+    const waits = [waiter.waitForReady(missed, 20_000), waiter.waitForReady(later, 20_000)];
+    await waitFor(
+      async () => (await kit.clientsNamed(kit.subscriberName))[0]?.sub === '2',
+      'subscriptions',
+    );
+
+    proxy.block();
+    await waitFor(
+      async () => (await kit.clientsNamed(kit.subscriberName)).length === 0,
+      'subscriber cut off',
+    );
+    // Published to nobody: only the re-read after reconnecting can find it.
+    const missedMeta = meta(missed, 'SUCCESS', 'published during the outage');
+    await writer.store(missedMeta);
+
+    proxy.unblock();
+    await expect(waits[0]).resolves.toEqual(missedMeta);
+    await waitFor(
+      async () => (await kit.clientsNamed(kit.subscriberName))[0]?.sub === '1',
+      'resubscribed',
+    );
+    const laterMeta = meta(later, 'FAILURE', { exc_type: 'E', exc_message: [], exc_module: null });
+    await writer.store(laterMeta);
+    await expect(waits[1]).resolves.toEqual(laterMeta);
+  });
+
+  it('resolves a wait begun during the outage once the connection is back', async () => {
+    const waiter = kit.backend({ url: proxiedUrl, redisOptions: fastReconnect });
+    await waiter.connect();
+    proxy.block();
+    const id = randomUUID();
+    const waiting = waiter.waitForReady(id, 20_000);
+    const stored = meta(id, 'SUCCESS', 1);
+    await kit.backend().store(stored);
+    proxy.unblock();
+    await expect(waiting).resolves.toEqual(stored);
+  });
+
+  it('still ends a wait at its timeout while Redis is unreachable', async () => {
+    const waiter = kit.backend({ url: proxiedUrl, redisOptions: fastReconnect });
+    const id = randomUUID();
+    const long = waiter.waitForReady(randomUUID(), 20_000);
+    await waitFor(
+      async () => (await kit.clientsNamed(kit.subscriberName)).length === 1,
+      'subscriber',
+    );
+    proxy.block();
+
+    const started = Date.now();
+    await expect(waiter.waitForReady(id, 500)).resolves.toBeUndefined();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(490);
+    // Resolved while the proxy still refuses every connection: the timeout needs no Redis.
+    // (Reconnected before closing: ioredis' disconnect() of an already dead socket holds the
+    // process open for 2 s, which Jest reports as a leak.)
+    proxy.unblock();
+    await waitFor(
+      async () => (await kit.clientsNamed(kit.subscriberName)).length === 1,
+      'reconnected',
+    );
+    await waiter.close();
+    await expect(long).resolves.toBeUndefined();
+  });
+
+  it('rejects store() with ConnectionError within commandTimeoutMs while Redis is unreachable', async () => {
+    const backend = kit.backend({
+      url: proxiedUrl,
+      commandTimeoutMs: 500,
+      redisOptions: fastReconnect,
+    });
+    await backend.connect();
+    proxy.block();
+    const id = randomUUID();
+
+    const attempt = backend.store(meta(id, 'SUCCESS', 'x'));
+    await expect(attempt).rejects.toBeInstanceOf(ConnectionError);
+    await expect(attempt).rejects.toMatchObject({ code: 'CONVEYOR_ERR_CONNECTION' });
+
+    // The worker's retry succeeds once Redis is back.
+    proxy.unblock();
+    const stored = meta(id, 'SUCCESS', 'y');
+    await waitFor(
+      () =>
+        backend.store(stored).then(
+          () => true,
+          () => false,
+        ),
+      'a store to succeed after the outage',
+    );
+    // The abandoned first attempt may still run after reconnecting; either way the key holds a
+    // final result and nothing ever replaces it.
+    expect((await kit.backend().get(id))?.status).toBe('SUCCESS');
+  });
+
+  it('rejects get() with ConnectionError within commandTimeoutMs while Redis is unreachable', async () => {
+    const backend = kit.backend({
+      url: proxiedUrl,
+      commandTimeoutMs: 300,
+      redisOptions: fastReconnect,
+    });
+    await backend.connect();
+    proxy.block();
+    await expect(backend.get(randomUUID())).rejects.toBeInstanceOf(ConnectionError);
+    proxy.unblock();
+    await backend.connect();
+  });
+});

@@ -1,0 +1,186 @@
+import { randomUUID } from 'node:crypto';
+import type { ResultMeta } from '@conveyor/core';
+import { waitFor } from '@conveyor/core/testing';
+import { RedisResultBackend, type RedisResultBackendOptions } from '../src';
+import { REDIS_URL } from '../../../test/support/services';
+import { meta, RedisTestKit } from './redis-test-kit';
+
+/** Runs `land` once, in the window between SUBSCRIBE being acknowledged and the key read. */
+class BackendWithLandingWindow extends RedisResultBackend {
+  readonly windows: string[][] = [];
+
+  constructor(
+    options: RedisResultBackendOptions,
+    private readonly land: (keys: string[]) => Promise<void>,
+  ) {
+    super(options);
+  }
+
+  protected override async afterSubscribe(keys: string[]): Promise<void> {
+    this.windows.push(keys);
+    await this.land(keys);
+  }
+}
+
+async function numsub(kit: RedisTestKit, channel: string): Promise<number> {
+  const reply = (await kit.admin.pubsub('NUMSUB', channel)) as [string, number | string];
+  return Number(reply[1]);
+}
+
+describe('waiting for results', () => {
+  let kit: RedisTestKit;
+
+  beforeEach(() => {
+    kit = new RedisTestKit();
+  });
+  afterEach(() => kit.cleanup());
+
+  describe('without races', () => {
+    // Each half of the proof alone: a silent SET in the window can only be seen by the read (so the
+    // read comes after the subscription), a bare PUBLISH only by the subscription (so it is live
+    // before the read). The real store does both, atomically.
+    it.each([
+      ['only written (no message), so the key read must see it', 'set'],
+      ['only published (no key), so the subscription must see it', 'publish'],
+      ['stored by another backend', 'store'],
+    ] as const)(
+      'sees a result landing after SUBSCRIBE and before the key read: %s',
+      async (_label, how) => {
+        const writer = kit.backend();
+        const id = randomUUID();
+        const key = `${kit.keyPrefix}${id}`;
+        const stored = meta(id, 'SUCCESS', 'in the window');
+        const land = async (): Promise<void> => {
+          if (how === 'set') await kit.admin.set(key, JSON.stringify(stored));
+          else if (how === 'publish') await kit.admin.publish(key, JSON.stringify(stored));
+          else await writer.store(stored);
+        };
+        const waiter = kit.track(
+          new BackendWithLandingWindow(
+            { url: REDIS_URL, keyPrefix: kit.keyPrefix, groupKeyPrefix: kit.groupKeyPrefix },
+            land,
+          ),
+        );
+
+        await expect(waiter.waitForReady(id, 10_000)).resolves.toEqual(stored);
+        expect(waiter.windows).toEqual([[key]]);
+      },
+    );
+
+    it('sees a result stored before the wait began', async () => {
+      const backend = kit.backend();
+      const stored = meta(randomUUID(), 'FAILURE', {
+        exc_type: 'ValueError',
+        exc_message: ['x'],
+        exc_module: 'builtins',
+      });
+      await backend.store(stored);
+      await expect(backend.waitForReady(stored.task_id, 10_000)).resolves.toEqual(stored);
+    });
+
+    it('keeps waiting through a published STARTED and resolves on the final state', async () => {
+      const waiter = kit.backend();
+      const writer = kit.backend();
+      const id = randomUUID();
+      const waiting = waiter.waitForReady(id, 10_000);
+      await waitFor(async () => (await numsub(kit, `${kit.keyPrefix}${id}`)) === 1, 'subscription');
+      await writer.store(meta(id, 'STARTED'));
+      await writer.store(meta(id, 'RETRY'));
+      const final = meta(id, 'REVOKED');
+      await writer.store(final);
+      await expect(waiting).resolves.toEqual(final);
+    });
+  });
+
+  describe('one subscriber connection per backend', () => {
+    it('serves 10,000 concurrent waits on one subscriber connection and resolves them all', async () => {
+      const waiter = kit.backend();
+      const writer = kit.backend();
+      const ids = Array.from({ length: 10_000 }, () => randomUUID());
+      const waits = ids.map((id) => waiter.waitForReady(id, 50_000));
+
+      await waitFor(
+        async () => {
+          const subs = await kit.clientsNamed(kit.subscriberName);
+          return subs.length === 1 && subs[0].sub === '10000';
+        },
+        'one subscriber connection holding 10,000 channels',
+        20_000,
+      );
+
+      await Promise.all(ids.map((id, i) => writer.store(meta(id, 'SUCCESS', i))));
+      const results = await Promise.all(waits);
+      expect(results.map((r) => r?.result)).toEqual(ids.map((_, i) => i));
+
+      const subs = await kit.clientsNamed(kit.subscriberName);
+      expect(subs).toHaveLength(1);
+      // Every channel is given up once its waiter is done.
+      await waitFor(
+        async () => (await kit.clientsNamed(kit.subscriberName))[0]?.sub === '0',
+        'unsubscribes',
+      );
+    });
+
+    it('unsubscribes a channel only when its last waiter is done', async () => {
+      const backend = kit.backend();
+      const id = randomUUID();
+      const channel = `${kit.keyPrefix}${id}`;
+      const short = backend.waitForReady(id, 300);
+      const long = backend.waitForReady(id, 30_000);
+      await waitFor(async () => (await numsub(kit, channel)) === 1, 'subscription');
+
+      await expect(short).resolves.toBeUndefined();
+      expect(await numsub(kit, channel)).toBe(1);
+
+      const stored = meta(id, 'SUCCESS', 'for the long one');
+      await kit.backend().store(stored);
+      await expect(long).resolves.toEqual(stored);
+      await waitFor(async () => (await numsub(kit, channel)) === 0, 'unsubscribe');
+    });
+
+    it('subscribes again for a new wait on a task whose earlier wait timed out', async () => {
+      const backend = kit.backend();
+      const id = randomUUID();
+      await expect(backend.waitForReady(id, 100)).resolves.toBeUndefined();
+      const waiting = backend.waitForReady(id, 10_000);
+      await waitFor(async () => (await numsub(kit, `${kit.keyPrefix}${id}`)) === 1, 'subscription');
+      const stored = meta(id, 'SUCCESS', 2);
+      await kit.backend().store(stored);
+      await expect(waiting).resolves.toEqual(stored);
+    });
+
+    it('gives every waiter its own copy of the result', async () => {
+      const backend = kit.backend();
+      const stored = meta(randomUUID(), 'SUCCESS', { n: 1 });
+      const waits = [
+        backend.waitForReady(stored.task_id, 10_000),
+        backend.waitForReady(stored.task_id, 10_000),
+      ];
+      await kit.backend().store(stored);
+      const [a, b] = (await Promise.all(waits)) as [ResultMeta, ResultMeta];
+      expect(a).toEqual(b);
+      expect(a).not.toBe(b);
+    });
+  });
+
+  describe('closing', () => {
+    it('ends pending waits with undefined and closes the subscriber connection', async () => {
+      const backend = kit.backend();
+      const waits = [
+        backend.waitForReady(randomUUID(), 30_000),
+        backend.waitForReady(randomUUID(), 30_000),
+      ];
+      await waitFor(
+        async () => (await kit.clientsNamed(kit.subscriberName)).length === 1,
+        'subscriber',
+      );
+      await backend.close();
+      await expect(Promise.all(waits)).resolves.toEqual([undefined, undefined]);
+      await waitFor(
+        async () => (await kit.clientsNamed(kit.subscriberName)).length === 0,
+        'subscriber gone',
+      );
+      await expect(backend.waitForReady(randomUUID(), 1_000)).resolves.toBeUndefined();
+    });
+  });
+});
