@@ -34,3 +34,6 @@ export const EXIT_GRACEFUL = 0;
 export const EXIT_SHUTDOWN_TIMEOUT = 1;
 /** A second signal forced the stop; in-flight tasks were requeued at once. */
 export const EXIT_FORCED = 2;
+
+/** A rate-limited task whose slot is nearer than this waits in the worker; farther, in the broker. */
+export const RATE_LIMIT_LOCAL_WAIT_MS = 100;

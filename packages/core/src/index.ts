@@ -6,12 +6,20 @@ export { Conveyor } from './app/conveyor';
 export type { ConveyorOptions } from './app/conveyor-options';
 export type { SendOptions } from './app/send-options';
 export { Task, TaskService } from './task/decorators';
-export type { TaskOptions, TaskServiceOptions, AckMode, ClassType } from './task/task-options';
+export type {
+  TaskOptions,
+  TaskServiceOptions,
+  AckMode,
+  ClassType,
+  RetryOptions,
+  ErrorClass,
+  TaskIsolation,
+} from './task/task-options';
 export type { TaskDefinition } from './task/task-definition';
 export { taskContext, type TaskContext } from './task/task-context';
 export type { TaskProxy, ServiceClient, ClientOf } from './client/task-client';
 export { Signature } from './canvas/signature';
-export { AsyncResult, type GetOptions } from './result/async-result';
+export { AsyncResult, type GetOptions, type RevokeOptions } from './result/async-result';
 export { Worker } from './worker/worker';
 export type { WorkerOptions } from './worker/worker-options';
 export type { WorkerEvents, TaskEvent, RejectedMessageEvent } from './worker/worker-events';
@@ -21,6 +29,7 @@ export * from './protocol/task-message';
 export * from './protocol/result-meta';
 export * from './protocol/message-codec';
 export * from './protocol/celery-time';
+export * from './protocol/control-message';
 export { reprArgs, reprKwargs } from './protocol/python-repr';
 export * from './transport/transport';
 export * from './backend/result-backend';

@@ -5,7 +5,9 @@ import { DEFAULT_GET_TIMEOUT_MS, DEFAULT_QUEUE } from '../defaults';
 import { ConfigError } from '../errors';
 import { MemoryResultBackend } from '../memory/memory-result-backend';
 import { MemoryTransport } from '../memory/memory-transport';
-import { AsyncResult } from '../result/async-result';
+import { celeryDateDone } from '../protocol/celery-time';
+import { CONTROL_EXCHANGE, encodeRevoke } from '../protocol/control-message';
+import { AsyncResult, type RevokeOptions } from '../result/async-result';
 import { argsToWire, fromWire, kwargsToWire } from '../serialization/argument-codec';
 import type { TaskDefinition } from '../task/task-definition';
 import { TaskExplorer } from '../task/task-explorer';
@@ -91,6 +93,34 @@ export class Conveyor {
     return this.sendWire<R>(name, argsToWire(args), kwargsToWire(options.kwargs ?? {}), options, definition);
   }
 
+  /**
+   * Revokes tasks: they are stored REVOKED at once, so a worker that starts later skips them
+   * too, and every running worker is told (a broadcast on `celery.pidbox`, as Celery's
+   * `app.control.revoke` does). A task already running finishes, but its result is dropped;
+   * with `terminate: true` it is aborted (its AbortSignal fires; a thread is terminated).
+   */
+  async revoke(taskIds: string | string[], options: RevokeOptions = {}): Promise<void> {
+    const ids = Array.isArray(taskIds) ? taskIds : [taskIds];
+    if (this.backend) {
+      await Promise.all(
+        ids.map((id) =>
+          this.backend!.store({
+            status: 'REVOKED',
+            result: { exc_type: 'TaskRevokedError', exc_message: ['revoked'], exc_module: 'celery.exceptions' },
+            traceback: null,
+            children: [],
+            date_done: celeryDateDone(),
+            task_id: id,
+          }),
+        ),
+      );
+    }
+    await this.transport.broadcast?.(
+      CONTROL_EXCHANGE,
+      encodeRevoke({ taskIds: ids, terminate: options.terminate ?? false, signal: 'SIGTERM' }),
+    );
+  }
+
   /** A handle on the result of a task sent earlier, by id. */
   result<R = unknown>(taskId: string): AsyncResult<R> {
     return this.asyncResult<R>(taskId, undefined);
@@ -149,6 +179,7 @@ export class Conveyor {
       backend: this.backend,
       defaultTimeoutMs: this.getTimeoutMs,
       decode: (value) => (returns ? fromWire(value, returns) : value) as R,
+      revoke: (taskId, options) => this.revoke(taskId, options),
     });
   }
 }

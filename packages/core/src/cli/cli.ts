@@ -86,6 +86,7 @@ async function main(argv: readonly string[]): Promise<void> {
     concurrency: command.concurrency,
     prefetchMultiplier: command.prefetchMultiplier,
     handleSignals: true,
+    appModule: resolve(process.cwd(), command.app),
   });
   worker.on('worker-error', (error) => console.error(`[conveyor] ${error.message}`));
   worker.on('message-rejected', (e) => console.error(`[conveyor] dead-lettered ${e.id ?? '(no id)'}: ${e.reason}`));

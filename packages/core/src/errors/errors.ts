@@ -13,7 +13,10 @@ export type ConveyorErrorCode =
   | 'CONVEYOR_ERR_TIMEOUT'
   | 'CONVEYOR_ERR_TASK_REVOKED'
   | 'CONVEYOR_ERR_CONNECTION'
-  | 'CONVEYOR_ERR_UNROUTABLE';
+  | 'CONVEYOR_ERR_UNROUTABLE'
+  | 'CONVEYOR_ERR_UNRECOVERABLE'
+  | 'CONVEYOR_ERR_TIME_LIMIT'
+  | 'CONVEYOR_ERR_SOFT_TIME_LIMIT';
 
 /** Base class of every error Conveyor throws. */
 export class ConveyorError extends Error {
@@ -158,5 +161,34 @@ function formatExcMessage(args: unknown[]): string {
     return JSON.stringify(args);
   } catch {
     return String(args);
+  }
+}
+
+/**
+ * Throw it (or a subclass) from a task to fail at once: automatic retries never retry it.
+ */
+export class UnrecoverableError extends ConveyorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CONVEYOR_ERR_UNRECOVERABLE', message, options);
+  }
+}
+
+/** The task ran past its hard time limit; the worker failed it and freed the slot. */
+export class TaskTimeLimitError extends ConveyorError {
+  constructor(
+    readonly taskId: string,
+    readonly limitMs: number,
+  ) {
+    super('CONVEYOR_ERR_TIME_LIMIT', `task ${taskId} exceeded its hard time limit of ${limitMs} ms`);
+  }
+}
+
+/** The reason of a task's AbortSignal when its soft time limit passes: time to clean up. */
+export class SoftTimeLimitExceededError extends ConveyorError {
+  constructor(
+    readonly taskId: string,
+    readonly limitMs: number,
+  ) {
+    super('CONVEYOR_ERR_SOFT_TIME_LIMIT', `task ${taskId} exceeded its soft time limit of ${limitMs} ms`);
   }
 }

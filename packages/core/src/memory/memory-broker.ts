@@ -113,6 +113,26 @@ export class MemoryQueue {
 export class MemoryBroker {
   private readonly queues = new Map<string, MemoryQueue>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly fanouts = new Map<string, Set<(message: TransportMessage) => void>>();
+
+  /** Delivers a copy to every subscriber of a fanout exchange, asynchronously. */
+  broadcast(exchange: string, message: TransportMessage): void {
+    for (const subscriber of this.fanouts.get(exchange) ?? []) {
+      const copy = { headers: structuredClone(message.headers), properties: { ...message.properties }, body: Buffer.from(message.body) };
+      setImmediate(() => subscriber(copy));
+    }
+  }
+
+  /** Subscribes to a fanout exchange; returns the unsubscribe function. */
+  subscribe(exchange: string, subscriber: (message: TransportMessage) => void): () => void {
+    let subscribers = this.fanouts.get(exchange);
+    if (!subscribers) {
+      subscribers = new Set();
+      this.fanouts.set(exchange, subscribers);
+    }
+    subscribers.add(subscriber);
+    return () => subscribers!.delete(subscriber);
+  }
 
   queue(name: string): MemoryQueue | undefined {
     return this.queues.get(name);

@@ -32,6 +32,7 @@ export class MemoryTransport implements Transport {
   /** The broker state this transport talks to. */
   readonly broker: MemoryBroker;
   private readonly consumers = new Set<TransportConsumer>();
+  private readonly subscriptions = new Set<() => void>();
   private closed = false;
 
   constructor(options: MemoryTransportOptions = {}) {
@@ -76,8 +77,25 @@ export class MemoryTransport implements Transport {
     };
   }
 
+  async broadcast(exchange: string, message: TransportMessage): Promise<void> {
+    this.broker.broadcast(exchange, message);
+  }
+
+  async subscribeBroadcast(exchange: string, handler: (message: TransportMessage) => void): Promise<Consumer> {
+    const unsubscribe = this.broker.subscribe(exchange, handler);
+    this.subscriptions.add(unsubscribe);
+    return {
+      cancel: async () => {
+        unsubscribe();
+        this.subscriptions.delete(unsubscribe);
+      },
+    };
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    for (const unsubscribe of this.subscriptions) unsubscribe();
+    this.subscriptions.clear();
     for (const consumer of this.consumers) consumer.closeConnection();
     this.consumers.clear();
   }

@@ -17,11 +17,22 @@ export interface GetOptions {
   propagate?: boolean;
 }
 
+/** Options of a revoke. */
+export interface RevokeOptions {
+  /**
+   * Also abort the task if it is running: its AbortSignal fires, and a task in a thread is
+   * terminated.
+   * @defaultValue false
+   */
+  terminate?: boolean;
+}
+
 /** What an AsyncResult needs from its app; internal. */
 export interface ResultSource<R> {
   readonly backend: ResultBackend | undefined;
   readonly defaultTimeoutMs: number;
   decode(value: unknown): R;
+  revoke(taskId: string, options: RevokeOptions): Promise<void>;
 }
 
 /** A handle on a task's result, from `delay()`, `applyAsync()`, `send()` or `app.result(id)`. */
@@ -78,6 +89,11 @@ export class AsyncResult<R = unknown> {
   /** Deletes the stored result. */
   async forget(): Promise<void> {
     await this.requireBackend().forget(this.id);
+  }
+
+  /** Revokes the task (see `Conveyor.revoke`). */
+  revoke(options: RevokeOptions = {}): Promise<void> {
+    return this.source.revoke(this.id, options);
   }
 
   private requireBackend(): ResultBackend {

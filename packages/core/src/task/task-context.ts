@@ -26,6 +26,12 @@ export interface TaskContext {
   readonly redelivered: boolean;
   /** The worker's name (`<name>@<host>`). */
   readonly hostname: string;
+  /**
+   * Ends this run and retries the task through the broker's delayed delivery, after
+   * `countdownMs` or the task's backoff. Counts against `retry.max` (3 when the task declares
+   * no `retry`). Throws; do not catch what it throws.
+   */
+  retry(options?: { countdownMs?: number; error?: unknown }): never;
 }
 
 const storage = new AsyncLocalStorage<TaskContext>();

@@ -5,6 +5,44 @@ export type ClassType<T = unknown> = new (...args: any[]) => T;
 /** Whether a worker acknowledges a task message after it ran (`late`) or before (`early`). */
 export type AckMode = 'late' | 'early';
 
+/** An error class, for `retry.on`. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type ErrorClass = abstract new (...args: any[]) => Error;
+
+/** Automatic retries of a task that throws. */
+export interface RetryOptions {
+  /** Most retries after the first run; past it the task fails and its message is dead-lettered. */
+  max: number;
+  /**
+   * `fixed`: every retry waits `delayMs`; `exponential`: `delayMs × 2^retries`, up to `maxDelayMs`.
+   * @defaultValue 'exponential'
+   */
+  backoff?: 'fixed' | 'exponential';
+  /**
+   * The first (or every, for `fixed`) delay.
+   * @defaultValue 1_000
+   */
+  delayMs?: number;
+  /**
+   * Ceiling of exponential delays.
+   * @defaultValue 3_600_000 (one hour)
+   */
+  maxDelayMs?: number;
+  /**
+   * Pick each delay at random between half and all of it, so retries of many tasks spread out.
+   * @defaultValue false
+   */
+  jitter?: boolean;
+  /**
+   * Retry only these errors (and their subclasses). `UnrecoverableError` is never retried.
+   * @defaultValue every error
+   */
+  on?: ErrorClass[];
+}
+
+/** Where a task runs on the worker. */
+export type TaskIsolation = 'none' | 'thread';
+
 /** Options of `@Task(...)`. Every field may also be set per call where it makes sense. */
 export interface TaskOptions {
   /**
@@ -48,6 +86,25 @@ export interface TaskOptions {
    * @defaultValue none
    */
   softTimeLimitMs?: number;
+  /**
+   * Retry automatically when the task throws. `taskContext().retry()` retries explicitly.
+   * @defaultValue no automatic retries
+   */
+  retry?: RetryOptions;
+  /**
+   * Most runs of this task per worker: `'100/s'`, `'10/m'`, `'1000/h'`. Tasks over the limit wait
+   * (in the broker when the wait is long) without holding a worker slot or blocking other tasks.
+   * @defaultValue unlimited
+   */
+  rateLimit?: string;
+  /**
+   * `thread` runs the task in a pool of worker threads, so a hard time limit or a revoke with
+   * `terminate` really stops CPU-bound code (the thread is terminated). The worker must know the
+   * module that exports the app (`appModule`, set by the CLI), and the task's class must be
+   * constructible without arguments.
+   * @defaultValue 'none' (the task runs on the worker's event loop)
+   */
+  isolation?: TaskIsolation;
   /**
    * Names of the parameters, in order, used to map keyword arguments (from Python callers) onto
    * positions. Read from the method's source when absent; give them when a build step mangles

@@ -108,6 +108,13 @@ export interface Transport {
   /** Starts consuming a declared queue. */
   consume(queue: string, handler: DeliveryHandler, options: ConsumeOptions): Promise<Consumer>;
   /**
+   * Publishes a control message to every subscriber of a fanout `exchange` (Celery's
+   * `celery.pidbox` for revokes). Transient: subscribers that are not connected miss it.
+   */
+  broadcast?(exchange: string, message: TransportMessage): Promise<void>;
+  /** Receives the control messages broadcast on `exchange` from now on. */
+  subscribeBroadcast?(exchange: string, handler: (message: TransportMessage) => void): Promise<Consumer>;
+  /**
    * Closes consumers and connections. Unsettled deliveries return to their queues, as they do
    * when a broker connection closes.
    */

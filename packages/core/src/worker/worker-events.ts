@@ -10,6 +10,10 @@ export interface TaskEvent {
   error?: unknown;
   /** Why (revoked). */
   reason?: string;
+  /** Delay before the next attempt (retried). */
+  retryInMs?: number;
+  /** Retries so far, this one included (retried). */
+  retries?: number;
 }
 
 /** Payload of `message-rejected`: a message dead-lettered without running. */
@@ -27,6 +31,7 @@ export interface WorkerEvents {
   'task-started': [TaskEvent];
   'task-succeeded': [TaskEvent];
   'task-failed': [TaskEvent];
+  'task-retried': [TaskEvent];
   'task-revoked': [TaskEvent];
   'message-rejected': [RejectedMessageEvent];
   /** Trouble the worker survived (a failed ack, a result it could not store); for logging. */

@@ -51,6 +51,18 @@ export interface WorkerOptions {
    */
   hostname?: string;
   /**
+   * Path of the module that exports the app, loaded by task threads (`isolation: 'thread'`).
+   * The CLI sets it from `--app`.
+   * @defaultValue none: tasks with `isolation: 'thread'` are refused
+   */
+  appModule?: string;
+  /**
+   * Before running a task, read its stored state and skip it if it was revoked: this is how a
+   * worker that started after a revoke still honours it. Costs one read per task.
+   * @defaultValue true when the app has a result backend
+   */
+  checkRevokedInBackend?: boolean;
+  /**
    * Message bodies larger than this are dead-lettered unread.
    * @defaultValue 16 MiB
    */

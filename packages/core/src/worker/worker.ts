@@ -9,10 +9,12 @@ import {
   EXIT_FORCED,
   EXIT_GRACEFUL,
   EXIT_SHUTDOWN_TIMEOUT,
+  RATE_LIMIT_LOCAL_WAIT_MS,
   REQUEUE_PAUSE_MS,
 } from '../defaults';
 import { ConfigError, MessageDecodeError, NotRegisteredError } from '../errors';
-import { parseCeleryTimestamp } from '../protocol/celery-time';
+import { celeryTimestamp, parseCeleryTimestamp } from '../protocol/celery-time';
+import { CONTROL_EXCHANGE, decodeRevoke } from '../protocol/control-message';
 import { decodeTaskMessage } from '../protocol/message-codec';
 import type { ResultMeta } from '../protocol/result-meta';
 import type { TaskMessage } from '../protocol/task-message';
@@ -20,10 +22,18 @@ import { argumentsFromWire, resultToWire } from '../serialization/argument-codec
 import { runInTaskContext, type TaskContext } from '../task/task-context';
 import type { TaskDefinition } from '../task/task-definition';
 import type { ClassType } from '../task/task-options';
-import type { Consumer, Delivery } from '../transport/transport';
+import type { Consumer, Delivery, TransportMessage } from '../transport/transport';
+import { parseRateLimit, RateLimiter } from './rate-limiter';
 import { ResultWriter } from './result-writer';
+import { RetryPolicy, RetryRequest, type RetryDecision } from './retry-policy';
+import { Revocations } from './revocations';
+import { fromThreadOutcome, terminatedReason, timeLimitsOf, withTimeLimits, type RunControl, type RunOutcome } from './task-execution';
+import { ThreadPool } from './thread-pool';
 import type { TaskEvent, WorkerEvents } from './worker-events';
 import type { WorkerOptions } from './worker-options';
+
+/** Header of a message re-delayed by the rate limiter: the slot (epoch ms) it reserved. */
+export const RATE_SLOT_HEADER = 'x-conveyor-rate-slot';
 
 /** A task message accepted by the worker, from receipt until its message is settled. */
 interface Job {
@@ -31,6 +41,8 @@ interface Job {
   readonly message: TaskMessage;
   readonly definition: TaskDefinition;
   readonly abort: AbortController;
+  /** Stops the running task for good (terminates its thread); set while it runs. */
+  control?: RunControl;
   /** Set when shutdown gave the message back: the run's outcome must then be dropped. */
   abandoned: boolean;
   /** Set once the message was acked (early acks) or otherwise settled. */
@@ -49,11 +61,18 @@ export class Worker extends EventEmitter<WorkerEvents> {
   readonly queues: readonly string[];
   private readonly prefetch: number;
   private readonly shutdownTimeoutMs: number;
+  private readonly checkRevokedInBackend: boolean;
   private readonly instances = new Map<ClassType, object>();
+  private readonly policies = new Map<string, RetryPolicy>();
+  private readonly rateIntervals = new Map<string, number>();
+  private readonly rateLimiter = new RateLimiter();
+  private readonly revocations = new Revocations();
   private readonly writer: ResultWriter | undefined;
+  private readonly threads: ThreadPool | undefined;
   private readonly consumers: Consumer[] = [];
   private readonly waiting: Job[] = [];
   private readonly running = new Set<Job>();
+  private readonly held = new Set<NodeJS.Timeout>();
   private readonly settling = new Set<Promise<unknown>>();
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   private stopping?: Promise<number>;
@@ -80,17 +99,28 @@ export class Worker extends EventEmitter<WorkerEvents> {
       throw new ConfigError('the worker has no queues: register tasks or pass `queues`');
     }
     this.writer = app.backend
-      ? new ResultWriter(
-          app.backend,
-          this.hostname,
-          app.resultExtended,
-          options.resultStoreTimeoutMs ?? DEFAULT_RESULT_STORE_TIMEOUT_MS,
-        )
+      ? new ResultWriter(app.backend, this.hostname, app.resultExtended, options.resultStoreTimeoutMs ?? DEFAULT_RESULT_STORE_TIMEOUT_MS)
       : undefined;
+    this.checkRevokedInBackend = (options.checkRevokedInBackend ?? true) && app.backend !== undefined;
     for (const instance of options.instances ?? []) {
       this.instances.set(instance.constructor as ClassType, instance);
     }
-    for (const definition of app.tasks) this.instanceFor(definition);
+    for (const definition of app.tasks) {
+      this.policies.set(definition.name, new RetryPolicy(definition.options.retry));
+      if (definition.options.rateLimit !== undefined) {
+        this.rateIntervals.set(definition.name, parseRateLimit(definition.options.rateLimit, definition.label));
+      }
+      if (definition.options.isolation === 'thread') {
+        if (!options.appModule) {
+          throw new ConfigError(
+            `${definition.label} has isolation 'thread': the worker needs \`appModule\`, the module that exports the app (the CLI sets it)`,
+          );
+        }
+      } else {
+        this.instanceFor(definition);
+      }
+    }
+    this.threads = options.appModule ? new ThreadPool(options.appModule) : undefined;
   }
 
   /** Tasks running now. */
@@ -98,17 +128,17 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return this.running.size;
   }
 
-  /** Declares the queues and starts consuming them. */
+  /** Declares the queues, subscribes to revokes, and starts consuming. */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new ConfigError(`worker ${this.hostname} was already started`);
     this.state = 'running';
+    const transport = this.app.transport;
+    if (transport.subscribeBroadcast) {
+      this.consumers.push(await transport.subscribeBroadcast(CONTROL_EXCHANGE, (message) => this.control(message)));
+    }
     for (const queue of this.queues) {
       await this.app.ensureQueue(queue);
-      this.consumers.push(
-        await this.app.transport.consume(queue, (delivery) => this.receive(delivery), {
-          prefetch: this.prefetch,
-        }),
-      );
+      this.consumers.push(await transport.consume(queue, (delivery) => this.receive(delivery), { prefetch: this.prefetch }));
     }
     if (this.options.handleSignals ?? true) this.installSignalHandlers();
   }
@@ -133,7 +163,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
       message = decodeTaskMessage(delivery.message, { maxBodyBytes: this.options.maxBodyBytes });
     } catch (error) {
       const reason = error instanceof MessageDecodeError ? error.reason : String(error);
-      this.reject(delivery, reason, error instanceof MessageDecodeError ? error.taskId : undefined);
+      this.emit('message-rejected', { id: (error as MessageDecodeError).taskId, reason, queue: delivery.queue });
+      this.settle(delivery.deadLetter(reason));
       return;
     }
     const definition = this.app.task(message.headers.task);
@@ -143,20 +174,65 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
     const eta = message.headers.eta ? parseCeleryTimestamp(message.headers.eta)!.getTime() : undefined;
     if (eta !== undefined && eta > Date.now()) {
-      // A future eta (a Python producer, or a broker without delays) waits in the broker, not here.
-      this.settle(this.redelay(delivery, eta));
+      // A future eta (a Python producer, or a retry) waits in the broker, not in this worker.
+      this.settle(this.redelay(delivery, delivery.message, eta));
       return;
     }
     const job: Job = { delivery, message, definition, abort: new AbortController(), abandoned: false, settled: false };
     this.emit('task-received', this.event(job));
     const expires = message.headers.expires ? parseCeleryTimestamp(message.headers.expires)!.getTime() : undefined;
     if (expires !== undefined && expires <= Date.now()) {
-      this.settle(this.revoke(job, 'expired'));
+      this.settle(this.finishRevoked(job, 'expired'));
+      return;
+    }
+    if (this.revocations.has(message.headers.id)) {
+      this.settle(this.finishRevoked(job, 'revoked'));
+      return;
+    }
+    this.admit(job);
+  }
+
+  /** Queues a job to run, after its rate limit allows it. */
+  private admit(job: Job): void {
+    const interval = this.rateIntervals.get(job.definition.name);
+    const reserved = job.delivery.message.headers[RATE_SLOT_HEADER];
+    if (interval !== undefined && typeof reserved !== 'number') {
+      const wait = this.rateLimiter.reserve(job.definition.name, interval);
+      if (wait > RATE_LIMIT_LOCAL_WAIT_MS) {
+        // A long wait is spent in the broker, so it holds no prefetch slot and blocks no other task.
+        const slot = Date.now() + wait;
+        const message = { ...job.delivery.message, headers: { ...job.delivery.message.headers, [RATE_SLOT_HEADER]: slot } };
+        job.settled = true;
+        this.settle(this.redelay(job.delivery, message, slot));
+        return;
+      }
+      if (wait > 0) {
+        this.hold(job, wait);
+        return;
+      }
+    } else if (typeof reserved === 'number' && reserved > Date.now()) {
+      this.hold(job, reserved - Date.now());
       return;
     }
     this.waiting.push(job);
     this.pump();
   }
+
+  private hold(job: Job, ms: number): void {
+    const timer = setTimeout(() => {
+      this.held.delete(timer);
+      if (this.state !== 'running') {
+        this.giveBack(job);
+        return;
+      }
+      this.waiting.push(job);
+      this.pump();
+    }, ms);
+    this.held.add(timer);
+    this.heldJobs.set(timer, job);
+  }
+
+  private readonly heldJobs = new Map<NodeJS.Timeout, Job>();
 
   private pump(): void {
     while (this.state === 'running' && this.running.size < this.concurrency && this.waiting.length > 0) {
@@ -171,8 +247,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   private async process(job: Job): Promise<void> {
     const { message, definition, delivery } = job;
-    const early = definition.options.acks === 'early';
-    if (early) {
+    if (await this.revokedInBackend(job)) {
+      await this.finishRevoked(job, 'revoked');
+      return;
+    }
+    if (definition.options.acks === 'early') {
       job.settled = true;
       await this.safely(delivery.ack());
     }
@@ -181,36 +260,76 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
     this.emit('task-started', this.event(job));
     const startedAt = performance.now();
-    let meta: ResultMeta | undefined;
-    try {
-      const value = resultToWire(await this.run(job));
-      const runtimeMs = performance.now() - startedAt;
-      meta = this.writer?.success(message, delivery.queue, value);
-      if (!job.abandoned) this.emit('task-succeeded', { ...this.event(job), runtimeMs });
-    } catch (error) {
-      const runtimeMs = performance.now() - startedAt;
-      meta = this.writer?.failure(message, delivery.queue, error);
-      if (!job.abandoned) this.emit('task-failed', { ...this.event(job), runtimeMs, error });
-    }
+    const outcome = await this.execute(job);
+    const runtimeMs = performance.now() - startedAt;
     if (job.abandoned) return;
-    if (meta && this.writer && !message.headers.ignore_result) {
-      const stored = await this.writer.store(meta, () => job.abandoned, this.warn);
-      if (!stored) {
-        if (!job.settled && !job.abandoned) {
-          job.settled = true;
-          this.warn(new Error(`result of task ${message.headers.id} could not be stored; message requeued`));
-          await this.safely(delivery.requeue());
-        }
+    if (outcome.kind === 'terminated' || this.revocations.has(message.headers.id)) {
+      await this.finishRevoked(job, outcome.kind === 'terminated' ? 'terminated' : 'revoked');
+      return;
+    }
+    if (outcome.kind === 'success') {
+      let value: unknown;
+      try {
+        value = resultToWire(outcome.value);
+      } catch (error) {
+        await this.finishFailed(job, { retry: false, exhausted: false, error }, runtimeMs);
         return;
       }
+      this.emit('task-succeeded', { ...this.event(job), runtimeMs });
+      await this.finish(job, this.writer?.success(message, delivery.queue, value), 'ack');
+      return;
     }
-    if (!job.settled && !job.abandoned) {
-      job.settled = true;
-      await this.safely(delivery.ack());
+    const decision = this.policies.get(definition.name)!.decide(outcome.error, message.headers.retries);
+    if (decision.retry) {
+      await this.retry(job, decision.delayMs, decision.error);
+      return;
     }
+    await this.finishFailed(job, decision, runtimeMs);
   }
 
-  private async run(job: Job): Promise<unknown> {
+  /** Runs the task, on this event loop or in a thread, under its time limits. */
+  private execute(job: Job): Promise<RunOutcome> {
+    const { message, definition, delivery } = job;
+    const h = message.headers;
+    let run: Promise<RunOutcome>;
+    let terminate = (): void => undefined;
+    if (definition.options.isolation === 'thread') {
+      const threadRun = this.threads!.run({
+        type: 'run',
+        taskName: definition.name,
+        args: message.args,
+        kwargs: message.kwargs,
+        context: {
+          id: h.id,
+          name: h.task,
+          retries: h.retries,
+          headers: h,
+          rootId: h.root_id,
+          parentId: h.parent_id,
+          queue: delivery.queue,
+          redelivered: delivery.redelivered,
+          hostname: this.hostname,
+        },
+      });
+      job.abort.signal.addEventListener('abort', () => threadRun.abort(job.abort.signal.reason as Error));
+      run = threadRun.outcome.then(fromThreadOutcome);
+      terminate = () => threadRun.terminate();
+    } else {
+      run = this.runHere(job).then(
+        (value): RunOutcome => ({ kind: 'success', value }),
+        (error: unknown): RunOutcome => ({ kind: 'error', error }),
+      );
+    }
+    job.control = {
+      abort: (reason) => {
+        if (!job.abort.signal.aborted) job.abort.abort(reason);
+      },
+      terminate,
+    };
+    return withTimeLimits(h.id, run, job.control, timeLimitsOf(message, definition));
+  }
+
+  private async runHere(job: Job): Promise<unknown> {
     const { message, definition, delivery } = job;
     const h = message.headers;
     const context: TaskContext = {
@@ -225,12 +344,103 @@ export class Worker extends EventEmitter<WorkerEvents> {
       queue: delivery.queue,
       redelivered: delivery.redelivered,
       hostname: this.hostname,
+      retry: (options) => {
+        throw new RetryRequest(options?.countdownMs, options?.error);
+      },
     };
     const instance = this.instanceFor(definition) as Record<string, (...args: unknown[]) => unknown>;
     return runInTaskContext(context, async () => {
       const args = argumentsFromWire(definition, message.args, message.kwargs);
       return instance[definition.method]!(...args);
     });
+  }
+
+  /**
+   * Retries through the broker: the same message with `retries + 1` and an eta, delayed by the
+   * transport; RETRY is stored; then the original is acked. Root and parent ids stay as they were.
+   */
+  private async retry(job: Job, delayMs: number, error: unknown): Promise<void> {
+    const { message, delivery } = job;
+    const due = Date.now() + delayMs;
+    const headers: Record<string, unknown> = { ...delivery.message.headers, retries: message.headers.retries + 1, eta: celeryTimestamp(new Date(due)) };
+    delete headers[RATE_SLOT_HEADER];
+    try {
+      await this.app.transport.publish({ ...delivery.message, headers }, { queue: delivery.queue, deliverAt: due });
+    } catch (publishError) {
+      this.warn(publishError as Error);
+      await this.finish(job, undefined, 'requeue');
+      return;
+    }
+    const meta = this.writer?.failure(message, delivery.queue, error);
+    if (meta) meta.status = 'RETRY';
+    await this.finish(job, meta, 'ack');
+    this.emit('task-retried', { ...this.event(job), error, retryInMs: delayMs, retries: message.headers.retries + 1 });
+  }
+
+  /** FAILURE; a task that ran out of retries is dead-lettered rather than acked. */
+  private async finishFailed(job: Job, decision: Extract<RetryDecision, { retry: false }>, runtimeMs: number): Promise<void> {
+    const { message, delivery } = job;
+    this.emit('task-failed', { ...this.event(job), runtimeMs, error: decision.error });
+    const meta = this.writer?.failure(message, delivery.queue, decision.error);
+    if (decision.exhausted) {
+      const why = decision.error instanceof Error ? `${decision.error.name}: ${decision.error.message}` : String(decision.error);
+      await this.finish(job, meta, { deadLetter: `retries exhausted after ${message.headers.retries} retries; last error ${why}` });
+    } else {
+      await this.finish(job, meta, 'ack');
+    }
+  }
+
+  /**
+   * Stores `meta` (unless results are off for the task), then settles the message. A result
+   * that cannot be stored gives the message back unacked, so the task runs again.
+   */
+  private async finish(job: Job, meta: ResultMeta | undefined, settlement: 'ack' | 'requeue' | { deadLetter: string }): Promise<void> {
+    const { message, delivery } = job;
+    if (meta && this.writer && !message.headers.ignore_result) {
+      const stored = await this.writer.store(meta, () => job.abandoned, this.warn);
+      if (!stored) {
+        this.warn(new Error(`result of task ${message.headers.id} could not be stored; message requeued`));
+        settlement = 'requeue';
+      }
+    }
+    if (job.settled || job.abandoned) return;
+    job.settled = true;
+    if (settlement === 'ack') await this.safely(delivery.ack());
+    else if (settlement === 'requeue') await this.safely(delivery.requeue());
+    else await this.safely(delivery.deadLetter(settlement.deadLetter));
+  }
+
+  private async finishRevoked(job: Job, reason: string): Promise<void> {
+    this.emit('task-revoked', { ...this.event(job), reason });
+    await this.finish(job, this.writer?.revoked(job.message, job.delivery.queue, reason), 'ack');
+  }
+
+  private async revokedInBackend(job: Job): Promise<boolean> {
+    if (!this.checkRevokedInBackend) return false;
+    try {
+      const meta = await this.app.backend!.get(job.message.headers.id);
+      return meta?.status === 'REVOKED';
+    } catch (error) {
+      // The store is down: run the task rather than stall; the revoke broadcast still applies.
+      this.warn(error as Error);
+      return false;
+    }
+  }
+
+  /** A control message from `celery.pidbox`: remember revoked ids; terminate running ones if asked. */
+  private control(message: TransportMessage): void {
+    const revoke = decodeRevoke(message);
+    if (!revoke) return;
+    for (const id of revoke.taskIds) {
+      this.revocations.add(id);
+      if (!revoke.terminate) continue;
+      for (const job of this.running) {
+        if (job.message.headers.id === id && job.control) {
+          job.control.abort(terminatedReason(id));
+          job.control.terminate();
+        }
+      }
+    }
   }
 
   /** Unknown task: stored as FAILURE (NotRegistered, as Celery does) and dead-lettered. */
@@ -244,14 +454,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await delivery.deadLetter(`task '${h.task}' is not registered on ${this.hostname}`);
   }
 
-  private reject(delivery: Delivery, reason: string, id?: string): void {
-    this.emit('message-rejected', { id, reason, queue: delivery.queue });
-    this.settle(delivery.deadLetter(reason));
-  }
-
-  private async redelay(delivery: Delivery, eta: number): Promise<void> {
+  private async redelay(delivery: Delivery, message: TransportMessage, at: number): Promise<void> {
     try {
-      await this.app.transport.publish(delivery.message, { queue: delivery.queue, deliverAt: eta });
+      await this.app.transport.publish(message, { queue: delivery.queue, deliverAt: at });
     } catch (error) {
       this.warn(error as Error);
       // Hand it back after a pause rather than at once, so a broker refusing it cannot spin us.
@@ -262,36 +467,35 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await delivery.ack();
   }
 
-  private async revoke(job: Job, reason: string): Promise<void> {
-    job.settled = true;
-    const { message, delivery } = job;
-    if (this.writer && !message.headers.ignore_result) {
-      await this.writer.store(this.writer.revoked(message, delivery.queue, reason), () => false, this.warn);
-    }
-    this.emit('task-revoked', { ...this.event(job), reason });
-    await delivery.ack();
-  }
-
   private async shutdown(forced: boolean): Promise<number> {
     if (this.state === 'new' || this.state === 'stopped') {
       this.state = 'stopped';
+      await this.threads?.close();
       return EXIT_GRACEFUL;
     }
     this.state = 'stopping';
     await Promise.all(this.consumers.splice(0).map((c) => this.safely(c.cancel())));
     for (const job of this.waiting.splice(0)) this.giveBack(job);
+    for (const [timer, job] of this.heldJobs) {
+      clearTimeout(timer);
+      this.giveBack(job);
+    }
+    this.heldJobs.clear();
+    this.held.clear();
     let code = EXIT_GRACEFUL;
     if (this.running.size > 0) {
       const finished = await this.waitForRunning(forced ? 0 : this.shutdownTimeoutMs);
       if (!finished) {
         code = forced ? EXIT_FORCED : EXIT_SHUTDOWN_TIMEOUT;
         for (const job of this.running) {
-          job.abort.abort(new Error('worker shutdown'));
           this.giveBack(job);
+          job.control?.abort(new Error('worker shutdown'));
+          job.control?.terminate();
         }
       }
     }
     await Promise.all([...this.settling]);
+    await this.threads?.close();
     this.removeSignalHandlers?.();
     this.state = 'stopped';
     return code;
@@ -342,9 +546,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       if (this.options.resolve) {
         instance = this.options.resolve(cls);
       } else if (cls.length > 0) {
-        throw new ConfigError(
-          `${cls.name} takes constructor arguments: pass an instance in \`instances\` or a \`resolve\` function`,
-        );
+        throw new ConfigError(`${cls.name} takes constructor arguments: pass an instance in \`instances\` or a \`resolve\` function`);
       } else {
         instance = new cls() as object;
       }

@@ -115,6 +115,9 @@ describe('Celery protocol v2 codec', () => {
           queue: 'celery',
           redelivered: false,
           hostname: 'h',
+          retry: () => {
+            throw new Error('not in this test');
+          },
         },
         () => producer.build({ name: 'c', args: [], kwargs: {}, options: {}, queue: 'celery' }),
       );
