@@ -123,7 +123,6 @@ class SemanticsService {
 }
 
 const cpuModule = join(__dirname, 'fixtures/cpu-tasks.js');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { CpuService } = require(cpuModule) as { CpuService: new () => object };
 
 /**
