@@ -37,3 +37,6 @@ export const EXIT_FORCED = 2;
 
 /** A rate-limited task whose slot is nearer than this waits in the worker; farther, in the broker. */
 export const RATE_LIMIT_LOCAL_WAIT_MS = 100;
+
+/** How often a worker asks its result backend to delete expired results. */
+export const DEFAULT_EXPIRY_SWEEP_INTERVAL_MS = 600_000;

@@ -75,10 +75,11 @@ export interface PostgresResultBackendOptions {
    */
   resultExpiresMs?: number;
   /**
-   * How often this instance tries to run an expiry sweep, from its first connection until
-   * `close()`. Only one process sweeps at a time, so every instance may have it on; 0 turns the
-   * periodic sweep off (call `sweepExpired()` yourself, or let the worker do it).
-   * @defaultValue 600_000 (ten minutes)
+   * How often this instance runs an expiry sweep by itself, from its first connection until
+   * `close()`. Off by default because Conveyor workers already call `sweepExpired()` on their own
+   * schedule (`WorkerOptions.expirySweepIntervalMs`); turn it on for a deployment with no
+   * Conveyor worker. Only one process sweeps at a time.
+   * @defaultValue 0 (off: workers sweep)
    */
   expirySweepIntervalMs?: number;
   /**

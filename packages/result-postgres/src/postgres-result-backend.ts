@@ -127,7 +127,7 @@ export class PostgresResultBackend implements ResultBackend {
     this.expirySweepIntervalMs = nonNegativeInteger(
       'expirySweepIntervalMs',
       options.expirySweepIntervalMs,
-      DEFAULT_EXPIRY_SWEEP_INTERVAL_MS,
+      0,
     );
     const expiryBatchSize = positiveInteger(
       'expiryBatchSize',

@@ -30,6 +30,12 @@ export interface ResultBackend {
   getGroup(groupId: string): Promise<GroupMeta | undefined>;
   /** Deletes a group's meta. */
   forgetGroup(groupId: string): Promise<void>;
+  /**
+   * Deletes expired results once, for stores that do not expire entries themselves (PostgreSQL;
+   * Redis keys expire on their own, so its backend leaves this out). Workers call it
+   * periodically; implementations let one sweep run at a time across processes.
+   */
+  sweepExpired?(): Promise<unknown>;
   /** Releases connections and ends every pending wait (they return undefined). */
   close(): Promise<void>;
 }

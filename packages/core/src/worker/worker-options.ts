@@ -63,6 +63,12 @@ export interface WorkerOptions {
    */
   checkRevokedInBackend?: boolean;
   /**
+   * How often the worker asks the result backend to delete expired results (for backends that
+   * need it, such as PostgreSQL); 0 turns it off.
+   * @defaultValue 600_000 (ten minutes)
+   */
+  expirySweepIntervalMs?: number;
+  /**
    * Message bodies larger than this are dead-lettered unread.
    * @defaultValue 16 MiB
    */

@@ -3,6 +3,7 @@ import { hostname as osHostname } from 'node:os';
 import type { Conveyor } from '../app/conveyor';
 import {
   DEFAULT_CONCURRENCY,
+  DEFAULT_EXPIRY_SWEEP_INTERVAL_MS,
   DEFAULT_PREFETCH_MULTIPLIER,
   DEFAULT_RESULT_STORE_TIMEOUT_MS,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
@@ -77,6 +78,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   private stopping?: Promise<number>;
   private removeSignalHandlers?: () => void;
+  private sweepTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly app: Conveyor,
@@ -141,6 +143,22 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.consumers.push(await transport.consume(queue, (delivery) => this.receive(delivery), { prefetch: this.prefetch }));
     }
     if (this.options.handleSignals ?? true) this.installSignalHandlers();
+    this.scheduleExpirySweeps();
+  }
+
+  /** Periodic result expiry for backends that need it; one sweep at a time across workers is the backend's job. */
+  private scheduleExpirySweeps(): void {
+    const backend = this.app.backend;
+    const interval = this.options.expirySweepIntervalMs ?? DEFAULT_EXPIRY_SWEEP_INTERVAL_MS;
+    if (!backend?.sweepExpired || interval <= 0) return;
+    const sweep = (): void => {
+      void backend.sweepExpired!().catch(this.warn);
+      // Jitter keeps workers started together from sweeping in step.
+      this.sweepTimer = setTimeout(sweep, interval * (0.75 + Math.random() / 2));
+      this.sweepTimer.unref();
+    };
+    this.sweepTimer = setTimeout(sweep, Math.random() * Math.min(interval, 10_000));
+    this.sweepTimer.unref();
   }
 
   /**
@@ -474,6 +492,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       return EXIT_GRACEFUL;
     }
     this.state = 'stopping';
+    clearTimeout(this.sweepTimer);
     await Promise.all(this.consumers.splice(0).map((c) => this.safely(c.cancel())));
     for (const job of this.waiting.splice(0)) this.giveBack(job);
     for (const [timer, job] of this.heldJobs) {

@@ -384,6 +384,24 @@ describe('Worker', () => {
     });
   });
 
+  describe('result expiry', () => {
+    it('asks a backend that needs it to sweep expired results periodically, and stops on stop()', async () => {
+      let sweeps = 0;
+      const backend = Object.assign(new MemoryResultBackend(), {
+        sweepExpired: async () => {
+          sweeps += 1;
+        },
+      });
+      app = new Conveyor({ broker: transport, backend, tasks: [Shop] });
+      const worker = await startWorker({ expirySweepIntervalMs: 40 });
+      await waitFor(() => sweeps >= 3, 'three sweeps');
+      await worker.stop();
+      const after = sweeps;
+      await sleep(150);
+      expect(sweeps).toBe(after);
+    });
+  });
+
   describe('stop()', () => {
     it('finishes in-flight tasks, requeues the rest, and another worker completes them: nothing lost', async () => {
       const first = await startWorker({ concurrency: 4, prefetchMultiplier: 2 });
