@@ -1,0 +1,294 @@
+import type { ChannelModel } from 'amqplib';
+import {
+  ConfigError,
+  ConnectionError,
+  ConveyorError,
+  deadLetterQueueName,
+  type ConsumeOptions,
+  type Consumer,
+  type DeliveryHandler,
+  type PublishOptions,
+  type QueueDeclaration,
+  type Transport,
+  type TransportMessage,
+} from '@conveyor/core';
+import { AmqpConsumer } from './amqp-consumer';
+import type { AmqpTransportLogger, AmqpTransportOptions } from './amqp-transport-options';
+import { isRefusal, messageOf } from './broker-errors';
+import { parseBrokerUrls, redact, type BrokerUrl } from './broker-url';
+import { ConnectionManager } from './connection-manager';
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_CONNECTION_NAME,
+  DEFAULT_DELAY_NAMESPACE,
+  DEFAULT_HEARTBEAT_SECONDS,
+  DEFAULT_PUBLISH_TIMEOUT_MS,
+  DEFAULT_QUEUE_TYPE,
+  DEFAULT_RECONNECT_INITIAL_DELAY_MS,
+  DEFAULT_RECONNECT_JITTER,
+  DEFAULT_RECONNECT_MAX_DELAY_MS,
+  DEFAULT_RECONNECT_MULTIPLIER,
+  DEFAULT_URL,
+} from './defaults';
+import { DelayTopology, MAX_DELAY_MS } from './delayed-delivery';
+import { publishOptions } from './message-mapping';
+import { Publisher } from './publisher';
+import type { ReconnectSettings } from './reconnect-backoff';
+import { Topology } from './topology';
+
+/** The connections and channels of one open period of the transport (until `close()`). */
+interface Session {
+  publisherConnection: ConnectionManager;
+  consumerConnection: ConnectionManager;
+  publisher: Publisher;
+  consumers: Set<AmqpConsumer>;
+}
+
+const consoleLogger: AmqpTransportLogger = {
+  warn: (message) => console.warn(`[conveyor amqp] ${message}`),
+};
+
+/**
+ * The RabbitMQ transport (AMQP 0-9-1 through amqplib). See the package README for the
+ * topology it declares, how delayed delivery works without a plugin, how it recovers from lost
+ * connections, and when a message can be delivered twice.
+ */
+export class AmqpTransport implements Transport {
+  private readonly urls: BrokerUrl[];
+  private readonly connectionName: string;
+  private readonly publishTimeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  private readonly reconnect: ReconnectSettings;
+  private readonly logger: AmqpTransportLogger;
+  private readonly topology: Topology;
+  private session?: Session;
+
+  constructor(options: AmqpTransportOptions = {}) {
+    const heartbeat = options.heartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS;
+    requireNumber('heartbeatSeconds', heartbeat, 0);
+    this.urls = parseBrokerUrls(options.url ?? DEFAULT_URL, heartbeat);
+    this.connectionName = options.connectionName ?? DEFAULT_CONNECTION_NAME;
+    this.publishTimeoutMs = requireNumber(
+      'publishTimeoutMs',
+      options.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS,
+      1,
+    );
+    this.connectTimeoutMs = requireNumber(
+      'connectTimeoutMs',
+      options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      1,
+    );
+    const r = options.reconnect ?? {};
+    this.reconnect = {
+      initialDelayMs: requireNumber(
+        'reconnect.initialDelayMs',
+        r.initialDelayMs ?? DEFAULT_RECONNECT_INITIAL_DELAY_MS,
+        0,
+      ),
+      maxDelayMs: requireNumber(
+        'reconnect.maxDelayMs',
+        r.maxDelayMs ?? DEFAULT_RECONNECT_MAX_DELAY_MS,
+        0,
+      ),
+      multiplier: requireNumber(
+        'reconnect.multiplier',
+        r.multiplier ?? DEFAULT_RECONNECT_MULTIPLIER,
+        1,
+      ),
+      jitter: requireNumber('reconnect.jitter', r.jitter ?? DEFAULT_RECONNECT_JITTER, 0, 1),
+    };
+    const queueType = options.queueType ?? DEFAULT_QUEUE_TYPE;
+    requireQueueType('queueType', queueType);
+    const namespace = options.delayNamespace ?? DEFAULT_DELAY_NAMESPACE;
+    if (namespace.length === 0)
+      throw new ConfigError('AmqpTransport: `delayNamespace` must not be empty');
+    this.logger = options.logger ?? consoleLogger;
+    this.topology = new Topology(new DelayTopology(namespace), queueType);
+  }
+
+  async connect(): Promise<void> {
+    await this.open().publisherConnection.connection(this.connectTimeoutMs);
+  }
+
+  async declareQueue(declaration: QueueDeclaration): Promise<void> {
+    if (!declaration.name) throw new ConfigError('a queue needs a name');
+    if (
+      declaration.maxPriority !== undefined &&
+      !(
+        Number.isInteger(declaration.maxPriority) &&
+        declaration.maxPriority >= 1 &&
+        declaration.maxPriority <= 255
+      )
+    ) {
+      throw new ConfigError(
+        `queue '${declaration.name}': maxPriority must be an integer from 1 to 255`,
+      );
+    }
+    if (declaration.queueType !== undefined)
+      requireQueueType(`queue '${declaration.name}' queueType`, declaration.queueType);
+    await this.withPublisherConnection(this.connectTimeoutMs, (model) =>
+      this.topology.declareQueue(model, declaration),
+    );
+  }
+
+  async publish(message: TransportMessage, options: PublishOptions): Promise<void> {
+    const queue = options.queue;
+    const session = this.open();
+    if (options.deliverAt === undefined || options.deliverAt <= Date.now()) {
+      if (!this.topology.hasExchange(queue)) {
+        await this.withPublisherConnection(this.publishTimeoutMs, (model) =>
+          this.topology.checkExchange(model, queue),
+        );
+      }
+      await session.publisher.publish(queue, queue, message.body, publishOptions(message));
+      return;
+    }
+    const delay = this.topology.delay;
+    delay.checkQueueName(queue);
+    if (!this.topology.hasDelayBinding(queue)) {
+      await this.withPublisherConnection(this.publishTimeoutMs, (model) =>
+        this.topology.bindForDelay(model, queue),
+      );
+    }
+    const delayMs = Math.ceil(options.deliverAt - Date.now());
+    if (delayMs > MAX_DELAY_MS) {
+      throw new ConfigError(
+        `deliverAt is ${delayMs} ms ahead; the delay levels reach ${MAX_DELAY_MS} ms (about 49.7 days)`,
+      );
+    }
+    if (delayMs <= 0) {
+      // Due while we were checking the route.
+      await session.publisher.publish(queue, queue, message.body, publishOptions(message));
+      return;
+    }
+    const route = delay.route(delayMs, queue);
+    await session.publisher.publish(
+      route.exchange,
+      route.routingKey,
+      message.body,
+      publishOptions(message),
+    );
+  }
+
+  async consume(
+    queue: string,
+    handler: DeliveryHandler,
+    options: ConsumeOptions,
+  ): Promise<Consumer> {
+    if (!Number.isInteger(options.prefetch) || options.prefetch < 1 || options.prefetch > 65_535) {
+      throw new ConfigError(`consume '${queue}': prefetch must be an integer from 1 to 65535`);
+    }
+    const session = this.open();
+    const consumer = new AmqpConsumer(queue, handler, options.prefetch, {
+      connection: session.consumerConnection,
+      publishDeadLetter: (copy, from) =>
+        session.publisher.publish('', deadLetterQueueName(from), copy.body, publishOptions(copy)),
+      isDelayExchange: (name) => this.topology.delay.isDelayExchange(name),
+      reconnect: this.reconnect,
+      logger: this.logger,
+      onFinished: (c) => session.consumers.delete(c),
+    });
+    // Added once started, so a reconnect listener cannot open a second channel beside start();
+    // a connection lost in between is noticed by the consumer's own channel close.
+    await consumer.start(this.connectTimeoutMs);
+    session.consumers.add(consumer);
+    return consumer;
+  }
+
+  /**
+   * Stops consumers and closes both connections; the broker puts unsettled deliveries back.
+   * Publishes already under way are first allowed to finish (within `publishTimeoutMs`). The
+   * transport can be used again afterwards: it reconnects on the next call.
+   */
+  async close(): Promise<void> {
+    const session = this.session;
+    if (!session) return;
+    this.session = undefined;
+    await Promise.all([...session.consumers].map((consumer) => consumer.stop()));
+    await session.consumerConnection.close();
+    await session.publisher.close();
+    await session.publisherConnection.close();
+  }
+
+  /** The current session, opened on first use (connections themselves connect lazily). */
+  private open(): Session {
+    if (this.session) return this.session;
+    const settings = {
+      urls: this.urls,
+      connectionName: this.connectionName,
+      reconnect: this.reconnect,
+      logger: {
+        warn: (message: string) => this.logger.warn(redact(message, this.urls)),
+      },
+    };
+    const publisherConnection = new ConnectionManager({ ...settings, role: 'publisher' });
+    const consumerConnection = new ConnectionManager({ ...settings, role: 'consumer' });
+    const session: Session = {
+      publisherConnection,
+      consumerConnection,
+      publisher: new Publisher(publisherConnection, {
+        publishTimeoutMs: this.publishTimeoutMs,
+        logger: settings.logger,
+        onMissingExchange: (name) => this.topology.forgetExchange(name),
+      }),
+      consumers: new Set(),
+    };
+    publisherConnection.onConnected(async (model, reconnected) => {
+      if (reconnected) await this.topology.redeclare(model);
+    });
+    consumerConnection.onConnected(async (model, reconnected) => {
+      if (reconnected) await this.topology.redeclare(model);
+      await Promise.all([...session.consumers].map((consumer) => consumer.resume(model)));
+    });
+    this.session = session;
+    return session;
+  }
+
+  /**
+   * Runs `work` with the publisher connection, again after a reconnect if the connection died
+   * under it, until `timeoutMs`. Refusals by the broker and our own errors go straight through.
+   */
+  private async withPublisherConnection(
+    timeoutMs: number,
+    work: (model: ChannelModel) => Promise<void>,
+  ): Promise<void> {
+    const connection = this.open().publisherConnection;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const model = await connection.connection(Math.max(1, deadline - Date.now()));
+      try {
+        await work(model);
+        return;
+      } catch (error) {
+        if (error instanceof ConveyorError || isRefusal(error)) throw error;
+        if (Date.now() >= deadline) {
+          throw new ConnectionError(
+            `broker operation failed: ${redact(messageOf(error), this.urls)}`,
+            { cause: error },
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  }
+}
+
+function requireNumber(
+  name: string,
+  value: number,
+  min: number,
+  max = Number.POSITIVE_INFINITY,
+): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new ConfigError(
+      `AmqpTransport: \`${name}\` must be a number from ${min}${Number.isFinite(max) ? ` to ${max}` : ''}`,
+    );
+  }
+  return value;
+}
+
+function requireQueueType(name: string, value: string): void {
+  if (value !== 'classic' && value !== 'quorum') {
+    throw new ConfigError(`AmqpTransport: ${name} must be 'classic' or 'quorum', not '${value}'`);
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Every default of the AMQP transport in one place. The `@defaultValue` docs of
+ * {@link AmqpTransportOptions} point here; change a default here and there together.
+ */
+
+/** Broker used when no `url` is given: a local RabbitMQ with its stock account. */
+export const DEFAULT_URL = 'amqp://guest:guest@localhost:5672';
+
+/**
+ * Heartbeat interval asked of the broker. Without heartbeats a half-open TCP connection (a
+ * vanished peer, a NAT dropping state) is only noticed when a write fails, which for an idle
+ * consumer is never.
+ */
+export const DEFAULT_HEARTBEAT_SECONDS = 30;
+
+/** First word of the `connection_name` client property; role, host and pid follow it. */
+export const DEFAULT_CONNECTION_NAME = 'conveyor';
+
+/** How long a publish may go without any sign of broker progress before it fails. */
+export const DEFAULT_PUBLISH_TIMEOUT_MS = 10_000;
+
+/** How long `connect()`, `declareQueue()` and `consume()` wait for a broker connection. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/** Reconnect backoff: first pause, cap, growth per failed round of URLs, and ± jitter share. */
+export const DEFAULT_RECONNECT_INITIAL_DELAY_MS = 100;
+export const DEFAULT_RECONNECT_MAX_DELAY_MS = 10_000;
+export const DEFAULT_RECONNECT_MULTIPLIER = 2;
+export const DEFAULT_RECONNECT_JITTER = 0.2;
+
+/** Queue type of task queues whose declaration names none. */
+export const DEFAULT_QUEUE_TYPE = 'classic';
+
+/** Prefix of the shared delay-level exchanges and queues. */
+export const DEFAULT_DELAY_NAMESPACE = 'conveyor.delay';
+
+/**
+ * Number of delay levels. Level L holds messages for 2^L ms, so 32 levels reach 2^32 - 1 ms
+ * (about 49.7 days), beyond the 30 days a countdown or eta reasonably needs.
+ */
+export const DELAY_LEVELS = 32;
+
+/**
+ * How many times one publish is written before it gives up, when the channel keeps dying before
+ * the broker confirms it. Bounds a publish that itself makes the broker close the channel.
+ */
+export const MAX_PUBLISH_ATTEMPTS = 5;
+
+/** How long the TCP connect and AMQP handshake may take before the attempt counts as failed. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** How often pending publishes are checked against `publishTimeoutMs`. */
+export const PUBLISH_WATCHDOG_INTERVAL_MS = 100;

@@ -1,0 +1,18 @@
+import { describeTransportConformance } from '@conveyor/core/testing';
+import {
+  delayNamespace,
+  removeDelayNamespace,
+  removeQueues,
+  testTransport,
+} from './support/broker';
+
+const namespace = delayNamespace();
+
+afterAll(async () => {
+  await removeDelayNamespace(namespace);
+});
+
+describeTransportConformance('amqp', () => ({
+  create: () => testTransport({ delayNamespace: namespace }),
+  removeQueues,
+}));

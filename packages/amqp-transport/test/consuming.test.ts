@@ -1,0 +1,110 @@
+import { DEAD_LETTER_REASON_HEADER, type Delivery } from '@conveyor/core';
+import { sleep, waitFor } from '@conveyor/core/testing';
+import type { AmqpTransport } from '../src';
+import {
+  delayNamespace,
+  queueName,
+  rabbitmqctl,
+  readyCount,
+  removeDelayNamespace,
+  removeQueues,
+  testTransport,
+  textMessage,
+  withRawChannel,
+} from './support/broker';
+
+const namespace = delayNamespace();
+const queues: string[] = [];
+let transport: AmqpTransport;
+
+beforeEach(() => {
+  transport = testTransport({ delayNamespace: namespace });
+});
+afterEach(async () => {
+  await transport.close();
+  await removeQueues(queues.splice(0));
+});
+afterAll(async () => {
+  await removeDelayNamespace(namespace);
+});
+
+async function declared(label: string): Promise<string> {
+  const name = queueName(label);
+  queues.push(name);
+  await transport.declareQueue({ name });
+  return name;
+}
+
+/** Unacknowledged messages of `queue`, live from the broker. */
+async function unacked(queue: string): Promise<number> {
+  const line = (await rabbitmqctl('list_queues', 'name', 'messages_unacknowledged'))
+    .split('\n')
+    .find((l) => l.startsWith(`${queue}\t`));
+  return Number(line?.split('\t')[1] ?? NaN);
+}
+
+describe('prefetch', () => {
+  it('never lets a consumer with prefetch 2 hold more than 2 unacknowledged messages, as the broker counts them', async () => {
+    const q = await declared('prefetch');
+    for (let i = 0; i < 10; i += 1) await transport.publish(textMessage(String(i)), { queue: q });
+    let received = 0;
+    await transport.consume(
+      q,
+      (d) => {
+        received += 1;
+        setTimeout(() => void d.ack(), 400);
+      },
+      { prefetch: 2 },
+    );
+    const samples: number[] = [];
+    while (received < 10) samples.push(await unacked(q));
+    await waitFor(async () => (await unacked(q)) === 0, 'the last acks');
+    expect(samples.length).toBeGreaterThan(0);
+    expect(Math.max(...samples)).toBeLessThanOrEqual(2);
+    expect(samples).toContain(2);
+  }, 30_000);
+});
+
+describe('settling', () => {
+  it('puts a dead-lettered message on <queue>.dead with its reason, and removes it from the queue', async () => {
+    const q = await declared('dead');
+    await transport.publish(textMessage('poison', { task: 'tasks.bad', id: 't-1' }), { queue: q });
+    const seen: Delivery[] = [];
+    await transport.consume(q, (d) => seen.push(d), { prefetch: 1 });
+    await waitFor(() => seen.length === 1, 'delivery');
+    await seen[0]!.deadLetter('no such task');
+    const dead = await withRawChannel((ch) => ch.get(`${q}.dead`, { noAck: true }));
+    if (dead === false) throw new Error('nothing on the dead-letter queue');
+    expect(dead.content.toString()).toBe('poison');
+    expect(dead.properties.headers).toMatchObject({
+      [DEAD_LETTER_REASON_HEADER]: 'no such task',
+      task: 'tasks.bad',
+      id: 't-1',
+    });
+    await waitFor(async () => (await unacked(q)) === 0, 'the original acked');
+    expect(await readyCount(q)).toBe(0);
+  });
+
+  it('gives a requeued message back to the queue (nack with requeue), not to the dead-letter queue', async () => {
+    const q = await declared('requeue');
+    await transport.publish(textMessage('again'), { queue: q });
+    const seen: Delivery[] = [];
+    const consumer = await transport.consume(q, (d) => seen.push(d), { prefetch: 1 });
+    await waitFor(() => seen.length === 1, 'delivery');
+    await consumer.cancel();
+    await seen[0]!.requeue();
+    await waitFor(async () => (await readyCount(q)) === 1, 'the message back on its queue');
+    expect(await readyCount(`${q}.dead`)).toBe(0);
+  });
+
+  it('returns a message that arrives after cancel to the queue instead of handing it over', async () => {
+    const q = await declared('cancel');
+    const seen: Delivery[] = [];
+    const consumer = await transport.consume(q, (d) => seen.push(d), { prefetch: 5 });
+    await consumer.cancel();
+    await transport.publish(textMessage('after cancel'), { queue: q });
+    await sleep(200);
+    expect(seen).toHaveLength(0);
+    expect(await readyCount(q)).toBe(1);
+  });
+});

@@ -1,0 +1,168 @@
+import { UnroutableError } from '@conveyor/core';
+import type { AmqpTransport } from '../src';
+import {
+  delayNamespace,
+  queueName,
+  readyCount,
+  removeDelayNamespace,
+  removeQueues,
+  testTransport,
+  textMessage,
+  withRawChannel,
+} from './support/broker';
+
+const namespace = delayNamespace();
+const queues: string[] = [];
+let transport: AmqpTransport;
+
+beforeEach(() => {
+  transport = testTransport({ delayNamespace: namespace });
+});
+afterEach(async () => {
+  await transport.close();
+  await removeQueues(queues.splice(0));
+});
+afterAll(async () => {
+  await removeDelayNamespace(namespace);
+});
+
+async function declared(label: string, maxPriority?: number): Promise<string> {
+  const name = queueName(label);
+  queues.push(name);
+  await transport.declareQueue({ name, maxPriority });
+  return name;
+}
+
+describe('publisher confirms', () => {
+  it('resolves only once the broker holds the message', async () => {
+    const q = await declared('confirm');
+    await transport.publish(textMessage('confirmed'), { queue: q });
+    expect(await readyCount(q)).toBe(1);
+  });
+
+  it('rejects with UnroutableError when the exchange exists but no queue is bound (basic.return)', async () => {
+    const q = await declared('returned');
+    const other = await declared('routable');
+    await withRawChannel((ch) => ch.deleteQueue(q));
+    const results = await Promise.allSettled([
+      transport.publish(textMessage('a'), { queue: other }),
+      transport.publish(textMessage('lost'), { queue: q }),
+      transport.publish(textMessage('b'), { queue: other }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(UnroutableError);
+    expect(await readyCount(other)).toBe(2);
+  });
+
+  it('rejects with UnroutableError when the exchange itself does not exist, and other publishes still succeed', async () => {
+    const q = await declared('no-exchange');
+    const missing = queueName('missing');
+    queues.push(missing);
+    const results = await Promise.allSettled([
+      transport.publish(textMessage('x'), { queue: missing }),
+      transport.publish(textMessage('y'), { queue: q }),
+    ]);
+    expect((results[0] as PromiseRejectedResult).reason).toBeInstanceOf(UnroutableError);
+    expect(results[1]!.status).toBe('fulfilled');
+  });
+
+  it('rejects a publish to an exchange deleted after it was known with UnroutableError, not a dead channel', async () => {
+    const q = await declared('deleted-exchange');
+    await withRawChannel(async (ch) => {
+      await ch.deleteQueue(q);
+      await ch.deleteExchange(q);
+    });
+    await expect(transport.publish(textMessage('x'), { queue: q })).rejects.toBeInstanceOf(
+      UnroutableError,
+    );
+    // The 404 closed the confirm channel; the next publish uses a new one.
+    const other = await declared('after-404');
+    await transport.publish(textMessage('y'), { queue: other });
+    expect(await readyCount(other)).toBe(1);
+  });
+
+  it('lets a publish under way finish on close, and reopens on the next call', async () => {
+    const q = await declared('closed');
+    const publishing = transport.publish(textMessage('in flight'), { queue: q });
+    await transport.close();
+    await publishing;
+    // A closed transport reopens on the next call, as the memory transport does.
+    await transport.publish(textMessage('again'), { queue: q });
+    expect(await readyCount(q)).toBe(2);
+  });
+});
+
+describe('message mapping', () => {
+  it('carries properties and JSON-like headers (null, arrays, nested objects, floats) faithfully', async () => {
+    const q = await declared('mapping', 10);
+    const headers = {
+      task: 'tasks.add',
+      id: 'abc',
+      nothing: null,
+      list: [1, 'two', null, [3]],
+      nested: { a: { b: [true, false] }, c: 2.5 },
+      big: 2 ** 40,
+      negative: -7,
+    };
+    await transport.publish(
+      {
+        headers,
+        properties: {
+          contentType: 'application/json',
+          contentEncoding: 'utf-8',
+          correlationId: 'corr-1',
+          replyTo: 'replies',
+          priority: 7,
+          deliveryMode: 1,
+          messageId: 'mid-1',
+        },
+        body: Buffer.from('[[], {}, {}]'),
+      },
+      { queue: q },
+    );
+    const got = await withRawChannel((ch) => ch.get(q, { noAck: true }));
+    if (got === false) throw new Error('no message');
+    expect(got.content.toString()).toBe('[[], {}, {}]');
+    expect(got.properties.headers).toEqual(headers);
+    expect(got.properties).toMatchObject({
+      contentType: 'application/json',
+      contentEncoding: 'utf-8',
+      correlationId: 'corr-1',
+      replyTo: 'replies',
+      priority: 7,
+      deliveryMode: 1,
+      messageId: 'mid-1',
+    });
+  });
+
+  it('publishes persistent messages unless told otherwise', async () => {
+    const q = await declared('persistent');
+    await transport.publish({ headers: {}, properties: {}, body: Buffer.from('p') }, { queue: q });
+    const got = await withRawChannel((ch) => ch.get(q, { noAck: true }));
+    expect(got && got.properties.deliveryMode).toBe(2);
+  });
+});
+
+describe('back-pressure', () => {
+  it('delivers every message of a burst of 20,000 publishes', async () => {
+    const q = await declared('burst');
+    const n = 20_000;
+    const body = Buffer.alloc(512, 'x');
+    const rssBefore = process.memoryUsage().rss;
+    const started = Date.now();
+    await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        transport.publish(
+          { headers: { i }, properties: { contentType: 'text/plain' }, body },
+          { queue: q },
+        ),
+      ),
+    );
+    const rssAfter = process.memoryUsage().rss;
+    // Informational only: no assertion on speed or memory.
+    console.log(
+      `20k publishes: ${Date.now() - started} ms, RSS ${(rssBefore / 2 ** 20).toFixed(0)} -> ${(rssAfter / 2 ** 20).toFixed(0)} MiB`,
+    );
+    expect(await readyCount(q)).toBe(n);
+  }, 60_000);
+});
