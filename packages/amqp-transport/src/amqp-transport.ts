@@ -13,6 +13,7 @@ import {
   type TransportMessage,
 } from '@conveyor/core';
 import { AmqpConsumer } from './amqp-consumer';
+import { BROADCAST_EXCHANGE_OPTIONS, BroadcastSubscriber } from './broadcast-subscriber';
 import type { AmqpTransportLogger, AmqpTransportOptions } from './amqp-transport-options';
 import { isRefusal, messageOf } from './broker-errors';
 import { parseBrokerUrls, redact, type BrokerUrl } from './broker-url';
@@ -42,6 +43,7 @@ interface Session {
   consumerConnection: ConnectionManager;
   publisher: Publisher;
   consumers: Set<AmqpConsumer>;
+  subscribers: Set<BroadcastSubscriber>;
 }
 
 const consoleLogger: AmqpTransportLogger = {
@@ -61,6 +63,7 @@ export class AmqpTransport implements Transport {
   private readonly reconnect: ReconnectSettings;
   private readonly logger: AmqpTransportLogger;
   private readonly topology: Topology;
+  private readonly fanouts = new Set<string>();
   private session?: Session;
 
   constructor(options: AmqpTransportOptions = {}) {
@@ -196,6 +199,36 @@ export class AmqpTransport implements Transport {
   }
 
   /**
+   * Publishes to a non-durable fanout exchange (declared once, as kombu declares
+   * `celery.pidbox`). Not mandatory: a broadcast nobody listens to is simply dropped.
+   */
+  async broadcast(exchange: string, message: TransportMessage): Promise<void> {
+    const session = this.open();
+    if (!this.fanouts.has(exchange)) {
+      await this.withPublisherConnection(this.publishTimeoutMs, async (model) => {
+        const channel = await model.createChannel();
+        try {
+          await channel.assertExchange(exchange, 'fanout', BROADCAST_EXCHANGE_OPTIONS);
+        } finally {
+          await channel.close().catch(() => undefined);
+        }
+      });
+      this.fanouts.add(exchange);
+    }
+    await session.publisher.publish(exchange, '', message.body, { ...publishOptions(message), mandatory: false });
+  }
+
+  async subscribeBroadcast(exchange: string, handler: (message: TransportMessage) => void): Promise<Consumer> {
+    const session = this.open();
+    const subscriber = new BroadcastSubscriber(exchange, handler, session.consumerConnection, this.logger, (s) =>
+      session.subscribers.delete(s),
+    );
+    await subscriber.start(this.connectTimeoutMs);
+    session.subscribers.add(subscriber);
+    return subscriber;
+  }
+
+  /**
    * Stops consumers and closes both connections; the broker puts unsettled deliveries back.
    * Publishes already under way are first allowed to finish (within `publishTimeoutMs`). The
    * transport can be used again afterwards: it reconnects on the next call.
@@ -205,6 +238,7 @@ export class AmqpTransport implements Transport {
     if (!session) return;
     this.session = undefined;
     await Promise.all([...session.consumers].map((consumer) => consumer.stop()));
+    await Promise.all([...session.subscribers].map((subscriber) => subscriber.cancel()));
     await session.consumerConnection.close();
     await session.publisher.close();
     await session.publisherConnection.close();
@@ -232,6 +266,7 @@ export class AmqpTransport implements Transport {
         onMissingExchange: (name) => this.topology.forgetExchange(name),
       }),
       consumers: new Set(),
+      subscribers: new Set(),
     };
     publisherConnection.onConnected(async (model, reconnected) => {
       if (reconnected) await this.topology.redeclare(model);
@@ -239,6 +274,7 @@ export class AmqpTransport implements Transport {
     consumerConnection.onConnected(async (model, reconnected) => {
       if (reconnected) await this.topology.redeclare(model);
       await Promise.all([...session.consumers].map((consumer) => consumer.resume(model)));
+      await Promise.all([...session.subscribers].map((subscriber) => subscriber.resume(model)));
     });
     this.session = session;
     return session;

@@ -17,7 +17,10 @@ export interface TransportFixture {
    * suite can model a second process.
    */
   create(): Transport | Promise<Transport>;
-  /** Deletes the named task queues and everything the transport declared for them. */
+  /**
+   * Deletes the named task queues and everything the transport declared for them, and any
+   * broadcast exchange of the same name.
+   */
   removeQueues(names: string[]): Promise<void>;
 }
 
@@ -283,6 +286,33 @@ export function describeTransportConformance(label: string, makeFixture: () => T
       );
       await waitFor(() => seen.length === 3, 'three deliveries');
       expect(seen).toEqual(['high', 'mid', 'low']);
+    });
+
+    it('delivers a broadcast to every subscriber, on any connection', async () => {
+      const a = await open();
+      const b = await open();
+      const exchange = `conformance-fanout-${randomUUID()}`;
+      queues.push(exchange);
+      const gotA: string[] = [];
+      const gotB: string[] = [];
+      await a.subscribeBroadcast(exchange, (m) => gotA.push(m.body.toString()));
+      const sub = await b.subscribeBroadcast(exchange, (m) => gotB.push(m.body.toString()));
+      const sender = await open();
+      await sender.broadcast(exchange, message('revoke 1', { clock: 1 }));
+      await waitFor(() => gotA.length === 1 && gotB.length === 1, 'both subscribers');
+      expect(gotA).toEqual(['revoke 1']);
+      await sub.cancel();
+      await sender.broadcast(exchange, message('revoke 2'));
+      await waitFor(() => gotA.length === 2, 'the remaining subscriber');
+      await sleep(200);
+      expect(gotB).toEqual(['revoke 1']);
+    });
+
+    it('accepts a broadcast that nobody listens to', async () => {
+      const t = await open();
+      const exchange = `conformance-fanout-${randomUUID()}`;
+      queues.push(exchange);
+      await expect(t.broadcast(exchange, message('into the void'))).resolves.toBeUndefined();
     });
 
     it('delivers each of many concurrent publishes exactly once across two consumers', async () => {

@@ -115,7 +115,7 @@ export class Conveyor {
         ),
       );
     }
-    await this.transport.broadcast?.(
+    await this.transport.broadcast(
       CONTROL_EXCHANGE,
       encodeRevoke({ taskIds: ids, terminate: options.terminate ?? false, signal: 'SIGTERM' }),
     );

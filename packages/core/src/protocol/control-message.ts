@@ -30,7 +30,8 @@ export function encodeRevoke(command: RevokeCommand): TransportMessage {
   };
   return {
     headers: { clock: 1, expires: null },
-    properties: { contentType: JSON_CONTENT_TYPE, contentEncoding: UTF8, deliveryMode: 2 },
+    // kombu's mailbox publishes transient messages on a non-durable fanout exchange.
+    properties: { contentType: JSON_CONTENT_TYPE, contentEncoding: UTF8, deliveryMode: 1 },
     body: Buffer.from(JSON.stringify(body)),
   };
 }

@@ -111,9 +111,9 @@ export interface Transport {
    * Publishes a control message to every subscriber of a fanout `exchange` (Celery's
    * `celery.pidbox` for revokes). Transient: subscribers that are not connected miss it.
    */
-  broadcast?(exchange: string, message: TransportMessage): Promise<void>;
+  broadcast(exchange: string, message: TransportMessage): Promise<void>;
   /** Receives the control messages broadcast on `exchange` from now on. */
-  subscribeBroadcast?(exchange: string, handler: (message: TransportMessage) => void): Promise<Consumer>;
+  subscribeBroadcast(exchange: string, handler: (message: TransportMessage) => void): Promise<Consumer>;
   /**
    * Closes consumers and connections. Unsettled deliveries return to their queues, as they do
    * when a broker connection closes.

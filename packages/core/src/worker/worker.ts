@@ -135,9 +135,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (this.state !== 'new') throw new ConfigError(`worker ${this.hostname} was already started`);
     this.state = 'running';
     const transport = this.app.transport;
-    if (transport.subscribeBroadcast) {
-      this.consumers.push(await transport.subscribeBroadcast(CONTROL_EXCHANGE, (message) => this.control(message)));
-    }
+    this.consumers.push(await transport.subscribeBroadcast(CONTROL_EXCHANGE, (message) => this.control(message)));
     for (const queue of this.queues) {
       await this.app.ensureQueue(queue);
       this.consumers.push(await transport.consume(queue, (delivery) => this.receive(delivery), { prefetch: this.prefetch }));

@@ -1,0 +1,9 @@
+/** RabbitMQ helpers for cross-package tests, shared with the AMQP transport's own tests. */
+export {
+  delayNamespace,
+  rabbitmqctl,
+  readyCount,
+  removeDelayNamespace,
+  removeQueues,
+  withRawChannel,
+} from '../../packages/amqp-transport/test/support/broker';

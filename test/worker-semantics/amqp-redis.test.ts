@@ -1,0 +1,20 @@
+import { AmqpTransport } from '@conveyor/amqp-transport';
+import { RedisResultBackend } from '@conveyor/result-redis';
+import { delayNamespace, removeDelayNamespace, removeQueues } from '../support/rabbitmq';
+import { deleteRedisKeys, redisTestPrefix } from '../support/redis';
+import { AMQP_URL, REDIS_URL } from '../support/services';
+import { describeWorkerSemantics } from './worker-semantics';
+
+const namespace = delayNamespace();
+const prefix = redisTestPrefix();
+
+afterAll(async () => {
+  await removeDelayNamespace(namespace);
+  await deleteRedisKeys(prefix);
+});
+
+describeWorkerSemantics('RabbitMQ + Redis', () => ({
+  transport: () => new AmqpTransport({ url: AMQP_URL, delayNamespace: namespace, logger: { warn: () => undefined } }),
+  backend: () => new RedisResultBackend({ url: REDIS_URL, keyPrefix: `${prefix}celery-task-meta-`, groupKeyPrefix: `${prefix}celery-taskset-meta-` }),
+  removeQueues,
+}));
