@@ -22,7 +22,8 @@ def main():
     if command.get('eta_in') is not None:
         options['eta'] = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
             seconds=command['eta_in'])
-    result = app.send_task(command['task'], args=command.get('args', []),
+    # A tuple, as Python callers write it: it is what argsrepr shows.
+    result = app.send_task(command['task'], args=tuple(command.get('args', [])),
                            kwargs=command.get('kwargs', {}), **options)
     out = {'id': result.id}
     if not command.get('wait', True):

@@ -1,0 +1,201 @@
+import { randomUUID } from 'node:crypto';
+import {
+  Conveyor,
+  Task,
+  TaskFailedError,
+  TaskService,
+  taskContext,
+  type TaskState,
+  type TransportMessage,
+} from '@conveyor/core';
+import { AmqpTransport } from '@conveyor/amqp-transport';
+import { RedisResultBackend } from '@conveyor/result-redis';
+import { sleep, waitFor } from '@conveyor/core/testing';
+import { deleteRedisKeys } from '../support/redis';
+import { delayNamespace, removeDelayNamespace, removeQueues } from '../support/rabbitmq';
+import { AMQP_URL, REDIS_URL } from '../support/services';
+import { PythonCeleryWorker, pythonSend } from './python-celery';
+
+class InventoryError extends Error {
+  override name = 'InventoryError';
+}
+
+@Task({ name: 'math.add' })
+class Add {
+  run(a: number, b: number): number {
+    return a + b;
+  }
+}
+
+@TaskService({ name: 'shop' })
+class Shop {
+  @Task()
+  describe(name: string, count = 1, tags: string[] = []): { name: string; count: number; tags: string[] } {
+    return { name, count, tags };
+  }
+
+  @Task()
+  reserve(sku: string): never {
+    throw new InventoryError(`out of stock: ${sku}`);
+  }
+
+  @Task()
+  clock(): { at: number; eta: string | null } {
+    return { at: Date.now() / 1000, eta: taskContext().headers.eta };
+  }
+}
+
+const pyQueue = `interop-py-${randomUUID()}`;
+const tsQueue = `interop-ts-${randomUUID()}`;
+const captureQueue = `interop-capture-${randomUUID()}`;
+const namespace = delayNamespace();
+const taskIds: string[] = [];
+
+describe('Celery interoperability (real Python Celery 5 on RabbitMQ and Redis)', () => {
+  const python = new PythonCeleryWorker(pyQueue);
+  let app: Conveyor;
+
+  beforeAll(async () => {
+    app = new Conveyor({
+      broker: new AmqpTransport({ url: AMQP_URL, delayNamespace: namespace }),
+      // Celery's own key layout: the default prefix is celery-task-meta-.
+      backend: new RedisResultBackend({ url: REDIS_URL }),
+      tasks: [Add, Shop],
+      defaultQueue: tsQueue,
+    });
+    await app.worker({ handleSignals: false, concurrency: 4 }).start();
+    await python.start();
+  }, 60_000);
+
+  afterAll(async () => {
+    await python.stop();
+    await app.close();
+    await removeQueues([pyQueue, tsQueue, captureQueue]);
+    await removeDelayNamespace(namespace);
+    for (const id of taskIds) await deleteRedisKeys(`celery-task-meta-${id}`);
+  }, 60_000);
+
+  const track = <T extends { id: string }>(result: T): T => {
+    taskIds.push(result.id);
+    return result;
+  };
+
+  describe('Conveyor producer → Python Celery worker', () => {
+    it('runs tasks.add(4, 5) and get() returns 9', async () => {
+      const result = track(await app.send<number>('tasks.add', [4, 5], { queue: pyQueue }));
+      await expect(result.get({ timeoutMs: 15_000 })).resolves.toBe(9);
+    });
+
+    it('passes keyword arguments', async () => {
+      const result = track(await app.send('tasks.describe', ['ada'], { queue: pyQueue, kwargs: { count: 3, tags: ['x', 'y'] } }));
+      await expect(result.get({ timeoutMs: 15_000 })).resolves.toEqual({ name: 'ada', count: 3, tags: ['x', 'y'], ok: true });
+    });
+
+    it.each([
+      ['countdown', (now: number) => ({ countdownMs: 1_500, due: now + 1_500 })],
+      ['eta', (now: number) => ({ eta: new Date(now + 1_500), due: now + 1_500 })],
+    ])('honours a %s', async (_label, make) => {
+      const sentAt = Date.now();
+      const { due, ...options } = make(sentAt);
+      const result = track(await app.send<number>('tasks.clock', [], { queue: pyQueue, ...options }));
+      const ranAt = (await result.get({ timeoutMs: 20_000 })) * 1000;
+      expect(ranAt).toBeGreaterThanOrEqual(due - 50);
+      expect(ranAt).toBeLessThan(due + 5_000);
+    });
+
+    it('turns a Python exception into TaskFailedError with exc_type ValueError and the Python traceback', async () => {
+      const result = track(await app.send('tasks.fail', ['boom'], { queue: pyQueue }));
+      const error = (await result.get({ timeoutMs: 15_000 }).catch((e: unknown) => e)) as TaskFailedError;
+      expect(error).toBeInstanceOf(TaskFailedError);
+      expect(error.excType).toBe('ValueError');
+      expect(error.excMessage).toEqual(['boom']);
+      expect(error.excModule).toBe('builtins');
+      expect(error.remoteTraceback).toMatch(/Traceback \(most recent call last\)[\s\S]*raise ValueError\(msg\)/);
+    });
+
+    it('shows a Python retry as RETRY, then SUCCESS', async () => {
+      const result = track(await app.send('tasks.flaky', [2], { queue: pyQueue }));
+      const seen = new Set<TaskState>();
+      const done = result.get({ timeoutMs: 20_000 });
+      while (!(await result.ready())) {
+        seen.add(await result.state());
+        await sleep(20);
+      }
+      await expect(done).resolves.toEqual({ retries: 2 });
+      expect(seen.has('RETRY')).toBe(true);
+      await expect(result.state()).resolves.toBe('SUCCESS');
+    });
+  });
+
+  describe('Python Celery producer → Conveyor worker', () => {
+    it("runs send_task('math.add', args=(4, 5)) and Python's get() returns 9", async () => {
+      const out = await pythonSend({ task: 'math.add', queue: tsQueue, args: [4, 5] });
+      taskIds.push(out.id);
+      expect(out).toMatchObject({ ok: true, result: 9, state: 'SUCCESS' });
+    });
+
+    it('maps keyword arguments onto parameters by name', async () => {
+      const out = await pythonSend({ task: 'shop.describe', queue: tsQueue, args: ['ada'], kwargs: { tags: ['t'] } });
+      taskIds.push(out.id);
+      expect(out.result).toEqual({ name: 'ada', count: 1, tags: ['t'] });
+    });
+
+    it('gives Python an exception whose type and message it can read', async () => {
+      const out = await pythonSend({ task: 'shop.reserve', queue: tsQueue, args: ['sku-9'] });
+      taskIds.push(out.id);
+      expect(out).toMatchObject({ ok: false, state: 'FAILURE', exc_type: 'InventoryError', exc_message: 'out of stock: sku-9' });
+    });
+
+    it('honours an eta set in Python through the broker', async () => {
+      const sentAt = Date.now();
+      const out = await pythonSend({ task: 'shop.clock', queue: tsQueue, eta_in: 1.5, timeout: 20 });
+      taskIds.push(out.id);
+      const { at, eta } = out.result as { at: number; eta: string };
+      expect(at * 1000).toBeGreaterThanOrEqual(sentAt + 1_500 - 50);
+      expect(Date.parse(eta)).toBeGreaterThan(sentAt);
+    });
+  });
+
+  describe('message headers, field by field', () => {
+    const capture = async (): Promise<TransportMessage[]> => {
+      const got: TransportMessage[] = [];
+      const consumer = await app.transport.consume(captureQueue, (d) => {
+        got.push(d.message);
+        void d.ack();
+      }, { prefetch: 10 });
+      await waitFor(() => got.length === 2, 'both captured messages', 15_000);
+      await consumer.cancel();
+      return got;
+    };
+
+    it('fills every header and property that Celery fills, with the same meaning', async () => {
+      await app.transport.declareQueue({ name: captureQueue });
+      const py = await pythonSend({ task: 'tasks.add', queue: captureQueue, args: [2, 3], wait: false });
+      const ours = await app.send('tasks.add', [2, 3], { queue: captureQueue });
+      const [first, second] = await capture();
+      const python = [first!, second!].find((m) => m.headers.id === py.id)!;
+      const conveyor = [first!, second!].find((m) => m.headers.id === ours.id)!;
+
+      expect(Object.keys(conveyor.headers).sort()).toEqual(Object.keys(python.headers).sort());
+      const same = ['task', 'shadow', 'eta', 'expires', 'group', 'group_index', 'retries', 'timelimit', 'parent_id', 'argsrepr', 'kwargsrepr', 'ignore_result'];
+      for (const key of same) expect([key, conveyor.headers[key]]).toEqual([key, python.headers[key]]);
+      // Differences by nature: each message names its own id and producer.
+      expect(conveyor.headers.root_id).toBe(conveyor.headers.id);
+      expect(python.headers.root_id).toBe(python.headers.id);
+      expect([python.headers.lang, conveyor.headers.lang]).toEqual(['py', 'js']);
+      expect(conveyor.headers.origin).toMatch(/^gen\d+@/);
+      expect(python.headers.origin).toMatch(/^gen\d+@/);
+
+      const props = (m: TransportMessage) => ({
+        contentType: m.properties.contentType,
+        contentEncoding: m.properties.contentEncoding,
+        deliveryMode: m.properties.deliveryMode,
+        priority: m.properties.priority ?? 0,
+        correlationIsId: m.properties.correlationId === m.headers.id,
+        hasReplyTo: typeof m.properties.replyTo === 'string',
+      });
+      expect(props(conveyor)).toEqual(props(python));
+      expect(JSON.parse(conveyor.body.toString())).toEqual(JSON.parse(python.body.toString()));
+    });
+  });
+});

@@ -1,0 +1,90 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { AMQP_URL, REDIS_URL } from '../support/services';
+
+/** Debian's Celery belongs to the system Python, not the first python3 on PATH. */
+export const PYTHON = process.env.CONVEYOR_TEST_PYTHON ?? '/usr/bin/python3';
+const PYTHON_DIR = join(__dirname, 'python');
+
+function pythonEnv(queue: string): NodeJS.ProcessEnv {
+  return { ...process.env, AMQP_URL, REDIS_URL, INTEROP_QUEUE: queue, PYTHONDONTWRITEBYTECODE: '1' };
+}
+
+/** A real Celery 5 worker process (`celery worker -P solo`) consuming `queue`. */
+export class PythonCeleryWorker {
+  private child?: ChildProcess;
+  output = '';
+
+  constructor(readonly queue: string) {}
+
+  /** Starts the worker and resolves once Celery logs that it is ready. */
+  async start(timeoutMs = 30_000): Promise<void> {
+    const child = spawn(
+      PYTHON,
+      ['-m', 'celery', '-A', 'interop_tasks', 'worker', '-P', 'solo', '-Q', this.queue, '-l', 'info',
+        '-n', `py-${randomUUID()}@%h`, '--without-gossip', '--without-mingle', '--without-heartbeat'],
+      { cwd: PYTHON_DIR, env: pythonEnv(this.queue) },
+    );
+    this.child = child;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`Celery worker not ready in ${timeoutMs} ms:\n${this.output}`)), timeoutMs);
+      const onData = (chunk: Buffer): void => {
+        this.output += chunk.toString();
+        if (/ ready\.$/m.test(this.output)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`Celery worker exited with ${code}:\n${this.output}`));
+      });
+    });
+  }
+
+  /** Warm shutdown (SIGTERM), then SIGKILL if it lingers. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+/** What `producer.py` prints. */
+export interface PythonProducerResult {
+  ok: boolean;
+  id: string;
+  result?: unknown;
+  state?: string;
+  exc_type?: string;
+  exc_message?: string;
+  exc_args?: string[];
+}
+
+/** Sends a task with Python Celery's `app.send_task` (and waits for its result unless `wait: false`). */
+export async function pythonSend(command: {
+  task: string;
+  queue: string;
+  args?: unknown[];
+  kwargs?: Record<string, unknown>;
+  countdown?: number;
+  eta_in?: number;
+  timeout?: number;
+  wait?: boolean;
+}): Promise<PythonProducerResult> {
+  const { stdout } = await promisify(execFile)(PYTHON, ['producer.py', JSON.stringify(command)], {
+    cwd: PYTHON_DIR,
+    env: pythonEnv(command.queue),
+    timeout: 60_000,
+  });
+  const lines = stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]!) as PythonProducerResult;
+}
