@@ -8,7 +8,10 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
     },
   },
@@ -20,11 +23,22 @@ export default tseslint.config(
         'error',
         {
           paths: [
-            { name: 'amqplib', message: 'core must not import amqplib: use @conveyor/amqp-transport' },
-            { name: 'ioredis', message: 'core must not import ioredis: use @conveyor/result-redis' },
+            {
+              name: 'amqplib',
+              message: 'core must not import amqplib: use @conveyor/amqp-transport',
+            },
+            {
+              name: 'ioredis',
+              message: 'core must not import ioredis: use @conveyor/result-redis',
+            },
             { name: 'pg', message: 'core must not import pg: use @conveyor/result-postgres' },
           ],
-          patterns: [{ group: ['amqplib/*', 'ioredis/*', 'pg/*', 'redis', 'pg-*'], message: 'core is broker-neutral' }],
+          patterns: [
+            {
+              group: ['amqplib/*', 'ioredis/*', 'pg/*', 'redis', 'pg-*'],
+              message: 'core is broker-neutral',
+            },
+          ],
         },
       ],
     },

@@ -30,7 +30,11 @@ class Add {
 @TaskService({ name: 'shop' })
 class Shop {
   @Task()
-  describe(name: string, count = 1, tags: string[] = []): { name: string; count: number; tags: string[] } {
+  describe(
+    name: string,
+    count = 1,
+    tags: string[] = [],
+  ): { name: string; count: number; tags: string[] } {
     return { name, count, tags };
   }
 
@@ -87,8 +91,18 @@ describe('Celery interoperability (real Python Celery 5 on RabbitMQ and Redis)',
     });
 
     it('passes keyword arguments', async () => {
-      const result = track(await app.send('tasks.describe', ['ada'], { queue: pyQueue, kwargs: { count: 3, tags: ['x', 'y'] } }));
-      await expect(result.get({ timeoutMs: 15_000 })).resolves.toEqual({ name: 'ada', count: 3, tags: ['x', 'y'], ok: true });
+      const result = track(
+        await app.send('tasks.describe', ['ada'], {
+          queue: pyQueue,
+          kwargs: { count: 3, tags: ['x', 'y'] },
+        }),
+      );
+      await expect(result.get({ timeoutMs: 15_000 })).resolves.toEqual({
+        name: 'ada',
+        count: 3,
+        tags: ['x', 'y'],
+        ok: true,
+      });
     });
 
     it.each([
@@ -97,7 +111,9 @@ describe('Celery interoperability (real Python Celery 5 on RabbitMQ and Redis)',
     ])('honours a %s', async (_label, make) => {
       const sentAt = Date.now();
       const { due, ...options } = make(sentAt);
-      const result = track(await app.send<number>('tasks.clock', [], { queue: pyQueue, ...options }));
+      const result = track(
+        await app.send<number>('tasks.clock', [], { queue: pyQueue, ...options }),
+      );
       const ranAt = (await result.get({ timeoutMs: 20_000 })) * 1000;
       expect(ranAt).toBeGreaterThanOrEqual(due - 50);
       expect(ranAt).toBeLessThan(due + 5_000);
@@ -105,12 +121,16 @@ describe('Celery interoperability (real Python Celery 5 on RabbitMQ and Redis)',
 
     it('turns a Python exception into TaskFailedError with exc_type ValueError and the Python traceback', async () => {
       const result = track(await app.send('tasks.fail', ['boom'], { queue: pyQueue }));
-      const error = (await result.get({ timeoutMs: 15_000 }).catch((e: unknown) => e)) as TaskFailedError;
+      const error = (await result
+        .get({ timeoutMs: 15_000 })
+        .catch((e: unknown) => e)) as TaskFailedError;
       expect(error).toBeInstanceOf(TaskFailedError);
       expect(error.excType).toBe('ValueError');
       expect(error.excMessage).toEqual(['boom']);
       expect(error.excModule).toBe('builtins');
-      expect(error.remoteTraceback).toMatch(/Traceback \(most recent call last\)[\s\S]*raise ValueError\(msg\)/);
+      expect(error.remoteTraceback).toMatch(
+        /Traceback \(most recent call last\)[\s\S]*raise ValueError\(msg\)/,
+      );
     });
 
     it('shows a Python retry as RETRY, then SUCCESS', async () => {
@@ -135,7 +155,12 @@ describe('Celery interoperability (real Python Celery 5 on RabbitMQ and Redis)',
     });
 
     it('maps keyword arguments onto parameters by name', async () => {
-      const out = await pythonSend({ task: 'shop.describe', queue: tsQueue, args: ['ada'], kwargs: { tags: ['t'] } });
+      const out = await pythonSend({
+        task: 'shop.describe',
+        queue: tsQueue,
+        args: ['ada'],
+        kwargs: { tags: ['t'] },
+      });
       taskIds.push(out.id);
       expect(out.result).toEqual({ name: 'ada', count: 1, tags: ['t'] });
     });
@@ -143,12 +168,22 @@ describe('Celery interoperability (real Python Celery 5 on RabbitMQ and Redis)',
     it('gives Python an exception whose type and message it can read', async () => {
       const out = await pythonSend({ task: 'shop.reserve', queue: tsQueue, args: ['sku-9'] });
       taskIds.push(out.id);
-      expect(out).toMatchObject({ ok: false, state: 'FAILURE', exc_type: 'InventoryError', exc_message: 'out of stock: sku-9' });
+      expect(out).toMatchObject({
+        ok: false,
+        state: 'FAILURE',
+        exc_type: 'InventoryError',
+        exc_message: 'out of stock: sku-9',
+      });
     });
 
     it('honours an eta set in Python through the broker', async () => {
       const sentAt = Date.now();
-      const out = await pythonSend({ task: 'shop.clock', queue: tsQueue, eta_in: 1.5, timeout: 20 });
+      const out = await pythonSend({
+        task: 'shop.clock',
+        queue: tsQueue,
+        eta_in: 1.5,
+        timeout: 20,
+      });
       taskIds.push(out.id);
       const { at, eta } = out.result as { at: number; eta: string };
       expect(at * 1000).toBeGreaterThanOrEqual(sentAt + 1_500 - 50);
@@ -159,10 +194,14 @@ describe('Celery interoperability (real Python Celery 5 on RabbitMQ and Redis)',
   describe('message headers, field by field', () => {
     const capture = async (): Promise<TransportMessage[]> => {
       const got: TransportMessage[] = [];
-      const consumer = await app.transport.consume(captureQueue, (d) => {
-        got.push(d.message);
-        void d.ack();
-      }, { prefetch: 10 });
+      const consumer = await app.transport.consume(
+        captureQueue,
+        (d) => {
+          got.push(d.message);
+          void d.ack();
+        },
+        { prefetch: 10 },
+      );
       await waitFor(() => got.length === 2, 'both captured messages', 15_000);
       await consumer.cancel();
       return got;
@@ -170,15 +209,34 @@ describe('Celery interoperability (real Python Celery 5 on RabbitMQ and Redis)',
 
     it('fills every header and property that Celery fills, with the same meaning', async () => {
       await app.transport.declareQueue({ name: captureQueue });
-      const py = await pythonSend({ task: 'tasks.add', queue: captureQueue, args: [2, 3], wait: false });
+      const py = await pythonSend({
+        task: 'tasks.add',
+        queue: captureQueue,
+        args: [2, 3],
+        wait: false,
+      });
       const ours = await app.send('tasks.add', [2, 3], { queue: captureQueue });
       const [first, second] = await capture();
       const python = [first!, second!].find((m) => m.headers.id === py.id)!;
       const conveyor = [first!, second!].find((m) => m.headers.id === ours.id)!;
 
       expect(Object.keys(conveyor.headers).sort()).toEqual(Object.keys(python.headers).sort());
-      const same = ['task', 'shadow', 'eta', 'expires', 'group', 'group_index', 'retries', 'timelimit', 'parent_id', 'argsrepr', 'kwargsrepr', 'ignore_result'];
-      for (const key of same) expect([key, conveyor.headers[key]]).toEqual([key, python.headers[key]]);
+      const same = [
+        'task',
+        'shadow',
+        'eta',
+        'expires',
+        'group',
+        'group_index',
+        'retries',
+        'timelimit',
+        'parent_id',
+        'argsrepr',
+        'kwargsrepr',
+        'ignore_result',
+      ];
+      for (const key of same)
+        expect([key, conveyor.headers[key]]).toEqual([key, python.headers[key]]);
       // Differences by nature: each message names its own id and producer.
       expect(conveyor.headers.root_id).toBe(conveyor.headers.id);
       expect(python.headers.root_id).toBe(python.headers.id);

@@ -9,7 +9,13 @@ export const PYTHON = process.env.CONVEYOR_TEST_PYTHON ?? '/usr/bin/python3';
 const PYTHON_DIR = join(__dirname, 'python');
 
 function pythonEnv(queue: string): NodeJS.ProcessEnv {
-  return { ...process.env, AMQP_URL, REDIS_URL, INTEROP_QUEUE: queue, PYTHONDONTWRITEBYTECODE: '1' };
+  return {
+    ...process.env,
+    AMQP_URL,
+    REDIS_URL,
+    INTEROP_QUEUE: queue,
+    PYTHONDONTWRITEBYTECODE: '1',
+  };
 }
 
 /** A real Celery 5 worker process (`celery worker -P solo`) consuming `queue`. */
@@ -23,13 +29,32 @@ export class PythonCeleryWorker {
   async start(timeoutMs = 30_000): Promise<void> {
     const child = spawn(
       PYTHON,
-      ['-m', 'celery', '-A', 'interop_tasks', 'worker', '-P', 'solo', '-Q', this.queue, '-l', 'info',
-        '-n', `py-${randomUUID()}@%h`, '--without-gossip', '--without-mingle', '--without-heartbeat'],
+      [
+        '-m',
+        'celery',
+        '-A',
+        'interop_tasks',
+        'worker',
+        '-P',
+        'solo',
+        '-Q',
+        this.queue,
+        '-l',
+        'info',
+        '-n',
+        `py-${randomUUID()}@%h`,
+        '--without-gossip',
+        '--without-mingle',
+        '--without-heartbeat',
+      ],
       { cwd: PYTHON_DIR, env: pythonEnv(this.queue) },
     );
     this.child = child;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`Celery worker not ready in ${timeoutMs} ms:\n${this.output}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`Celery worker not ready in ${timeoutMs} ms:\n${this.output}`)),
+        timeoutMs,
+      );
       const onData = (chunk: Buffer): void => {
         this.output += chunk.toString();
         if (/ ready\.$/m.test(this.output)) {

@@ -14,7 +14,17 @@ afterAll(async () => {
 });
 
 describeWorkerSemantics('RabbitMQ + Redis', () => ({
-  transport: () => new AmqpTransport({ url: AMQP_URL, delayNamespace: namespace, logger: { warn: () => undefined } }),
-  backend: () => new RedisResultBackend({ url: REDIS_URL, keyPrefix: `${prefix}celery-task-meta-`, groupKeyPrefix: `${prefix}celery-taskset-meta-` }),
+  transport: () =>
+    new AmqpTransport({
+      url: AMQP_URL,
+      delayNamespace: namespace,
+      logger: { warn: () => undefined },
+    }),
+  backend: () =>
+    new RedisResultBackend({
+      url: REDIS_URL,
+      keyPrefix: `${prefix}celery-task-meta-`,
+      groupKeyPrefix: `${prefix}celery-taskset-meta-`,
+    }),
   removeQueues,
 }));

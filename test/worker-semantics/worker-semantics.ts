@@ -172,7 +172,10 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
     beforeAll(() => {
       fixture = makeFixture();
       // Task threads load the compiled package.
-      execFileSync('npx', ['tsc', '-b', 'packages/core'], { cwd: join(__dirname, '../..'), stdio: 'inherit' });
+      execFileSync('npx', ['tsc', '-b', 'packages/core'], {
+        cwd: join(__dirname, '../..'),
+        stdio: 'inherit',
+      });
     }, 120_000);
     beforeEach(() => {
       queue = `semantics-${randomUUID()}`;
@@ -194,7 +197,10 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
         const result = await client(app).flaky.delay();
         await expect(result.get({ timeoutMs: 15_000 })).resolves.toBe('succeeded on attempt 3');
         expect(probe.attempts.map((a) => a.retries)).toEqual([0, 1, 2]);
-        const gaps = [probe.attempts[1]!.at - probe.attempts[0]!.at, probe.attempts[2]!.at - probe.attempts[1]!.at];
+        const gaps = [
+          probe.attempts[1]!.at - probe.attempts[0]!.at,
+          probe.attempts[2]!.at - probe.attempts[1]!.at,
+        ];
         // 300 ms then 600 ms; the broker releases delayed messages within a second.
         expect(gaps[0]).toBeGreaterThanOrEqual(290);
         expect(gaps[0]).toBeLessThan(300 + 1_000);
@@ -212,7 +218,10 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
         const worker = await startWorker(app);
         probe.failuresLeft = 1;
         const states: string[] = [];
-        worker.on('task-retried', () => void app.backend!.get(result.id).then((m) => states.push(m?.status ?? 'none')));
+        worker.on(
+          'task-retried',
+          () => void app.backend!.get(result.id).then((m) => states.push(m?.status ?? 'none')),
+        );
         const result = await client(app).flaky.delay();
         await result.get({ timeoutMs: 10_000 });
         await waitFor(() => states.length === 1, 'state read');
@@ -223,7 +232,9 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
         const app = newApp();
         await startWorker(app);
         const result = await client(app).alwaysFails.delay();
-        const error = (await result.get({ timeoutMs: 10_000 }).catch((e: unknown) => e)) as TaskFailedError;
+        const error = (await result
+          .get({ timeoutMs: 10_000 })
+          .catch((e: unknown) => e)) as TaskFailedError;
         expect(error).toBeInstanceOf(TaskFailedError);
         expect(error.excType).toBe('TransientError');
         expect(error.excMessage).toEqual(['failure 3']);
@@ -232,16 +243,22 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
         expect(dead).toHaveLength(1);
         expect(dead[0]!.headers.id).toBe(result.id);
         expect(dead[0]!.headers.retries).toBe(2);
-        expect(String(dead[0]!.headers[DEAD_LETTER_REASON_HEADER])).toContain('retries exhausted after 2 retries; last error TransientError: failure 3');
+        expect(String(dead[0]!.headers[DEAD_LETTER_REASON_HEADER])).toContain(
+          'retries exhausted after 2 retries; last error TransientError: failure 3',
+        );
       });
 
       it('does not retry errors outside `on`, nor UnrecoverableError', async () => {
         const app = newApp();
         await startWorker(app);
         const other = await client(app).failsOtherwise.delay('type');
-        await expect(other.get({ timeoutMs: 5_000 })).rejects.toMatchObject({ excType: 'TypeError' });
+        await expect(other.get({ timeoutMs: 5_000 })).rejects.toMatchObject({
+          excType: 'TypeError',
+        });
         const fatal = await client(app).failsOtherwise.delay('fatal');
-        await expect(fatal.get({ timeoutMs: 5_000 })).rejects.toMatchObject({ excType: 'FatalConfigError' });
+        await expect(fatal.get({ timeoutMs: 5_000 })).rejects.toMatchObject({
+          excType: 'FatalConfigError',
+        });
         expect(probe.attempts.map((a) => a.retries)).toEqual([0, 0]);
         expect(await readDeadLetters(app)).toHaveLength(0);
       });
@@ -261,23 +278,31 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
         const app = newApp();
         const worker = await startWorker(app, { concurrency: 1 });
         const hung = await client(app).hangs.delay();
-        await expect(hung.get({ timeoutMs: 5_000 })).rejects.toMatchObject({ excType: 'TaskTimeLimitError' });
+        await expect(hung.get({ timeoutMs: 5_000 })).rejects.toMatchObject({
+          excType: 'TaskTimeLimitError',
+        });
         await waitFor(() => worker.activeCount === 0, 'the slot to be freed');
-        await expect((await client(app).unlimited.delay(7)).get({ timeoutMs: 5_000 })).resolves.toBe(7);
+        await expect(
+          (await client(app).unlimited.delay(7)).get({ timeoutMs: 5_000 }),
+        ).resolves.toBe(7);
       });
 
       it('fires the AbortSignal at the soft limit and lets the task clean up', async () => {
         const app = newApp();
         await startWorker(app);
         const result = await client(app).softLimited.delay();
-        await expect(result.get({ timeoutMs: 5_000 })).resolves.toBe('cleaned up after SoftTimeLimitExceededError');
+        await expect(result.get({ timeoutMs: 5_000 })).resolves.toBe(
+          'cleaned up after SoftTimeLimitExceededError',
+        );
       });
 
       it('applies per-call limits from the timelimit header', async () => {
         const app = newApp();
         await startWorker(app);
         const result = await client(app).untilAborted.applyAsync([], { timeLimitMs: 300 });
-        await expect(result.get({ timeoutMs: 5_000 })).rejects.toMatchObject({ excType: 'TaskTimeLimitError' });
+        await expect(result.get({ timeoutMs: 5_000 })).rejects.toMatchObject({
+          excType: 'TaskTimeLimitError',
+        });
       });
 
       it("stops a CPU-bound loop with isolation 'thread' at its hard limit, and serves others meanwhile", async () => {
@@ -287,7 +312,9 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
         const spinning = await cpu.spin.applyAsync([], { timeLimitMs: 500 });
         const squared = await cpu.square.delay(12);
         await expect(squared.get({ timeoutMs: 10_000 })).resolves.toBe(144);
-        await expect(spinning.get({ timeoutMs: 10_000 })).rejects.toMatchObject({ excType: 'TaskTimeLimitError' });
+        await expect(spinning.get({ timeoutMs: 10_000 })).rejects.toMatchObject({
+          excType: 'TaskTimeLimitError',
+        });
         await expect((await cpu.square.delay(3)).get({ timeoutMs: 10_000 })).resolves.toBe(9);
       });
 
@@ -296,7 +323,9 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
         await startWorker(app);
         const cpu = app.client(CpuService as new () => { waitForSoftLimit(): string });
         const result = await cpu.waitForSoftLimit.applyAsync([], { softTimeLimitMs: 200 });
-        await expect(result.get({ timeoutMs: 10_000 })).resolves.toBe('cleaned up after SoftTimeLimitExceededError');
+        await expect(result.get({ timeoutMs: 10_000 })).resolves.toBe(
+          'cleaned up after SoftTimeLimitExceededError',
+        );
       });
     });
 
@@ -305,8 +334,12 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
         const app = newApp();
         await startWorker(app, { concurrency: 4 });
         const started = Date.now();
-        const limited = await Promise.all(Array.from({ length: 100 }, (_, i) => client(app).limited.delay(i)));
-        const unlimited = await Promise.all(Array.from({ length: 20 }, (_, i) => client(app).unlimited.delay(i)));
+        const limited = await Promise.all(
+          Array.from({ length: 100 }, (_, i) => client(app).limited.delay(i)),
+        );
+        const unlimited = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => client(app).unlimited.delay(i)),
+        );
         await Promise.all(unlimited.map((r) => r.get({ timeoutMs: 10_000 })));
         const unlimitedDone = Date.now() - started;
         await Promise.all(limited.map((r) => r.get({ timeoutMs: 20_000 })));
@@ -341,10 +374,12 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
         await app.revoke(running.id, { terminate: true });
         await expect(running.get({ timeoutMs: 5_000 })).rejects.toBeInstanceOf(TaskRevokedError);
         await waitFor(() => probe.aborted.includes(running.id), 'the task saw its signal');
-        await expect((await client(app).unlimited.delay(1)).get({ timeoutMs: 5_000 })).resolves.toBe(1);
+        await expect(
+          (await client(app).unlimited.delay(1)).get({ timeoutMs: 5_000 }),
+        ).resolves.toBe(1);
       });
 
-      it("terminates a CPU-bound task in a thread", async () => {
+      it('terminates a CPU-bound task in a thread', async () => {
         const app = newApp();
         const worker = await startWorker(app);
         const cpu = app.client(CpuService as new () => { spin(): void; square(n: number): number });
@@ -352,7 +387,9 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
         await waitFor(() => worker.activeCount === 1, 'running');
         await sleep(200);
         await spinning.revoke({ terminate: true });
-        await expect(spinning.get({ timeoutMs: 5_000 })).rejects.toMatchObject({ reason: expect.stringMatching(/revoked|terminated/) });
+        await expect(spinning.get({ timeoutMs: 5_000 })).rejects.toMatchObject({
+          reason: expect.stringMatching(/revoked|terminated/),
+        });
         await waitFor(() => worker.activeCount === 0, 'slot freed', 5_000);
         await expect((await cpu.square.delay(5)).get({ timeoutMs: 10_000 })).resolves.toBe(25);
       });
@@ -361,7 +398,11 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
     describe('priorities', () => {
       it('runs higher-priority tasks first on a priority queue', async () => {
         const app = newApp({ queues: [{ name: queue, maxPriority: 10 }] });
-        for (const [label, priority] of [['low', 1], ['mid', 5], ['high', 9]] as const) {
+        for (const [label, priority] of [
+          ['low', 1],
+          ['mid', 5],
+          ['high', 9],
+        ] as const) {
           await client(app).record.applyAsync([label, 0], { priority });
         }
         await sleep(200);
@@ -375,7 +416,9 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
       it('during 50 in-flight 2 s tasks with a 1 s timeout: each ends SUCCESS or back on the queue, a second worker completes all', async () => {
         const app = newApp();
         const first = await startWorker(app, { concurrency: 50, shutdownTimeoutMs: 1_000 });
-        const results = await Promise.all(Array.from({ length: 50 }, (_, i) => client(app).record.delay(`t${i}`, 2_000)));
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => client(app).record.delay(`t${i}`, 2_000)),
+        );
         await waitFor(() => first.activeCount === 50, '50 running');
         const code = await first.stop();
         expect(code).toBe(1);
@@ -392,7 +435,12 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
         const app = newApp();
         const worker = await startWorker(app);
         const events: Array<[string, TaskEvent]> = [];
-        for (const name of ['task-received', 'task-started', 'task-succeeded', 'task-failed'] as const) {
+        for (const name of [
+          'task-received',
+          'task-started',
+          'task-succeeded',
+          'task-failed',
+        ] as const) {
           worker.on(name, (e) => events.push([name, e]));
         }
         const ok = await client(app).record.delay('x', 20);

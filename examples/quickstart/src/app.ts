@@ -1,5 +1,11 @@
 import 'reflect-metadata';
-import { Conveyor, MemoryResultBackend, MemoryTransport, type ResultBackend, type Transport } from '@conveyor/core';
+import {
+  Conveyor,
+  MemoryResultBackend,
+  MemoryTransport,
+  type ResultBackend,
+  type Transport,
+} from '@conveyor/core';
 import { AmqpTransport } from '@conveyor/amqp-transport';
 import { PostgresResultBackend } from '@conveyor/result-postgres';
 import { RedisResultBackend } from '@conveyor/result-redis';
@@ -7,22 +13,31 @@ import { Add, AttendeeService } from './tasks';
 
 /** RabbitMQ when AMQP_URL is set, else the in-memory broker. */
 function broker(): Transport {
-  return process.env.AMQP_URL ? new AmqpTransport({ url: process.env.AMQP_URL }) : new MemoryTransport();
+  return process.env.AMQP_URL
+    ? new AmqpTransport({ url: process.env.AMQP_URL })
+    : new MemoryTransport();
 }
 
 /** Redis when REDIS_URL is set, else PostgreSQL when DATABASE_URL is set, else in memory. */
 function backend(): ResultBackend {
   if (process.env.REDIS_URL) return new RedisResultBackend({ url: process.env.REDIS_URL });
-  if (process.env.DATABASE_URL) return new PostgresResultBackend({ connectionString: process.env.DATABASE_URL });
+  if (process.env.DATABASE_URL)
+    return new PostgresResultBackend({ connectionString: process.env.DATABASE_URL });
   return new MemoryResultBackend();
 }
 
 /** The app, shared by web and worker nodes: `conveyor worker --app examples/quickstart/dist/app.js`. */
-export const app = new Conveyor({ broker: broker(), backend: backend(), tasks: [Add, AttendeeService] });
+export const app = new Conveyor({
+  broker: broker(),
+  backend: backend(),
+  tasks: [Add, AttendeeService],
+});
 
 /** Where the quickstart runs, for its output. */
 export function describeServices(): string {
   const where = [process.env.AMQP_URL ? 'RabbitMQ' : 'in-memory broker'];
-  where.push(process.env.REDIS_URL ? 'Redis' : process.env.DATABASE_URL ? 'PostgreSQL' : 'in-memory results');
+  where.push(
+    process.env.REDIS_URL ? 'Redis' : process.env.DATABASE_URL ? 'PostgreSQL' : 'in-memory results',
+  );
   return where.join(' + ');
 }

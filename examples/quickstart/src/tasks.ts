@@ -23,7 +23,9 @@ export interface AttendeeRepository {
 
 /** An in-memory stand-in for the worker's database. */
 export class InMemoryAttendees implements AttendeeRepository {
-  private readonly events = new Map([['evt-42', ['ada@example.com', 'grace@example.com', 'linus@example.com']]]);
+  private readonly events = new Map([
+    ['evt-42', ['ada@example.com', 'grace@example.com', 'linus@example.com']],
+  ]);
 
   async attendeesOf(eventId: string): Promise<string[]> {
     return this.events.get(eventId) ?? [];

@@ -8,7 +8,9 @@ export async function runWebNode(): Promise<void> {
 
   const update = await app.client(AttendeeService).updateAttendees.delay('evt-42');
   const report = await update.get({ timeoutMs: 10_000 });
-  console.log(`updateAttendees('evt-42'): notified ${report.notified} attendees of ${report.eventId} (${report.updatedAt})`);
+  console.log(
+    `updateAttendees('evt-42'): notified ${report.notified} attendees of ${report.eventId} (${report.updatedAt})`,
+  );
 }
 
 if (require.main === module) {

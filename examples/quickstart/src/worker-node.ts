@@ -13,5 +13,7 @@ export async function startWorkerNode(handleSignals = true) {
 }
 
 if (require.main === module) {
-  void startWorkerNode().then((worker) => console.log(`worker ${worker.hostname} ready on ${worker.queues.join(', ')}`));
+  void startWorkerNode().then((worker) =>
+    console.log(`worker ${worker.hostname} ready on ${worker.queues.join(', ')}`),
+  );
 }

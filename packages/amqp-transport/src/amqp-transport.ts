@@ -215,13 +215,23 @@ export class AmqpTransport implements Transport {
       });
       this.fanouts.add(exchange);
     }
-    await session.publisher.publish(exchange, '', message.body, { ...publishOptions(message), mandatory: false });
+    await session.publisher.publish(exchange, '', message.body, {
+      ...publishOptions(message),
+      mandatory: false,
+    });
   }
 
-  async subscribeBroadcast(exchange: string, handler: (message: TransportMessage) => void): Promise<Consumer> {
+  async subscribeBroadcast(
+    exchange: string,
+    handler: (message: TransportMessage) => void,
+  ): Promise<Consumer> {
     const session = this.open();
-    const subscriber = new BroadcastSubscriber(exchange, handler, session.consumerConnection, this.logger, (s) =>
-      session.subscribers.delete(s),
+    const subscriber = new BroadcastSubscriber(
+      exchange,
+      handler,
+      session.consumerConnection,
+      this.logger,
+      (s) => session.subscribers.delete(s),
     );
     await subscriber.start(this.connectTimeoutMs);
     session.subscribers.add(subscriber);

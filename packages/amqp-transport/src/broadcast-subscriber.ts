@@ -51,9 +51,15 @@ export class BroadcastSubscriber implements Consumer {
 
   private async attach(model: ChannelModel): Promise<void> {
     const channel = await model.createChannel();
-    channel.on('error', (error: Error) => this.logger.warn(`broadcast channel of '${this.exchange}': ${error.message}`));
+    channel.on('error', (error: Error) =>
+      this.logger.warn(`broadcast channel of '${this.exchange}': ${error.message}`),
+    );
     await channel.assertExchange(this.exchange, 'fanout', BROADCAST_EXCHANGE_OPTIONS);
-    const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+    const { queue } = await channel.assertQueue('', {
+      exclusive: true,
+      autoDelete: true,
+      durable: false,
+    });
     await channel.bindQueue(queue, this.exchange, '');
     await channel.consume(
       queue,

@@ -42,7 +42,11 @@ export function describeBackendConformance(label: string, makeFixture: () => Bac
     it('stores and reads back the whole meta document, extended fields included', async () => {
       const b = await open();
       const meta: ResultMeta = {
-        ...success(randomUUID(), { total: 9, items: ['a', 'ü', '😀'], nested: { ok: true, none: null } }),
+        ...success(randomUUID(), {
+          total: 9,
+          items: ['a', 'ü', '😀'],
+          nested: { ok: true, none: null },
+        }),
         name: 'math.add',
         args: [4, 5],
         kwargs: { scale: 1 },
@@ -72,7 +76,11 @@ export function describeBackendConformance(label: string, makeFixture: () => Bac
       async (final) => {
         const b = await open();
         const id = randomUUID();
-        const first: ResultMeta = { ...state(id, final), result: 'first', date_done: '2026-01-01T00:00:00.000000' };
+        const first: ResultMeta = {
+          ...state(id, final),
+          result: 'first',
+          date_done: '2026-01-01T00:00:00.000000',
+        };
         await b.store(first);
         await b.store(state(id, 'STARTED'));
         await b.store(success(id, 'second'));
@@ -157,7 +165,10 @@ export function describeBackendConformance(label: string, makeFixture: () => Bac
       const b = await open();
       const group: GroupMeta = {
         group_id: randomUUID(),
-        result: [[[randomUUID(), null], null], [[randomUUID(), null], null]],
+        result: [
+          [[randomUUID(), null], null],
+          [[randomUUID(), null], null],
+        ],
         date_done: '2026-01-01T00:00:00.000000',
       };
       await b.storeGroup(group);

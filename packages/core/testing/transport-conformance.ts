@@ -28,7 +28,10 @@ export interface TransportFixture {
  * Registers the behaviour every {@link Transport} must have. Call it inside a test file with a
  * fixture for your implementation; it uses fresh uuid-named queues and removes them afterwards.
  */
-export function describeTransportConformance(label: string, makeFixture: () => TransportFixture): void {
+export function describeTransportConformance(
+  label: string,
+  makeFixture: () => TransportFixture,
+): void {
   describe(`Transport conformance: ${label}`, () => {
     let fixture: TransportFixture;
     const transports: Transport[] = [];
@@ -108,7 +111,9 @@ export function describeTransportConformance(label: string, makeFixture: () => T
       const t = await open();
       const name = `conformance-missing-${randomUUID()}`;
       queues.push(name);
-      await expect(t.publish(message('x'), { queue: name })).rejects.toBeInstanceOf(UnroutableError);
+      await expect(t.publish(message('x'), { queue: name })).rejects.toBeInstanceOf(
+        UnroutableError,
+      );
     });
 
     it('delivers in publish order to one consumer', async () => {
@@ -131,7 +136,9 @@ export function describeTransportConformance(label: string, makeFixture: () => T
     it('holds no more unsettled deliveries than the prefetch', async () => {
       const t = await open();
       const q = await newQueue(t);
-      await Promise.all(Array.from({ length: 10 }, (_, i) => t.publish(message(String(i)), { queue: q })));
+      await Promise.all(
+        Array.from({ length: 10 }, (_, i) => t.publish(message(String(i)), { queue: q })),
+      );
       const { deliveries } = await collect(t, q, 3);
       await waitFor(() => deliveries.length === 3, 'three deliveries');
       await sleep(200);
@@ -319,7 +326,9 @@ export function describeTransportConformance(label: string, makeFixture: () => T
       const producer = await open();
       const q = await newQueue(producer);
       const n = 500;
-      await Promise.all(Array.from({ length: n }, (_, i) => producer.publish(message(String(i)), { queue: q })));
+      await Promise.all(
+        Array.from({ length: n }, (_, i) => producer.publish(message(String(i)), { queue: q })),
+      );
       const counts = new Map<string, number>();
       const handler = (d: Delivery): void => {
         const body = d.message.body.toString();

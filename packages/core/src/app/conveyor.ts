@@ -43,7 +43,8 @@ export class Conveyor {
     this.defaultQueue = options.defaultQueue ?? DEFAULT_QUEUE;
     if (this.defaultQueue.trim() === '') throw new ConfigError('defaultQueue must not be empty');
     this.transport = options.broker ?? new MemoryTransport();
-    this.backend = options.backend === null ? undefined : (options.backend ?? new MemoryResultBackend());
+    this.backend =
+      options.backend === null ? undefined : (options.backend ?? new MemoryResultBackend());
     this.getTimeoutMs = options.getTimeoutMs ?? DEFAULT_GET_TIMEOUT_MS;
     this.resultExtended = options.resultExtended ?? false;
     this.queueDeclarations = new Map((options.queues ?? []).map((q) => [q.name, q]));
@@ -76,7 +77,11 @@ export class Conveyor {
     const proxies = new Map(definitions.map((d) => [d.method, this.proxy(d)]));
     return new Proxy(Object.freeze(Object.fromEntries(proxies)), {
       get(target, key) {
-        if (typeof key === 'string' && !proxies.has(key) && typeof cls.prototype[key] === 'function') {
+        if (
+          typeof key === 'string' &&
+          !proxies.has(key) &&
+          typeof cls.prototype[key] === 'function'
+        ) {
           throw new ConfigError(`${cls.name}.${key} is not a @Task method`);
         }
         return Reflect.get(target, key);
@@ -88,9 +93,19 @@ export class Conveyor {
    * Sends a task by name, registered here or not (a task implemented by a Python worker, say).
    * Resolves once the broker has confirmed the message.
    */
-  async send<R = unknown>(name: string, args: unknown[] = [], options: SendOptions = {}): Promise<AsyncResult<R>> {
+  async send<R = unknown>(
+    name: string,
+    args: unknown[] = [],
+    options: SendOptions = {},
+  ): Promise<AsyncResult<R>> {
     const definition = this.definitions.get(name);
-    return this.sendWire<R>(name, argsToWire(args), kwargsToWire(options.kwargs ?? {}), options, definition);
+    return this.sendWire<R>(
+      name,
+      argsToWire(args),
+      kwargsToWire(options.kwargs ?? {}),
+      options,
+      definition,
+    );
   }
 
   /**
@@ -106,7 +121,11 @@ export class Conveyor {
         ids.map((id) =>
           this.backend!.store({
             status: 'REVOKED',
-            result: { exc_type: 'TaskRevokedError', exc_message: ['revoked'], exc_module: 'celery.exceptions' },
+            result: {
+              exc_type: 'TaskRevokedError',
+              exc_message: ['revoked'],
+              exc_module: 'celery.exceptions',
+            },
             traceback: null,
             children: [],
             date_done: celeryDateDone(),
@@ -143,7 +162,13 @@ export class Conveyor {
 
   private proxy(definition: TaskDefinition): TaskProxy<unknown[], unknown> {
     const sendWith = (args: unknown[], options: SendOptions = {}): Promise<AsyncResult<unknown>> =>
-      this.sendWire(definition.name, argsToWire(args), kwargsToWire(options.kwargs ?? {}), options, definition);
+      this.sendWire(
+        definition.name,
+        argsToWire(args),
+        kwargsToWire(options.kwargs ?? {}),
+        options,
+        definition,
+      );
     return Object.freeze({
       taskName: definition.name,
       delay: (...args: unknown[]) => sendWith(args),

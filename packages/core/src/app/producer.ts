@@ -62,7 +62,8 @@ export class Producer {
     const parent = currentTaskContext();
     const now = Date.now();
     const etaTime =
-      options.eta?.getTime() ?? (options.countdownMs !== undefined ? now + options.countdownMs : undefined);
+      options.eta?.getTime() ??
+      (options.countdownMs !== undefined ? now + options.countdownMs : undefined);
     const expiresTime =
       options.expires instanceof Date
         ? options.expires.getTime()
@@ -83,7 +84,10 @@ export class Producer {
         group: null,
         group_index: null,
         retries: 0,
-        timelimit: [hard !== undefined ? hard / 1000 : null, soft !== undefined ? soft / 1000 : null],
+        timelimit: [
+          hard !== undefined ? hard / 1000 : null,
+          soft !== undefined ? soft / 1000 : null,
+        ],
         root_id: parent?.rootId ?? id,
         parent_id: parent?.id ?? null,
         argsrepr: reprArgs(call.args),

@@ -29,7 +29,13 @@ export class Signature<R = unknown> {
 
   /** A copy with more options. */
   set(options: SendOptions): Signature<R> {
-    return new Signature<R>(this.task, this.args, this.kwargs, { ...this.options, ...options }, this.sender);
+    return new Signature<R>(
+      this.task,
+      this.args,
+      this.kwargs,
+      { ...this.options, ...options },
+      this.sender,
+    );
   }
 
   /** Celery's dict form, as it travels in `callbacks`, `chain` and `chord`. */

@@ -43,12 +43,17 @@ export function parseWorkerCommand(argv: readonly string[]): WorkerCommand {
     const text = values.get(flag);
     if (text === undefined) return undefined;
     const n = Number(text);
-    if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${flag} must be a positive integer, got '${text}'`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new ConfigError(`${flag} must be a positive integer, got '${text}'`);
     return n;
   };
   return {
     app,
-    queues: values.get('--queues')?.split(',').map((q) => q.trim()).filter(Boolean),
+    queues: values
+      .get('--queues')
+      ?.split(',')
+      .map((q) => q.trim())
+      .filter(Boolean),
     concurrency: integer('--concurrency'),
     prefetchMultiplier: integer('--prefetch-multiplier'),
   };
@@ -66,10 +71,16 @@ const importModule = new Function('specifier', 'return import(specifier)') as (
 export async function loadApp(modulePath: string): Promise<Conveyor> {
   const url = pathToFileURL(resolve(process.cwd(), modulePath)).href;
   const loaded = (await importModule(url)) as Record<string, unknown>;
-  const candidates = [loaded.app, loaded.default, (loaded.default as Record<string, unknown> | undefined)?.app];
+  const candidates = [
+    loaded.app,
+    loaded.default,
+    (loaded.default as Record<string, unknown> | undefined)?.app,
+  ];
   const app = candidates.find((c): c is Conveyor => c instanceof Conveyor);
   if (!app) {
-    throw new ConfigError(`${modulePath} exports no Conveyor app (export it as \`app\` or as the default export)`);
+    throw new ConfigError(
+      `${modulePath} exports no Conveyor app (export it as \`app\` or as the default export)`,
+    );
   }
   return app;
 }
@@ -89,7 +100,9 @@ async function main(argv: readonly string[]): Promise<void> {
     appModule: resolve(process.cwd(), command.app),
   });
   worker.on('worker-error', (error) => console.error(`[conveyor] ${error.message}`));
-  worker.on('message-rejected', (e) => console.error(`[conveyor] dead-lettered ${e.id ?? '(no id)'}: ${e.reason}`));
+  worker.on('message-rejected', (e) =>
+    console.error(`[conveyor] dead-lettered ${e.id ?? '(no id)'}: ${e.reason}`),
+  );
   await worker.start();
   console.log(
     `[conveyor] worker ${worker.hostname} consuming ${worker.queues.join(', ')} (concurrency ${worker.concurrency})`,

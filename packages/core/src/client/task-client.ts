@@ -27,7 +27,9 @@ export type MethodKeys<T> = {
 
 /** The typed client of a task service: one {@link TaskProxy} per method. */
 export type ServiceClient<T> = {
-  readonly [K in MethodKeys<T>]: T[K] extends (...args: infer A) => infer R ? TaskProxy<A, Awaited<R>> : never;
+  readonly [K in MethodKeys<T>]: T[K] extends (...args: infer A) => infer R
+    ? TaskProxy<A, Awaited<R>>
+    : never;
 };
 
 /**

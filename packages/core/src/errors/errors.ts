@@ -179,7 +179,10 @@ export class TaskTimeLimitError extends ConveyorError {
     readonly taskId: string,
     readonly limitMs: number,
   ) {
-    super('CONVEYOR_ERR_TIME_LIMIT', `task ${taskId} exceeded its hard time limit of ${limitMs} ms`);
+    super(
+      'CONVEYOR_ERR_TIME_LIMIT',
+      `task ${taskId} exceeded its hard time limit of ${limitMs} ms`,
+    );
   }
 }
 
@@ -189,6 +192,9 @@ export class SoftTimeLimitExceededError extends ConveyorError {
     readonly taskId: string,
     readonly limitMs: number,
   ) {
-    super('CONVEYOR_ERR_SOFT_TIME_LIMIT', `task ${taskId} exceeded its soft time limit of ${limitMs} ms`);
+    super(
+      'CONVEYOR_ERR_SOFT_TIME_LIMIT',
+      `task ${taskId} exceeded its soft time limit of ${limitMs} ms`,
+    );
   }
 }

@@ -118,7 +118,11 @@ export class MemoryBroker {
   /** Delivers a copy to every subscriber of a fanout exchange, asynchronously. */
   broadcast(exchange: string, message: TransportMessage): void {
     for (const subscriber of this.fanouts.get(exchange) ?? []) {
-      const copy = { headers: structuredClone(message.headers), properties: { ...message.properties }, body: Buffer.from(message.body) };
+      const copy = {
+        headers: structuredClone(message.headers),
+        properties: { ...message.properties },
+        body: Buffer.from(message.body),
+      };
       setImmediate(() => subscriber(copy));
     }
   }

@@ -90,7 +90,10 @@ export class MemoryResultBackend implements ResultBackend {
   }
 
   async storeGroup(meta: GroupMeta): Promise<void> {
-    this.store_.groups.set(meta.group_id, { value: JSON.stringify(meta), expiresAt: this.expiry() });
+    this.store_.groups.set(meta.group_id, {
+      value: JSON.stringify(meta),
+      expiresAt: this.expiry(),
+    });
   }
 
   async getGroup(groupId: string): Promise<GroupMeta | undefined> {

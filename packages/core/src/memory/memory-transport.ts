@@ -11,7 +11,12 @@ import {
   type Transport,
   type TransportMessage,
 } from '../transport/transport';
-import { MemoryBroker, type MemoryConsumer, type MemoryQueue, type StoredMessage } from './memory-broker';
+import {
+  MemoryBroker,
+  type MemoryConsumer,
+  type MemoryQueue,
+  type StoredMessage,
+} from './memory-broker';
 
 /** Options of {@link MemoryTransport}. */
 export interface MemoryTransportOptions {
@@ -61,7 +66,11 @@ export class MemoryTransport implements Transport {
     }
   }
 
-  async consume(queueName: string, handler: DeliveryHandler, options: ConsumeOptions): Promise<Consumer> {
+  async consume(
+    queueName: string,
+    handler: DeliveryHandler,
+    options: ConsumeOptions,
+  ): Promise<Consumer> {
     if (this.closed) throw new ConnectionError('memory transport is closed');
     const queue = this.broker.queue(queueName);
     if (!queue) throw new UnroutableError('', queueName);
@@ -81,7 +90,10 @@ export class MemoryTransport implements Transport {
     this.broker.broadcast(exchange, message);
   }
 
-  async subscribeBroadcast(exchange: string, handler: (message: TransportMessage) => void): Promise<Consumer> {
+  async subscribeBroadcast(
+    exchange: string,
+    handler: (message: TransportMessage) => void,
+  ): Promise<Consumer> {
     const unsubscribe = this.broker.subscribe(exchange, handler);
     this.subscriptions.add(unsubscribe);
     return {

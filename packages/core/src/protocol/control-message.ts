@@ -45,10 +45,19 @@ export function decodeRevoke(message: TransportMessage): RevokeCommand | undefin
     return undefined;
   }
   if (typeof body !== 'object' || body === null) return undefined;
-  const { method, arguments: args } = body as { method?: unknown; arguments?: Record<string, unknown> };
+  const { method, arguments: args } = body as {
+    method?: unknown;
+    arguments?: Record<string, unknown>;
+  };
   if (method !== 'revoke' || typeof args !== 'object' || args === null) return undefined;
   const raw = args.task_id;
-  const taskIds = (Array.isArray(raw) ? raw : [raw]).filter((id): id is string => typeof id === 'string');
+  const taskIds = (Array.isArray(raw) ? raw : [raw]).filter(
+    (id): id is string => typeof id === 'string',
+  );
   if (taskIds.length === 0) return undefined;
-  return { taskIds, terminate: args.terminate === true, signal: typeof args.signal === 'string' ? args.signal : 'SIGTERM' };
+  return {
+    taskIds,
+    terminate: args.terminate === true,
+    signal: typeof args.signal === 'string' ? args.signal : 'SIGTERM',
+  };
 }

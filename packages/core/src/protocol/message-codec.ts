@@ -65,7 +65,8 @@ export function decodeTaskMessage(raw: TransportMessage, limits: DecodeLimits = 
   if (!taskId) fail("header 'id' must be a non-empty string");
 
   const maxBody = limits.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  if (raw.body.length > maxBody) fail(`body of ${raw.body.length} bytes exceeds the limit of ${maxBody}`);
+  if (raw.body.length > maxBody)
+    fail(`body of ${raw.body.length} bytes exceeds the limit of ${maxBody}`);
 
   const headers: TaskHeaders = {
     ...h,
@@ -96,7 +97,8 @@ export function decodeTaskMessage(raw: TransportMessage, limits: DecodeLimits = 
   }
   const depth = jsonDepth(body, limits.maxDepth ?? 64);
   if (depth === undefined) fail(`body nests deeper than ${limits.maxDepth ?? 64} levels`);
-  if (!Array.isArray(body) || body.length !== 3) fail('body must be the JSON array [args, kwargs, embed]');
+  if (!Array.isArray(body) || body.length !== 3)
+    fail('body must be the JSON array [args, kwargs, embed]');
   const [args, kwargs, embed] = body as unknown[];
   if (!Array.isArray(args)) fail('body[0] (args) must be an array');
   if (!isPlainObject(kwargs)) fail('body[1] (kwargs) must be an object');
@@ -163,7 +165,8 @@ function timelimit(value: unknown, fail: Fail): [number | null, number | null] {
 }
 
 function readEmbed(embed: Record<string, unknown> | null): TaskEmbed {
-  const list = (v: unknown): SignatureDict[] | null => (Array.isArray(v) ? (v as SignatureDict[]) : null);
+  const list = (v: unknown): SignatureDict[] | null =>
+    Array.isArray(v) ? (v as SignatureDict[]) : null;
   return {
     callbacks: list(embed?.callbacks),
     errbacks: list(embed?.errbacks),

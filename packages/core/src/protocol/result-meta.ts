@@ -5,13 +5,7 @@
 
 /** Task states, as Celery names them. */
 export type TaskState =
-  | 'PENDING'
-  | 'RECEIVED'
-  | 'STARTED'
-  | 'RETRY'
-  | 'SUCCESS'
-  | 'FAILURE'
-  | 'REVOKED';
+  'PENDING' | 'RECEIVED' | 'STARTED' | 'RETRY' | 'SUCCESS' | 'FAILURE' | 'REVOKED';
 
 /** States after which a task's result never changes. */
 export const READY_STATES: ReadonlySet<TaskState> = new Set(['SUCCESS', 'FAILURE', 'REVOKED']);

@@ -99,7 +99,9 @@ export class AsyncResult<R = unknown> {
   private requireBackend(): ResultBackend {
     const backend = this.source.backend;
     if (!backend) {
-      throw new ConfigError(`no result backend is configured, so the result of task ${this.id} cannot be read`);
+      throw new ConfigError(
+        `no result backend is configured, so the result of task ${this.id} cannot be read`,
+      );
     }
     return backend;
   }

@@ -79,10 +79,14 @@ export function argumentsFromWire(
   for (const [key, value] of Object.entries(kwargs)) {
     const index = definition.paramNames.indexOf(key);
     if (index < 0 || (definition.restIndex !== undefined && index >= definition.restIndex)) {
-      throw new ArgumentMismatchError(`${definition.name}() got an unexpected keyword argument '${key}'`);
+      throw new ArgumentMismatchError(
+        `${definition.name}() got an unexpected keyword argument '${key}'`,
+      );
     }
     if (index < args.length) {
-      throw new ArgumentMismatchError(`${definition.name}() got multiple values for argument '${key}'`);
+      throw new ArgumentMismatchError(
+        `${definition.name}() got multiple values for argument '${key}'`,
+      );
     }
     while (values.length < index) values.push(undefined);
     values[index] = value;

@@ -19,7 +19,8 @@ function walk(value: unknown, path: string, ancestors: object[], depth: number):
     case 'boolean':
       return;
     case 'number':
-      if (!Number.isFinite(value)) throw new SerializationError(path, `${value} is not a valid JSON number`);
+      if (!Number.isFinite(value))
+        throw new SerializationError(path, `${value} is not a valid JSON number`);
       return;
     case 'undefined':
       return;
@@ -39,7 +40,8 @@ function walk(value: unknown, path: string, ancestors: object[], depth: number):
     throw new SerializationError(path, 'a circular reference cannot be sent');
   }
   if (object instanceof Date) {
-    if (Number.isNaN(object.getTime())) throw new SerializationError(path, 'an invalid Date cannot be sent');
+    if (Number.isNaN(object.getTime()))
+      throw new SerializationError(path, 'an invalid Date cannot be sent');
     return;
   }
   const refused = refusedKind(object);
@@ -50,7 +52,10 @@ function walk(value: unknown, path: string, ancestors: object[], depth: number):
     object.forEach((item, index) => {
       const itemPath = `${path}[${index}]`;
       if (item === undefined) {
-        throw new SerializationError(itemPath, 'undefined in an array would arrive as null; use null');
+        throw new SerializationError(
+          itemPath,
+          'undefined in an array would arrive as null; use null',
+        );
       }
       walk(item, itemPath, ancestors, depth + 1);
     });
@@ -66,7 +71,8 @@ function refusedKind(object: object): string | undefined {
   if (object instanceof Map || object instanceof WeakMap) {
     return 'a Map would arrive as {}; send an object or an array of entries';
   }
-  if (object instanceof Set || object instanceof WeakSet) return 'a Set would arrive as {}; send an array';
+  if (object instanceof Set || object instanceof WeakSet)
+    return 'a Set would arrive as {}; send an array';
   if (object instanceof Promise) return 'a Promise cannot be sent; await it first';
   if (object instanceof RegExp) return 'a RegExp would arrive as {}; send its source as a string';
   if (ArrayBuffer.isView(object) || object instanceof ArrayBuffer) {

@@ -25,7 +25,8 @@ export function Task(options: TaskOptions = {}): ClassDecorator & MethodDecorato
       Reflect.defineMetadata(TASK_METADATA, { ...options }, target);
       return;
     }
-    const methods: Array<string | symbol> = Reflect.getOwnMetadata(TASK_METHODS_METADATA, target) ?? [];
+    const methods: Array<string | symbol> =
+      Reflect.getOwnMetadata(TASK_METHODS_METADATA, target) ?? [];
     Reflect.defineMetadata(TASK_METHODS_METADATA, [...methods, propertyKey], target);
     Reflect.defineMetadata(TASK_METADATA, { ...options }, target, propertyKey);
   };

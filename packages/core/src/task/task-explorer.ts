@@ -43,7 +43,8 @@ export class TaskExplorer {
 
   /** The task definition of a task class, or the definitions of a service's methods. */
   exploreClass(cls: ClassType): TaskDefinition[] {
-    const service = Reflect.getMetadata(TASK_SERVICE_METADATA, cls) as TaskServiceMetadata | undefined;
+    const service = Reflect.getMetadata(TASK_SERVICE_METADATA, cls) as
+      TaskServiceMetadata | undefined;
     const classTask = Reflect.getOwnMetadata(TASK_METADATA, cls) as TaskMetadata | undefined;
     const methods = (Reflect.getMetadata(TASK_METHODS_METADATA, cls.prototype) ?? []) as Array<
       string | symbol
@@ -60,7 +61,10 @@ export class TaskExplorer {
           `${cls.name}.${String(stray)} has @Task, but ${cls.name} is a @Task class: only run() is its task`,
         );
       }
-      const runOptions = methods.length > 0 ? (Reflect.getMetadata(TASK_METADATA, cls.prototype, 'run') as TaskMetadata) : {};
+      const runOptions =
+        methods.length > 0
+          ? (Reflect.getMetadata(TASK_METADATA, cls.prototype, 'run') as TaskMetadata)
+          : {};
       return [this.classTask(cls, { ...runOptions, ...classTask })];
     }
     if (service) {
@@ -86,14 +90,21 @@ export class TaskExplorer {
       throw new ConfigError(`@Task class ${cls.name} has no run() method`);
     }
     if (!options.name || options.name.trim() === '') {
-      throw new ConfigError(`@Task class ${cls.name} needs a name, e.g. @Task({ name: 'math.add' })`);
+      throw new ConfigError(
+        `@Task class ${cls.name} needs a name, e.g. @Task({ name: 'math.add' })`,
+      );
     }
     return this.definition(cls, 'run', 'class', options.name, options.queue, options, label);
   }
 
-  private serviceTask(cls: ClassType, service: TaskServiceMetadata, key: string | symbol): TaskDefinition {
+  private serviceTask(
+    cls: ClassType,
+    service: TaskServiceMetadata,
+    key: string | symbol,
+  ): TaskDefinition {
     const label = `${cls.name}.${String(key)}`;
-    if (typeof key === 'symbol') throw new ConfigError(`${label}: a task method needs a string name`);
+    if (typeof key === 'symbol')
+      throw new ConfigError(`${label}: a task method needs a string name`);
     const descriptor = findDescriptor(cls.prototype, key);
     if (!descriptor || typeof descriptor.value !== 'function') {
       throw new ConfigError(`${label} has @Task but is not a method`);
@@ -103,7 +114,15 @@ export class TaskExplorer {
       throw new ConfigError(`${label}: @Task name must not be empty`);
     }
     const name = options.name ?? `${service.name}.${key}`;
-    return this.definition(cls, key, 'service', name, options.queue ?? service.queue, options, label);
+    return this.definition(
+      cls,
+      key,
+      'service',
+      name,
+      options.queue ?? service.queue,
+      options,
+      label,
+    );
   }
 
   private definition(
@@ -116,9 +135,11 @@ export class TaskExplorer {
     label: string,
   ): TaskDefinition {
     validateOptions(options, label);
-    if (queue !== undefined && queue.trim() === '') throw new ConfigError(`${label}: queue must not be empty`);
+    if (queue !== undefined && queue.trim() === '')
+      throw new ConfigError(`${label}: queue must not be empty`);
     const fn = cls.prototype[method] as (...args: never[]) => unknown;
-    const paramTypes = (Reflect.getMetadata('design:paramtypes', cls.prototype, method) ?? []) as unknown[];
+    const paramTypes = (Reflect.getMetadata('design:paramtypes', cls.prototype, method) ??
+      []) as unknown[];
     const parsed = readParameterNames(fn);
     const paramNames = options.params ?? parsed.names;
     if (options.params && options.params.length < fn.length) {
@@ -153,13 +174,19 @@ function validateOptions(options: TaskMetadata, label: string): void {
     options.priority !== undefined &&
     !(Number.isInteger(options.priority) && options.priority >= 0 && options.priority <= 255)
   ) {
-    throw new ConfigError(`${label}: priority must be an integer from 0 to 255, got ${options.priority}`);
+    throw new ConfigError(
+      `${label}: priority must be an integer from 0 to 255, got ${options.priority}`,
+    );
   }
   if (options.acks !== undefined && options.acks !== 'late' && options.acks !== 'early') {
-    throw new ConfigError(`${label}: acks must be 'late' or 'early', got '${String(options.acks)}'`);
+    throw new ConfigError(
+      `${label}: acks must be 'late' or 'early', got '${String(options.acks)}'`,
+    );
   }
   if (options.returns !== undefined && typeof options.returns !== 'function') {
-    throw new ConfigError(`${label}: returns must be a function returning a class, e.g. () => Receipt`);
+    throw new ConfigError(
+      `${label}: returns must be a function returning a class, e.g. () => Receipt`,
+    );
   }
 }
 

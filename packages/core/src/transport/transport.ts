@@ -19,13 +19,7 @@ export interface MessageProperties {
 
 /** Header values a transport can carry: JSON-like values. */
 export type HeaderValue =
-  | string
-  | number
-  | boolean
-  | null
-  | undefined
-  | HeaderValue[]
-  | { [key: string]: HeaderValue };
+  string | number | boolean | null | undefined | HeaderValue[] | { [key: string]: HeaderValue };
 
 /** A message as the broker carries it: opaque body, headers and properties. */
 export interface TransportMessage {
@@ -113,7 +107,10 @@ export interface Transport {
    */
   broadcast(exchange: string, message: TransportMessage): Promise<void>;
   /** Receives the control messages broadcast on `exchange` from now on. */
-  subscribeBroadcast(exchange: string, handler: (message: TransportMessage) => void): Promise<Consumer>;
+  subscribeBroadcast(
+    exchange: string,
+    handler: (message: TransportMessage) => void,
+  ): Promise<Consumer>;
   /**
    * Closes consumers and connections. Unsettled deliveries return to their queues, as they do
    * when a broker connection closes.

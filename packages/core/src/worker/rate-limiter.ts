@@ -7,7 +7,9 @@ export function parseRateLimit(limit: string, label: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*\/\s*([smh])\s*$/.exec(limit);
   const count = match ? Number(match[1]) : Number.NaN;
   if (!match || !(count > 0)) {
-    throw new ConfigError(`${label}: rateLimit must look like '100/s', '10/m' or '1000/h', got '${limit}'`);
+    throw new ConfigError(
+      `${label}: rateLimit must look like '100/s', '10/m' or '1000/h', got '${limit}'`,
+    );
   }
   return UNIT_MS[match[2]!]! / count;
 }

@@ -15,7 +15,13 @@ export class ResultWriter {
   ) {}
 
   started(message: TaskMessage, queue: string): ResultMeta {
-    return this.meta(message, queue, 'STARTED', { pid: process.pid, hostname: this.hostname }, null);
+    return this.meta(
+      message,
+      queue,
+      'STARTED',
+      { pid: process.pid, hostname: this.hostname },
+      null,
+    );
   }
 
   success(message: TaskMessage, queue: string, value: unknown): ResultMeta {
@@ -28,7 +34,11 @@ export class ResultWriter {
 
   /** REVOKED, stored the way Celery stores a revoked or expired task. */
   revoked(message: TaskMessage, queue: string, reason: string): ResultMeta {
-    const result = { exc_type: 'TaskRevokedError', exc_message: [reason], exc_module: 'celery.exceptions' };
+    const result = {
+      exc_type: 'TaskRevokedError',
+      exc_message: [reason],
+      exc_module: 'celery.exceptions',
+    };
     return this.meta(message, queue, 'REVOKED', result, null);
   }
 
@@ -36,7 +46,11 @@ export class ResultWriter {
    * Stores `meta`, retrying with exponential backoff for up to the store timeout, or until
    * `giveUp()` says to stop. Returns whether it was stored.
    */
-  async store(meta: ResultMeta, giveUp: () => boolean, onError: (error: Error) => void): Promise<boolean> {
+  async store(
+    meta: ResultMeta,
+    giveUp: () => boolean,
+    onError: (error: Error) => void,
+  ): Promise<boolean> {
     const deadline = Date.now() + this.storeTimeoutMs;
     let pause = RESULT_STORE_BACKOFF_MIN_MS;
     for (;;) {

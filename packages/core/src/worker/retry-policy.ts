@@ -40,9 +40,14 @@ export class RetryPolicy {
     if (thrown instanceof RetryRequest) {
       const max = this.options?.max ?? DEFAULT_EXPLICIT_MAX_RETRIES;
       if (retries >= max) return { retry: false, exhausted: true, error: thrown.error ?? thrown };
-      return { retry: true, delayMs: thrown.countdownMs ?? this.delay(retries), error: thrown.error };
+      return {
+        retry: true,
+        delayMs: thrown.countdownMs ?? this.delay(retries),
+        error: thrown.error,
+      };
     }
-    if (!this.options || !this.retryable(thrown)) return { retry: false, exhausted: false, error: thrown };
+    if (!this.options || !this.retryable(thrown))
+      return { retry: false, exhausted: false, error: thrown };
     if (retries >= this.options.max) return { retry: false, exhausted: true, error: thrown };
     return { retry: true, delayMs: this.delay(retries), error: thrown };
   }
@@ -52,14 +57,23 @@ export class RetryPolicy {
     const base = this.options?.delayMs ?? DEFAULT_RETRY_DELAY_MS;
     const ceiling = this.options?.maxDelayMs ?? DEFAULT_RETRY_MAX_DELAY_MS;
     const delay =
-      (this.options?.backoff ?? 'exponential') === 'fixed' ? base : Math.min(base * 2 ** retries, ceiling);
+      (this.options?.backoff ?? 'exponential') === 'fixed'
+        ? base
+        : Math.min(base * 2 ** retries, ceiling);
     return this.options?.jitter ? Math.round(delay * (0.5 + Math.random() / 2)) : delay;
   }
 
   private retryable(error: unknown): boolean {
-    if (error instanceof UnrecoverableError || (error as { unrecoverable?: boolean })?.unrecoverable) return false;
+    if (
+      error instanceof UnrecoverableError ||
+      (error as { unrecoverable?: boolean })?.unrecoverable
+    )
+      return false;
     const on = this.options?.on;
     // Errors from task threads arrive rebuilt, so they are matched by class name as well.
-    return !on || on.some((cls) => error instanceof cls || (error instanceof Error && error.name === cls.name));
+    return (
+      !on ||
+      on.some((cls) => error instanceof cls || (error instanceof Error && error.name === cls.name))
+    );
   }
 }

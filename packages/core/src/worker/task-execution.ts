@@ -12,7 +12,10 @@ export type RunOutcome =
   | { kind: 'terminated' };
 
 /** The effective time limits of a message: its `timelimit` header, else the task's options. */
-export function timeLimitsOf(message: TaskMessage, definition: TaskDefinition): { hardMs?: number; softMs?: number } {
+export function timeLimitsOf(
+  message: TaskMessage,
+  definition: TaskDefinition,
+): { hardMs?: number; softMs?: number } {
   const [hard, soft] = message.headers.timelimit;
   return {
     hardMs: hard !== null ? hard * 1000 : definition.options.timeLimitMs,
@@ -41,7 +44,12 @@ export function withTimeLimits(
   const timers: NodeJS.Timeout[] = [];
   const limited = new Promise<RunOutcome>((resolve) => {
     if (limits.softMs !== undefined) {
-      timers.push(setTimeout(() => control.abort(new SoftTimeLimitExceededError(taskId, limits.softMs!)), limits.softMs));
+      timers.push(
+        setTimeout(
+          () => control.abort(new SoftTimeLimitExceededError(taskId, limits.softMs!)),
+          limits.softMs,
+        ),
+      );
     }
     if (limits.hardMs !== undefined) {
       timers.push(
@@ -67,7 +75,10 @@ export function fromThreadOutcome(outcome: ThreadOutcome | 'terminated'): RunOut
     stack: outcome.traceback ?? undefined,
     unrecoverable: outcome.unrecoverable,
   });
-  return { kind: 'error', error: outcome.retry ? new RetryRequest(outcome.retry.countdownMs, error) : error };
+  return {
+    kind: 'error',
+    error: outcome.retry ? new RetryRequest(outcome.retry.countdownMs, error) : error,
+  };
 }
 
 /** The abort reason of a revoke with terminate. */

@@ -7,7 +7,12 @@ import { exceptionMetaOf, tracebackOf } from '../result/exception-meta';
 import { argumentsFromWire, resultToWire } from '../serialization/argument-codec';
 import { runInTaskContext } from '../task/task-context';
 import { RetryRequest } from './retry-policy';
-import type { ThreadAbortRequest, ThreadOutcome, ThreadReply, ThreadRunRequest } from './thread-protocol';
+import type {
+  ThreadAbortRequest,
+  ThreadOutcome,
+  ThreadReply,
+  ThreadRunRequest,
+} from './thread-protocol';
 
 /**
  * A task thread: loads the app module, then runs one task at a time for its worker. The worker
@@ -21,12 +26,14 @@ const instances = new Map<unknown, object>();
 
 async function load(): Promise<void> {
   const { appModule } = workerData as { appModule: string };
-  const loaded = (await (new Function('s', 'return import(s)') as (s: string) => Promise<Record<string, unknown>>)(
-    pathToFileURL(appModule).href,
-  )) as Record<string, unknown>;
-  const found = [loaded.app, loaded.default, (loaded.default as Record<string, unknown> | undefined)?.app].find(
-    (c) => c instanceof Conveyor,
-  );
+  const loaded = (await (
+    new Function('s', 'return import(s)') as (s: string) => Promise<Record<string, unknown>>
+  )(pathToFileURL(appModule).href)) as Record<string, unknown>;
+  const found = [
+    loaded.app,
+    loaded.default,
+    (loaded.default as Record<string, unknown> | undefined)?.app,
+  ].find((c) => c instanceof Conveyor);
   if (!found) throw new Error(`${appModule} exports no Conveyor app`);
   app = found as Conveyor;
 }
@@ -35,7 +42,8 @@ async function run(request: ThreadRunRequest): Promise<ThreadOutcome> {
   abort = new AbortController();
   const definition = app.task(request.taskName);
   try {
-    if (!definition) throw new Error(`task '${request.taskName}' is not in the app module loaded by the thread`);
+    if (!definition)
+      throw new Error(`task '${request.taskName}' is not in the app module loaded by the thread`);
     let instance = instances.get(definition.target);
     if (!instance) {
       instance = new definition.target() as object;
@@ -53,12 +61,14 @@ async function run(request: ThreadRunRequest): Promise<ThreadOutcome> {
       },
       async () => {
         const args = argumentsFromWire(definition, request.args, request.kwargs);
-        return (instance as Record<string, (...a: unknown[]) => unknown>)[definition.method]!(...args);
+        return (instance as Record<string, (...a: unknown[]) => unknown>)[definition.method]!(
+          ...args,
+        );
       },
     );
     return { ok: true, value: resultToWire(value) };
   } catch (error) {
-    const cause = error instanceof RetryRequest ? error.error ?? error : error;
+    const cause = error instanceof RetryRequest ? (error.error ?? error) : error;
     return {
       ok: false,
       error: exceptionMetaOf(cause),

@@ -58,14 +58,23 @@ export class ThreadPool {
     pooled.ready.then(
       () => pooled.thread.postMessage(request),
       (error: Error) => {
-        settle({ ok: false, error: { exc_type: 'Error', exc_message: [error.message], exc_module: null }, traceback: null });
+        settle({
+          ok: false,
+          error: { exc_type: 'Error', exc_message: [error.message], exc_module: null },
+          traceback: null,
+        });
         void pooled.thread.terminate();
       },
     );
     return {
       outcome,
       abort: (reason) =>
-        void pooled.ready.then(() => pooled.thread.postMessage({ type: 'abort', reason: { name: reason.name, message: reason.message } })),
+        void pooled.ready.then(() =>
+          pooled.thread.postMessage({
+            type: 'abort',
+            reason: { name: reason.name, message: reason.message },
+          }),
+        ),
       terminate: () => {
         settle('terminated');
         void pooled.thread.terminate();
@@ -84,7 +93,8 @@ export class ThreadPool {
     const ready = new Promise<void>((resolve, reject) => {
       const onReady = (reply: ThreadReply): void => {
         if (reply.type === 'ready') resolve();
-        else if (reply.type === 'loadError') reject(new Error(`task thread could not load the app: ${reply.message}`));
+        else if (reply.type === 'loadError')
+          reject(new Error(`task thread could not load the app: ${reply.message}`));
         else return;
         thread.off('message', onReady);
       };

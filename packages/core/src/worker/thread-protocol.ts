@@ -42,4 +42,7 @@ export type ThreadOutcome =
     };
 
 /** What the thread posts back when it is ready or has finished a run. */
-export type ThreadReply = { type: 'ready' } | { type: 'loadError'; message: string } | { type: 'done'; outcome: ThreadOutcome };
+export type ThreadReply =
+  | { type: 'ready' }
+  | { type: 'loadError'; message: string }
+  | { type: 'done'; outcome: ThreadOutcome };

@@ -28,7 +28,14 @@ import { parseRateLimit, RateLimiter } from './rate-limiter';
 import { ResultWriter } from './result-writer';
 import { RetryPolicy, RetryRequest, type RetryDecision } from './retry-policy';
 import { Revocations } from './revocations';
-import { fromThreadOutcome, terminatedReason, timeLimitsOf, withTimeLimits, type RunControl, type RunOutcome } from './task-execution';
+import {
+  fromThreadOutcome,
+  terminatedReason,
+  timeLimitsOf,
+  withTimeLimits,
+  type RunControl,
+  type RunOutcome,
+} from './task-execution';
 import { ThreadPool } from './thread-pool';
 import type { TaskEvent, WorkerEvents } from './worker-events';
 import type { WorkerOptions } from './worker-options';
@@ -88,11 +95,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.hostname = options.hostname ?? `conveyor-${process.pid}@${osHostname()}`;
     this.concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1) {
-      throw new ConfigError(`worker concurrency must be a positive integer, got ${options.concurrency}`);
+      throw new ConfigError(
+        `worker concurrency must be a positive integer, got ${options.concurrency}`,
+      );
     }
     const multiplier = options.prefetchMultiplier ?? DEFAULT_PREFETCH_MULTIPLIER;
     if (!Number.isInteger(multiplier) || multiplier < 1) {
-      throw new ConfigError(`prefetchMultiplier must be a positive integer, got ${options.prefetchMultiplier}`);
+      throw new ConfigError(
+        `prefetchMultiplier must be a positive integer, got ${options.prefetchMultiplier}`,
+      );
     }
     this.prefetch = this.concurrency * multiplier;
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
@@ -101,16 +112,25 @@ export class Worker extends EventEmitter<WorkerEvents> {
       throw new ConfigError('the worker has no queues: register tasks or pass `queues`');
     }
     this.writer = app.backend
-      ? new ResultWriter(app.backend, this.hostname, app.resultExtended, options.resultStoreTimeoutMs ?? DEFAULT_RESULT_STORE_TIMEOUT_MS)
+      ? new ResultWriter(
+          app.backend,
+          this.hostname,
+          app.resultExtended,
+          options.resultStoreTimeoutMs ?? DEFAULT_RESULT_STORE_TIMEOUT_MS,
+        )
       : undefined;
-    this.checkRevokedInBackend = (options.checkRevokedInBackend ?? true) && app.backend !== undefined;
+    this.checkRevokedInBackend =
+      (options.checkRevokedInBackend ?? true) && app.backend !== undefined;
     for (const instance of options.instances ?? []) {
       this.instances.set(instance.constructor as ClassType, instance);
     }
     for (const definition of app.tasks) {
       this.policies.set(definition.name, new RetryPolicy(definition.options.retry));
       if (definition.options.rateLimit !== undefined) {
-        this.rateIntervals.set(definition.name, parseRateLimit(definition.options.rateLimit, definition.label));
+        this.rateIntervals.set(
+          definition.name,
+          parseRateLimit(definition.options.rateLimit, definition.label),
+        );
       }
       if (definition.options.isolation === 'thread') {
         if (!options.appModule) {
@@ -135,10 +155,16 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (this.state !== 'new') throw new ConfigError(`worker ${this.hostname} was already started`);
     this.state = 'running';
     const transport = this.app.transport;
-    this.consumers.push(await transport.subscribeBroadcast(CONTROL_EXCHANGE, (message) => this.control(message)));
+    this.consumers.push(
+      await transport.subscribeBroadcast(CONTROL_EXCHANGE, (message) => this.control(message)),
+    );
     for (const queue of this.queues) {
       await this.app.ensureQueue(queue);
-      this.consumers.push(await transport.consume(queue, (delivery) => this.receive(delivery), { prefetch: this.prefetch }));
+      this.consumers.push(
+        await transport.consume(queue, (delivery) => this.receive(delivery), {
+          prefetch: this.prefetch,
+        }),
+      );
     }
     if (this.options.handleSignals ?? true) this.installSignalHandlers();
     this.scheduleExpirySweeps();
@@ -179,7 +205,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
       message = decodeTaskMessage(delivery.message, { maxBodyBytes: this.options.maxBodyBytes });
     } catch (error) {
       const reason = error instanceof MessageDecodeError ? error.reason : String(error);
-      this.emit('message-rejected', { id: (error as MessageDecodeError).taskId, reason, queue: delivery.queue });
+      this.emit('message-rejected', {
+        id: (error as MessageDecodeError).taskId,
+        reason,
+        queue: delivery.queue,
+      });
       this.settle(delivery.deadLetter(reason));
       return;
     }
@@ -188,15 +218,26 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.settle(this.refuseUnknown(delivery, message));
       return;
     }
-    const eta = message.headers.eta ? parseCeleryTimestamp(message.headers.eta)!.getTime() : undefined;
+    const eta = message.headers.eta
+      ? parseCeleryTimestamp(message.headers.eta)!.getTime()
+      : undefined;
     if (eta !== undefined && eta > Date.now()) {
       // A future eta (a Python producer, or a retry) waits in the broker, not in this worker.
       this.settle(this.redelay(delivery, delivery.message, eta));
       return;
     }
-    const job: Job = { delivery, message, definition, abort: new AbortController(), abandoned: false, settled: false };
+    const job: Job = {
+      delivery,
+      message,
+      definition,
+      abort: new AbortController(),
+      abandoned: false,
+      settled: false,
+    };
     this.emit('task-received', this.event(job));
-    const expires = message.headers.expires ? parseCeleryTimestamp(message.headers.expires)!.getTime() : undefined;
+    const expires = message.headers.expires
+      ? parseCeleryTimestamp(message.headers.expires)!.getTime()
+      : undefined;
     if (expires !== undefined && expires <= Date.now()) {
       this.settle(this.finishRevoked(job, 'expired'));
       return;
@@ -217,7 +258,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
       if (wait > RATE_LIMIT_LOCAL_WAIT_MS) {
         // A long wait is spent in the broker, so it holds no prefetch slot and blocks no other task.
         const slot = Date.now() + wait;
-        const message = { ...job.delivery.message, headers: { ...job.delivery.message.headers, [RATE_SLOT_HEADER]: slot } };
+        const message = {
+          ...job.delivery.message,
+          headers: { ...job.delivery.message.headers, [RATE_SLOT_HEADER]: slot },
+        };
         job.settled = true;
         this.settle(this.redelay(job.delivery, message, slot));
         return;
@@ -251,7 +295,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly heldJobs = new Map<NodeJS.Timeout, Job>();
 
   private pump(): void {
-    while (this.state === 'running' && this.running.size < this.concurrency && this.waiting.length > 0) {
+    while (
+      this.state === 'running' &&
+      this.running.size < this.concurrency &&
+      this.waiting.length > 0
+    ) {
       const job = this.waiting.shift()!;
       this.running.add(job);
       void this.process(job).finally(() => {
@@ -272,7 +320,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
       await this.safely(delivery.ack());
     }
     if (this.writer && definition.options.trackStarted && !message.headers.ignore_result) {
-      await this.writer.store(this.writer.started(message, delivery.queue), () => job.abandoned, this.warn);
+      await this.writer.store(
+        this.writer.started(message, delivery.queue),
+        () => job.abandoned,
+        this.warn,
+      );
     }
     this.emit('task-started', this.event(job));
     const startedAt = performance.now();
@@ -295,7 +347,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
       await this.finish(job, this.writer?.success(message, delivery.queue, value), 'ack');
       return;
     }
-    const decision = this.policies.get(definition.name)!.decide(outcome.error, message.headers.retries);
+    const decision = this.policies
+      .get(definition.name)!
+      .decide(outcome.error, message.headers.retries);
     if (decision.retry) {
       await this.retry(job, decision.delayMs, decision.error);
       return;
@@ -327,7 +381,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
           hostname: this.hostname,
         },
       });
-      job.abort.signal.addEventListener('abort', () => threadRun.abort(job.abort.signal.reason as Error));
+      job.abort.signal.addEventListener('abort', () =>
+        threadRun.abort(job.abort.signal.reason as Error),
+      );
       run = threadRun.outcome.then(fromThreadOutcome);
       terminate = () => threadRun.terminate();
     } else {
@@ -364,7 +420,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
         throw new RetryRequest(options?.countdownMs, options?.error);
       },
     };
-    const instance = this.instanceFor(definition) as Record<string, (...args: unknown[]) => unknown>;
+    const instance = this.instanceFor(definition) as Record<
+      string,
+      (...args: unknown[]) => unknown
+    >;
     return runInTaskContext(context, async () => {
       const args = argumentsFromWire(definition, message.args, message.kwargs);
       return instance[definition.method]!(...args);
@@ -378,10 +437,17 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private async retry(job: Job, delayMs: number, error: unknown): Promise<void> {
     const { message, delivery } = job;
     const due = Date.now() + delayMs;
-    const headers: Record<string, unknown> = { ...delivery.message.headers, retries: message.headers.retries + 1, eta: celeryTimestamp(new Date(due)) };
+    const headers: Record<string, unknown> = {
+      ...delivery.message.headers,
+      retries: message.headers.retries + 1,
+      eta: celeryTimestamp(new Date(due)),
+    };
     delete headers[RATE_SLOT_HEADER];
     try {
-      await this.app.transport.publish({ ...delivery.message, headers }, { queue: delivery.queue, deliverAt: due });
+      await this.app.transport.publish(
+        { ...delivery.message, headers },
+        { queue: delivery.queue, deliverAt: due },
+      );
     } catch (publishError) {
       this.warn(publishError as Error);
       await this.finish(job, undefined, 'requeue');
@@ -390,17 +456,31 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const meta = this.writer?.failure(message, delivery.queue, error);
     if (meta) meta.status = 'RETRY';
     await this.finish(job, meta, 'ack');
-    this.emit('task-retried', { ...this.event(job), error, retryInMs: delayMs, retries: message.headers.retries + 1 });
+    this.emit('task-retried', {
+      ...this.event(job),
+      error,
+      retryInMs: delayMs,
+      retries: message.headers.retries + 1,
+    });
   }
 
   /** FAILURE; a task that ran out of retries is dead-lettered rather than acked. */
-  private async finishFailed(job: Job, decision: Extract<RetryDecision, { retry: false }>, runtimeMs: number): Promise<void> {
+  private async finishFailed(
+    job: Job,
+    decision: Extract<RetryDecision, { retry: false }>,
+    runtimeMs: number,
+  ): Promise<void> {
     const { message, delivery } = job;
     this.emit('task-failed', { ...this.event(job), runtimeMs, error: decision.error });
     const meta = this.writer?.failure(message, delivery.queue, decision.error);
     if (decision.exhausted) {
-      const why = decision.error instanceof Error ? `${decision.error.name}: ${decision.error.message}` : String(decision.error);
-      await this.finish(job, meta, { deadLetter: `retries exhausted after ${message.headers.retries} retries; last error ${why}` });
+      const why =
+        decision.error instanceof Error
+          ? `${decision.error.name}: ${decision.error.message}`
+          : String(decision.error);
+      await this.finish(job, meta, {
+        deadLetter: `retries exhausted after ${message.headers.retries} retries; last error ${why}`,
+      });
     } else {
       await this.finish(job, meta, 'ack');
     }
@@ -410,12 +490,18 @@ export class Worker extends EventEmitter<WorkerEvents> {
    * Stores `meta` (unless results are off for the task), then settles the message. A result
    * that cannot be stored gives the message back unacked, so the task runs again.
    */
-  private async finish(job: Job, meta: ResultMeta | undefined, settlement: 'ack' | 'requeue' | { deadLetter: string }): Promise<void> {
+  private async finish(
+    job: Job,
+    meta: ResultMeta | undefined,
+    settlement: 'ack' | 'requeue' | { deadLetter: string },
+  ): Promise<void> {
     const { message, delivery } = job;
     if (meta && this.writer && !message.headers.ignore_result) {
       const stored = await this.writer.store(meta, () => job.abandoned, this.warn);
       if (!stored) {
-        this.warn(new Error(`result of task ${message.headers.id} could not be stored; message requeued`));
+        this.warn(
+          new Error(`result of task ${message.headers.id} could not be stored; message requeued`),
+        );
         settlement = 'requeue';
       }
     }
@@ -464,9 +550,17 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const h = message.headers;
     const error = new NotRegisteredError(h.id, h.task);
     if (this.writer && !h.ignore_result) {
-      await this.writer.store(this.writer.failure(message, delivery.queue, error), () => false, this.warn);
+      await this.writer.store(
+        this.writer.failure(message, delivery.queue, error),
+        () => false,
+        this.warn,
+      );
     }
-    this.emit('message-rejected', { id: h.id, reason: `task '${h.task}' is not registered`, queue: delivery.queue });
+    this.emit('message-rejected', {
+      id: h.id,
+      reason: `task '${h.task}' is not registered`,
+      queue: delivery.queue,
+    });
     await delivery.deadLetter(`task '${h.task}' is not registered on ${this.hostname}`);
   }
 
@@ -563,7 +657,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
       if (this.options.resolve) {
         instance = this.options.resolve(cls);
       } else if (cls.length > 0) {
-        throw new ConfigError(`${cls.name} takes constructor arguments: pass an instance in \`instances\` or a \`resolve\` function`);
+        throw new ConfigError(
+          `${cls.name} takes constructor arguments: pass an instance in \`instances\` or a \`resolve\` function`,
+        );
       } else {
         instance = new cls() as object;
       }

@@ -9,7 +9,16 @@ const cli = join(root, 'packages/core/dist/cli/cli.js');
 describe('conveyor CLI', () => {
   describe('parses the worker command', () => {
     it('reads --app, --queues and --concurrency', () => {
-      expect(parseWorkerCommand(['worker', '--app', 'dist/app.js', '--queues', 'a, b', '--concurrency=4'])).toEqual({
+      expect(
+        parseWorkerCommand([
+          'worker',
+          '--app',
+          'dist/app.js',
+          '--queues',
+          'a, b',
+          '--concurrency=4',
+        ]),
+      ).toEqual({
         app: 'dist/app.js',
         queues: ['a', 'b'],
         concurrency: 4,
@@ -35,9 +44,13 @@ describe('conveyor CLI', () => {
     }, 120_000);
 
     it('loads the app module, runs tasks, and exits 0 on SIGTERM after a graceful stop', async () => {
-      const child = spawn(process.execPath, [cli, 'worker', '--app', join(__dirname, 'fixtures/math-app.js'), '--concurrency', '2'], {
-        cwd: root,
-      });
+      const child = spawn(
+        process.execPath,
+        [cli, 'worker', '--app', join(__dirname, 'fixtures/math-app.js'), '--concurrency', '2'],
+        {
+          cwd: root,
+        },
+      );
       let output = '';
       child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
       child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -48,12 +61,18 @@ describe('conveyor CLI', () => {
     });
 
     it('exits 64 with a clear message when the module exports no app', async () => {
-      const child = spawn(process.execPath, [cli, 'worker', '--app', join(__dirname, 'fixtures/no-app.js')], { cwd: root });
+      const child = spawn(
+        process.execPath,
+        [cli, 'worker', '--app', join(__dirname, 'fixtures/no-app.js')],
+        { cwd: root },
+      );
       let output = '';
       child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
       const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
       expect(code).toBe(64);
-      expect(output).toContain('no-app.js exports no Conveyor app (export it as `app` or as the default export)');
+      expect(output).toContain(
+        'no-app.js exports no Conveyor app (export it as `app` or as the default export)',
+      );
     });
   });
 });

@@ -1,4 +1,11 @@
-import { AsyncResult, ConfigError, Conveyor, Task, TaskService, type Signature } from '@conveyor/core';
+import {
+  AsyncResult,
+  ConfigError,
+  Conveyor,
+  Task,
+  TaskService,
+  type Signature,
+} from '@conveyor/core';
 
 class Options {
   locale!: string;
@@ -36,7 +43,8 @@ class Add {
 }
 
 /** Compile-time equality of two types; `tsc` checks these lines in `npm test`. */
-type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+type Equals<A, B> =
+  (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 function assertType<T extends true>(): T | undefined {
   return undefined;
 }
@@ -83,10 +91,12 @@ describe('Typed client proxies', () => {
       run(): void {}
     }
     expect(() => app.client(Other)).toThrow(ConfigError);
-    expect(() => app.client(EmailService).notATask).toThrow('EmailService.notATask is not a @Task method');
+    expect(() => app.client(EmailService).notATask).toThrow(
+      'EmailService.notATask is not a @Task method',
+    );
   });
 
-  it('serializes a signature to Celery\'s signature dict', () => {
+  it("serializes a signature to Celery's signature dict", () => {
     const signature = app.client(Add).s(1, 2).set({ queue: 'math', countdownMs: 1_500 });
     expect(JSON.parse(JSON.stringify(signature))).toEqual({
       task: 'math.add',

@@ -47,7 +47,13 @@ describe('Celery protocol v2 codec', () => {
     it('encodes the same call with every header and property Celery sets, with the same values', () => {
       const producer = new Producer(new MemoryTransport(), new Map());
       const id = celeryMessage.headers.id as string;
-      const { message } = producer.build({ name: 'tasks.add', args: [2, 3], kwargs: {}, options: { taskId: id }, queue: 'celery' });
+      const { message } = producer.build({
+        name: 'tasks.add',
+        args: [2, 3],
+        kwargs: {},
+        options: { taskId: id },
+        queue: 'celery',
+      });
       const wire = encodeTaskMessage(message);
 
       expect(Object.keys(wire.headers).sort()).toEqual(Object.keys(celeryMessage.headers).sort());
@@ -73,7 +79,12 @@ describe('Celery protocol v2 codec', () => {
         name: 'tasks.add',
         args: [],
         kwargs: { x: 'y' },
-        options: { eta, expires: new Date('2030-01-03T00:00:00Z'), timeLimitMs: 30_000, softTimeLimitMs: 1_500 },
+        options: {
+          eta,
+          expires: new Date('2030-01-03T00:00:00Z'),
+          timeLimitMs: 30_000,
+          softTimeLimitMs: 1_500,
+        },
         queue: 'celery',
       });
       expect(message.headers.eta).toBe('2030-01-02T03:04:05.678000+00:00');
@@ -88,13 +99,19 @@ describe('Celery protocol v2 codec', () => {
       const producer = new Producer(new MemoryTransport(), new Map());
       const { message } = producer.build({
         name: 't',
-        args: [1, 'it\'s', null, true, [1.5, { a: false }]],
+        args: [1, "it's", null, true, [1.5, { a: false }]],
         kwargs: {},
         options: {},
         queue: 'celery',
       });
       expect(message.headers.argsrepr).toBe(`(1, "it's", None, True, [1.5, {'a': False}])`);
-      const single = producer.build({ name: 't', args: ['x'], kwargs: {}, options: {}, queue: 'celery' });
+      const single = producer.build({
+        name: 't',
+        args: ['x'],
+        kwargs: {},
+        options: {},
+        queue: 'celery',
+      });
       expect(single.message.headers.argsrepr).toBe("('x',)");
     });
 
@@ -130,11 +147,23 @@ describe('Celery protocol v2 codec', () => {
     const valid = asTransportMessage;
     const cases: Array<[string, (m: TransportMessage) => void, RegExp]> = [
       ['a body that is not JSON', (m) => (m.body = Buffer.from('[[1, 2], {}')), /not valid JSON/],
-      ['a body that is not [args, kwargs, embed]', (m) => (m.body = Buffer.from('{"a": 1}')), /JSON array/],
+      [
+        'a body that is not [args, kwargs, embed]',
+        (m) => (m.body = Buffer.from('{"a": 1}')),
+        /JSON array/,
+      ],
       ['args that are not an array', (m) => (m.body = Buffer.from('[1, {}, null]')), /args/],
       ['kwargs that are not an object', (m) => (m.body = Buffer.from('[[], [], null]')), /kwargs/],
-      ['a content type other than JSON', (m) => (m.properties = { ...m.properties, contentType: 'application/x-python-serialize' }), /content type/],
-      ['an encoding other than UTF-8', (m) => (m.properties = { ...m.properties, contentEncoding: 'binary' }), /encoding/],
+      [
+        'a content type other than JSON',
+        (m) => (m.properties = { ...m.properties, contentType: 'application/x-python-serialize' }),
+        /content type/,
+      ],
+      [
+        'an encoding other than UTF-8',
+        (m) => (m.properties = { ...m.properties, contentEncoding: 'binary' }),
+        /encoding/,
+      ],
       ['protocol v1 (no task headers)', (m) => (m.headers = {}), /protocol v1/],
       ['a missing task name', (m) => delete m.headers.task, /'task'/],
       ['a task name that is not a string', (m) => (m.headers.task = 42), /'task'/],
@@ -144,9 +173,17 @@ describe('Celery protocol v2 codec', () => {
       ['an eta that is not a time', (m) => (m.headers.eta = 'tomorrow'), /'eta'/],
       ['expires of the wrong type', (m) => (m.headers.expires = 12), /'expires'/],
       ['a timelimit that is not [hard, soft]', (m) => (m.headers.timelimit = [1]), /'timelimit'/],
-      ['ignore_result that is not a boolean', (m) => (m.headers.ignore_result = 'yes'), /'ignore_result'/],
+      [
+        'ignore_result that is not a boolean',
+        (m) => (m.headers.ignore_result = 'yes'),
+        /'ignore_result'/,
+      ],
       ['a body over the size limit', (m) => (m.body = Buffer.alloc(2048, 32)), /exceeds the limit/],
-      ['nesting deeper than the limit', (m) => (m.body = Buffer.from(`[[${'['.repeat(80)}${']'.repeat(80)}], {}, null]`)), /nests deeper/],
+      [
+        'nesting deeper than the limit',
+        (m) => (m.body = Buffer.from(`[[${'['.repeat(80)}${']'.repeat(80)}], {}, null]`)),
+        /nests deeper/,
+      ],
     ];
     it.each(cases)('%s', (_label, corrupt, reason) => {
       const message = valid();

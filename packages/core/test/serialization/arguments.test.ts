@@ -68,14 +68,19 @@ describe('Arguments and results', () => {
       });
       const result = await app
         .client(PeopleService)
-        .describe.delay(person, new Date('2026-06-01T00:00:00Z'), ['a', 'b'], { n: 1, nested: [true, null] });
+        .describe.delay(person, new Date('2026-06-01T00:00:00Z'), ['a', 'b'], {
+          n: 1,
+          nested: [true, null],
+        });
       await expect(result.get({ timeoutMs: 5_000 })).resolves.toBe(
         'Ada (36) at 1 Main St, Oslo a+b {"n":1,"nested":[true,null]}',
       );
     });
 
     it('rebuilds the result as the class named by `returns`', async () => {
-      const summary = await (await app.client(PeopleService).summarize.delay('hi')).get({ timeoutMs: 5_000 });
+      const summary = await (
+        await app.client(PeopleService).summarize.delay('hi')
+      ).get({ timeoutMs: 5_000 });
       expect(summary).toBeInstanceOf(Summary);
       expect(summary.at).toBeInstanceOf(Date);
       expect(summary.shout()).toBe('HI');
@@ -103,7 +108,9 @@ describe('Arguments and results', () => {
       const result = await app.client(PeopleService).bad.delay();
       await expect(result.get({ timeoutMs: 5_000 })).rejects.toMatchObject({
         excType: 'SerializationError',
-        excMessage: ['cannot serialize result.callback: a function cannot be sent; pass data, not code'],
+        excMessage: [
+          'cannot serialize result.callback: a function cannot be sent; pass data, not code',
+        ],
       });
     });
   });
@@ -112,7 +119,11 @@ describe('Arguments and results', () => {
     const cycle: Record<string, unknown> = { name: 'loop' };
     cycle.self = cycle;
     const cases: Array<[string, unknown[], string]> = [
-      ['a function deep in an object', [1, { owner: { callback: () => 1 } }], 'args[1].owner.callback'],
+      [
+        'a function deep in an object',
+        [1, { owner: { callback: () => 1 } }],
+        'args[1].owner.callback',
+      ],
       ['a symbol', [Symbol('s')], 'args[0]'],
       ['a BigInt', [{ big: 10n }], 'args[0].big'],
       ['a cycle', [cycle], 'args[0].self'],
@@ -135,13 +146,19 @@ describe('Arguments and results', () => {
     });
 
     it('refuses a bad keyword argument with its path', async () => {
-      await expect(app.send('people.echo', [], { kwargs: { fn: () => 1 } })).rejects.toMatchObject({ path: 'kwargs.fn' });
+      await expect(app.send('people.echo', [], { kwargs: { fn: () => 1 } })).rejects.toMatchObject({
+        path: 'kwargs.fn',
+      });
     });
 
     it('allows shared references that are not cycles', async () => {
       const shared = { v: 1 };
       const result = await app.send('people.echo', [[shared, shared]]);
-      await expect(result.get({ timeoutMs: 5_000 })).resolves.toEqual([[{ v: 1 }, { v: 1 }], 'no-b', 'no-c']);
+      await expect(result.get({ timeoutMs: 5_000 })).resolves.toEqual([
+        [{ v: 1 }, { v: 1 }],
+        'no-b',
+        'no-c',
+      ]);
     });
   });
 });

@@ -34,7 +34,12 @@ describe('Task declarations', () => {
   describe('are read into definitions', () => {
     it('names service methods <service>.<method> and uses the service queue', () => {
       const app = new Conveyor({ tasks: [MailService, Add] });
-      expect(app.task('mail.send')).toMatchObject({ queue: 'emails', method: 'send', kind: 'service', label: 'MailService.send' });
+      expect(app.task('mail.send')).toMatchObject({
+        queue: 'emails',
+        method: 'send',
+        kind: 'service',
+        label: 'MailService.send',
+      });
       expect(app.task('mail.custom')).toMatchObject({ queue: 'urgent', method: 'urgent' });
       expect(app.task('mail.helper')).toBeUndefined();
     });
@@ -105,7 +110,9 @@ describe('Task declarations', () => {
       class NoRun {
         execute(): void {}
       }
-      expect(configError(() => new Conveyor({ tasks: [NoRun] })).message).toBe('@Task class NoRun has no run() method');
+      expect(configError(() => new Conveyor({ tasks: [NoRun] })).message).toBe(
+        '@Task class NoRun has no run() method',
+      );
     });
 
     it('a @Task class without a name', () => {
@@ -113,7 +120,9 @@ describe('Task declarations', () => {
       class Nameless {
         run(): void {}
       }
-      expect(configError(() => new Conveyor({ tasks: [Nameless] })).message).toContain('Nameless needs a name');
+      expect(configError(() => new Conveyor({ tasks: [Nameless] })).message).toContain(
+        'Nameless needs a name',
+      );
     });
 
     it('@Task methods on a class without @TaskService', () => {
@@ -131,7 +140,9 @@ describe('Task declarations', () => {
       class Empty {
         nothing(): void {}
       }
-      expect(configError(() => new Conveyor({ tasks: [Empty] })).message).toContain('Empty has no @Task methods');
+      expect(configError(() => new Conveyor({ tasks: [Empty] })).message).toContain(
+        'Empty has no @Task methods',
+      );
     });
 
     it('a class with no decorator at all', () => {
@@ -142,7 +153,9 @@ describe('Task declarations', () => {
     });
 
     it('a class listed twice', () => {
-      expect(configError(() => new Conveyor({ tasks: [Add, Add] })).message).toContain('Add is listed twice');
+      expect(configError(() => new Conveyor({ tasks: [Add, Add] })).message).toContain(
+        'Add is listed twice',
+      );
     });
 
     it('an out-of-range priority', () => {
@@ -151,7 +164,9 @@ describe('Task declarations', () => {
         @Task({ priority: 300 })
         go(): void {}
       }
-      expect(configError(() => new Conveyor({ tasks: [Prioritized] })).message).toContain('Prioritized.go: priority');
+      expect(configError(() => new Conveyor({ tasks: [Prioritized] })).message).toContain(
+        'Prioritized.go: priority',
+      );
     });
 
     it('a negative time limit', () => {
@@ -160,7 +175,9 @@ describe('Task declarations', () => {
         @Task({ timeLimitMs: -1 })
         go(): void {}
       }
-      expect(configError(() => new Conveyor({ tasks: [Limited] })).message).toContain('Limited.go: timeLimitMs');
+      expect(configError(() => new Conveyor({ tasks: [Limited] })).message).toContain(
+        'Limited.go: timeLimitMs',
+      );
     });
 
     it('a service with an empty name', () => {
@@ -169,7 +186,9 @@ describe('Task declarations', () => {
         @Task()
         go(): void {}
       }
-      expect(configError(() => new Conveyor({ tasks: [Blank] })).message).toContain('@TaskService on Blank needs a non-empty name');
+      expect(configError(() => new Conveyor({ tasks: [Blank] })).message).toContain(
+        '@TaskService on Blank needs a non-empty name',
+      );
     });
 
     it('a service whose constructor needs dependencies, when the worker has no instance for it', () => {
@@ -185,7 +204,9 @@ describe('Task declarations', () => {
       expect(configError(() => app.worker({ handleSignals: false })).message).toContain(
         'NeedsDeps takes constructor arguments',
       );
-      expect(() => app.worker({ handleSignals: false, instances: [new NeedsDeps({ ping: () => 'pong' })] })).not.toThrow();
+      expect(() =>
+        app.worker({ handleSignals: false, instances: [new NeedsDeps({ ping: () => 'pong' })] }),
+      ).not.toThrow();
     });
   });
 });

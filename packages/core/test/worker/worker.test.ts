@@ -110,7 +110,13 @@ describe('Worker', () => {
       await expect(result.get({ timeoutMs: 5_000 })).resolves.toBe(9);
       const meta = await app.backend!.get(result.id);
       expect(Object.keys(meta!).sort()).toEqual(Object.keys(reference.success_meta).sort());
-      expect(meta).toMatchObject({ status: 'SUCCESS', result: 9, traceback: null, children: [], task_id: result.id });
+      expect(meta).toMatchObject({
+        status: 'SUCCESS',
+        result: 9,
+        traceback: null,
+        children: [],
+        task_id: result.id,
+      });
       expect(meta!.date_done).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/);
     });
 
@@ -132,7 +138,9 @@ describe('Worker', () => {
     it('stores FAILURE with exc_type, exc_message and the stack; get() throws TaskFailedError with them', async () => {
       await startWorker();
       const result = await app.client(Shop).reserve.delay('sku-1');
-      const error = (await result.get({ timeoutMs: 5_000 }).catch((e: unknown) => e)) as TaskFailedError;
+      const error = (await result
+        .get({ timeoutMs: 5_000 })
+        .catch((e: unknown) => e)) as TaskFailedError;
       expect(error).toBeInstanceOf(TaskFailedError);
       expect(error.code).toBe('CONVEYOR_ERR_TASK_FAILED');
       expect(error.taskId).toBe(result.id);
@@ -142,7 +150,9 @@ describe('Worker', () => {
       expect(error.remoteTraceback).toContain('reserve');
       const meta = await app.backend!.get(result.id);
       expect(Object.keys(meta!).sort()).toEqual(Object.keys(reference.failure_meta).sort());
-      expect(Object.keys(meta!.result as object).sort()).toEqual(Object.keys(reference.failure_meta.result as object).sort());
+      expect(Object.keys(meta!.result as object).sort()).toEqual(
+        Object.keys(reference.failure_meta.result as object).sort(),
+      );
     });
 
     it('returns the error instead of throwing with propagate: false', async () => {
@@ -157,8 +167,15 @@ describe('Worker', () => {
     it('reads a FAILURE written by Python Celery as a TaskFailedError with the Python traceback', async () => {
       const id = randomUUID();
       await app.backend!.store({ ...reference.failure_meta, task_id: id });
-      const error = (await app.result(id).get({ timeoutMs: 1_000 }).catch((e: unknown) => e)) as TaskFailedError;
-      expect(error).toMatchObject({ excType: 'ValueError', excMessage: ['boom'], excModule: 'builtins' });
+      const error = (await app
+        .result(id)
+        .get({ timeoutMs: 1_000 })
+        .catch((e: unknown) => e)) as TaskFailedError;
+      expect(error).toMatchObject({
+        excType: 'ValueError',
+        excMessage: ['boom'],
+        excModule: 'builtins',
+      });
       expect(error.remoteTraceback).toContain('raise ValueError(msg)');
     });
 
@@ -195,12 +212,19 @@ describe('Worker', () => {
       const error = await unknown.get({ timeoutMs: 5_000 }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(NotRegisteredError);
       const meta = await app.backend!.get(unknown.id);
-      expect(meta!.result).toEqual({ ...(reference.unknown_task_meta_result as object), exc_message: ['shop.nope'] });
+      expect(meta!.result).toEqual({
+        ...(reference.unknown_task_meta_result as object),
+        exc_message: ['shop.nope'],
+      });
       await waitFor(() => deadLetters(transport, 'celery').length === 1, 'the dead letter');
       const dead = deadLetters(transport, 'celery')[0]!;
       expect(dead.headers.id).toBe(unknown.id);
-      expect(dead.headers[DEAD_LETTER_REASON_HEADER]).toContain("task 'shop.nope' is not registered");
-      await expect((await app.client(Shop).add.delay(1, 2)).get({ timeoutMs: 5_000 })).resolves.toBe(3);
+      expect(dead.headers[DEAD_LETTER_REASON_HEADER]).toContain(
+        "task 'shop.nope' is not registered",
+      );
+      await expect(
+        (await app.client(Shop).add.delay(1, 2)).get({ timeoutMs: 5_000 }),
+      ).resolves.toBe(3);
       expect(queued(transport, 'celery')).toHaveLength(0);
     });
 
@@ -210,7 +234,11 @@ describe('Worker', () => {
       worker.on('message-rejected', (e) => rejected.push(e.reason));
       await app.transport.declareQueue({ name: 'celery' });
       await transport.publish(
-        { headers: { task: 'shop.add', id: 'x1' }, properties: { contentType: 'application/json' }, body: Buffer.from('{oops') },
+        {
+          headers: { task: 'shop.add', id: 'x1' },
+          properties: { contentType: 'application/json' },
+          body: Buffer.from('{oops'),
+        },
         { queue: 'celery' },
       );
       await transport.publish(
@@ -218,11 +246,15 @@ describe('Worker', () => {
         { queue: 'celery' },
       );
       await waitFor(() => deadLetters(transport, 'celery').length === 2, 'two dead letters');
-      const reasons = deadLetters(transport, 'celery').map((m) => m.headers[DEAD_LETTER_REASON_HEADER]);
+      const reasons = deadLetters(transport, 'celery').map(
+        (m) => m.headers[DEAD_LETTER_REASON_HEADER],
+      );
       expect(reasons[0]).toMatch(/body is not valid JSON/);
       expect(reasons[1]).toMatch(/content type 'text\/plain'/);
       expect(rejected).toEqual(reasons);
-      await expect((await app.client(Shop).add.delay(2, 3)).get({ timeoutMs: 5_000 })).resolves.toBe(5);
+      await expect(
+        (await app.client(Shop).add.delay(2, 3)).get({ timeoutMs: 5_000 }),
+      ).resolves.toBe(5);
     });
   });
 
@@ -236,7 +268,9 @@ describe('Worker', () => {
         peak = Math.max(peak, active);
       });
       worker.on('task-succeeded', () => (active -= 1));
-      const results = await Promise.all(Array.from({ length: 1_000 }, (_, i) => app.client(Shop).slow.delay(i % 3)));
+      const results = await Promise.all(
+        Array.from({ length: 1_000 }, (_, i) => app.client(Shop).slow.delay(i % 3)),
+      );
       const values = await Promise.all(results.map((r) => r.get({ timeoutMs: 30_000 })));
       expect(values).toHaveLength(1_000);
       expect(new Set(results.map((r) => r.id)).size).toBe(1_000);
@@ -280,7 +314,11 @@ describe('Worker', () => {
 
     it('acks a late-ack task only after its result is stored, retrying the store', async () => {
       const order: string[] = [];
-      app = new Conveyor({ broker: transport, backend: recordOrder(order, new MemoryResultBackend(), 2), tasks: [Shop] });
+      app = new Conveyor({
+        broker: transport,
+        backend: recordOrder(order, new MemoryResultBackend(), 2),
+        tasks: [Shop],
+      });
       const worker = await startWorker();
       const errors: string[] = [];
       worker.on('worker-error', (e) => errors.push(e.message));
@@ -293,7 +331,11 @@ describe('Worker', () => {
 
     it('gives the message back, unacked, when the result cannot be stored in time', async () => {
       const order: string[] = [];
-      app = new Conveyor({ broker: transport, backend: recordOrder(order, new MemoryResultBackend(), 1_000), tasks: [Shop] });
+      app = new Conveyor({
+        broker: transport,
+        backend: recordOrder(order, new MemoryResultBackend(), 1_000),
+        tasks: [Shop],
+      });
       const worker = await startWorker({ resultStoreTimeoutMs: 200 });
       const errors: string[] = [];
       worker.on('worker-error', (e) => errors.push(e.message));
@@ -327,7 +369,13 @@ describe('Worker', () => {
       await startWorker();
       const result = await app.client(Shop).context.delay();
       await expect(result.get({ timeoutMs: 5_000 })).resolves.toBe(result.id);
-      expect(seenContext).toMatchObject({ id: result.id, name: 'shop.context', attempt: 1, retries: 0, queue: 'celery' });
+      expect(seenContext).toMatchObject({
+        id: result.id,
+        name: 'shop.context',
+        attempt: 1,
+        retries: 0,
+        queue: 'celery',
+      });
       expect(seenContext!.headers.task).toBe('shop.context');
       expect(seenContext!.signal).toBeInstanceOf(AbortSignal);
       expect(seenContext!.rootId).toBe(result.id);
@@ -355,14 +403,22 @@ describe('Worker', () => {
       // As a Python producer sends it: an eta header, delivered at once.
       const { Producer } = await import('../../src/app/producer');
       const { encodeTaskMessage } = await import('@conveyor/core');
-      const { message } = new Producer(transport, new Map()).build({ name: 'shop.add', args: [5, 5], kwargs: {}, options: { eta }, queue: 'celery' });
+      const { message } = new Producer(transport, new Map()).build({
+        name: 'shop.add',
+        args: [5, 5],
+        kwargs: {},
+        options: { eta },
+        queue: 'celery',
+      });
       await transport.declareQueue({ name: 'celery' });
       await transport.publish(encodeTaskMessage(message), { queue: 'celery' });
       const other = await app.client(Shop).add.delay(1, 2);
       await expect(other.get({ timeoutMs: 5_000 })).resolves.toBe(3);
       const late = app.result<number>(message.headers.id);
       await expect(late.get({ timeoutMs: 5_000 })).resolves.toBe(10);
-      const redelayed = transportPublish.mock.calls.find(([, options]) => options.deliverAt === eta.getTime());
+      const redelayed = transportPublish.mock.calls.find(
+        ([, options]) => options.deliverAt === eta.getTime(),
+      );
       expect(redelayed).toBeDefined();
       const meta = await app.backend!.get(message.headers.id);
       expect(Date.parse(`${meta!.date_done!}Z`)).toBeGreaterThanOrEqual(eta.getTime());
@@ -372,14 +428,20 @@ describe('Worker', () => {
       const worker = await startWorker();
       const revoked: string[] = [];
       worker.on('task-revoked', (e) => revoked.push(e.reason!));
-      const result = await app.client(Shop).add.applyAsync([1, 1], { expires: new Date(Date.now() - 1_000) });
+      const result = await app
+        .client(Shop)
+        .add.applyAsync([1, 1], { expires: new Date(Date.now() - 1_000) });
       const error = await result.get({ timeoutMs: 5_000 }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(TaskRevokedError);
       expect(error).toMatchObject({ reason: 'expired' });
       expect(revoked).toEqual(['expired']);
       await expect(app.backend!.get(result.id)).resolves.toMatchObject({
         status: 'REVOKED',
-        result: { exc_type: 'TaskRevokedError', exc_message: ['expired'], exc_module: 'celery.exceptions' },
+        result: {
+          exc_type: 'TaskRevokedError',
+          exc_message: ['expired'],
+          exc_module: 'celery.exceptions',
+        },
       });
     });
   });
@@ -405,7 +467,9 @@ describe('Worker', () => {
   describe('stop()', () => {
     it('finishes in-flight tasks, requeues the rest, and another worker completes them: nothing lost', async () => {
       const first = await startWorker({ concurrency: 4, prefetchMultiplier: 2 });
-      const results = await Promise.all(Array.from({ length: 30 }, () => app.client(Shop).slow.delay(150)));
+      const results = await Promise.all(
+        Array.from({ length: 30 }, () => app.client(Shop).slow.delay(150)),
+      );
       await waitFor(() => first.activeCount === 4, 'four running');
       await expect(first.stop()).resolves.toBe(defaults.EXIT_GRACEFUL);
       const states = await Promise.all(results.map((r) => r.state()));
