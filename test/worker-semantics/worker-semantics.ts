@@ -329,6 +329,25 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
       });
     });
 
+    describe('delayed tasks', () => {
+      it('keeps a worker with concurrency 1 serving while 1,000 delayed tasks wait in the broker', async () => {
+        const app = newApp();
+        const worker = await startWorker(app, { concurrency: 1 });
+        await Promise.all(
+          Array.from({ length: 1_000 }, (_, i) =>
+            client(app).unlimited.applyAsync([i], { countdownMs: 120_000 }),
+          ),
+        );
+        const now = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => client(app).unlimited.delay(i)),
+        );
+        await expect(Promise.all(now.map((r) => r.get({ timeoutMs: 10_000 })))).resolves.toEqual(
+          Array.from({ length: 20 }, (_, i) => i),
+        );
+        expect(worker.activeCount).toBeLessThanOrEqual(1);
+      });
+    });
+
     describe('rate limits', () => {
       it("spreads 100 tasks at '20/s' over about 5 s while another task type runs unthrottled", async () => {
         const app = newApp();

@@ -11,8 +11,11 @@ const USAGE = `Usage: conveyor worker --app <module> [--queues a,b] [--concurren
   --queues       comma-separated queues to consume (default: the queues of the app's tasks)
   --concurrency  tasks run at once (default 10)
   --prefetch-multiplier  prefetch = concurrency x this (default 1)
+  --shutdown-timeout     ms running tasks may take to finish on SIGTERM/SIGINT (default 30000)
 
-The worker runs until SIGTERM or SIGINT, then stops gracefully (a second signal forces it).`;
+The worker runs until SIGTERM or SIGINT, then stops gracefully (a second signal forces it).
+Exit codes: 0 all tasks finished; 1 the shutdown timeout was hit and running tasks were requeued;
+2 a second signal forced the stop; 64 bad usage or configuration.`;
 
 /** Parsed command line of `conveyor worker`. */
 export interface WorkerCommand {
@@ -20,6 +23,7 @@ export interface WorkerCommand {
   queues?: string[];
   concurrency?: number;
   prefetchMultiplier?: number;
+  shutdownTimeoutMs?: number;
 }
 
 /** Parses `worker --app m [--queues a,b] [--concurrency N]`; throws ConfigError on bad input. */
@@ -30,7 +34,15 @@ export function parseWorkerCommand(argv: readonly string[]): WorkerCommand {
   for (let i = 0; i < rest.length; i += 1) {
     const arg = rest[i]!;
     const [flag, inline] = arg.split('=', 2) as [string, string | undefined];
-    if (!['--app', '--queues', '--concurrency', '--prefetch-multiplier'].includes(flag)) {
+    if (
+      ![
+        '--app',
+        '--queues',
+        '--concurrency',
+        '--prefetch-multiplier',
+        '--shutdown-timeout',
+      ].includes(flag)
+    ) {
       throw new ConfigError(`unknown option '${arg}'\n\n${USAGE}`);
     }
     const value = inline ?? rest[++i];
@@ -56,6 +68,7 @@ export function parseWorkerCommand(argv: readonly string[]): WorkerCommand {
       .filter(Boolean),
     concurrency: integer('--concurrency'),
     prefetchMultiplier: integer('--prefetch-multiplier'),
+    shutdownTimeoutMs: integer('--shutdown-timeout'),
   };
 }
 
@@ -96,6 +109,7 @@ async function main(argv: readonly string[]): Promise<void> {
     queues: command.queues,
     concurrency: command.concurrency,
     prefetchMultiplier: command.prefetchMultiplier,
+    shutdownTimeoutMs: command.shutdownTimeoutMs,
     handleSignals: true,
     appModule: resolve(process.cwd(), command.app),
   });

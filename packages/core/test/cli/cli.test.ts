@@ -60,6 +60,51 @@ describe('conveyor CLI', () => {
       expect(code).toBe(0);
     });
 
+    const runSlowWorker = async (
+      signals: number,
+    ): Promise<{ code: number | null; elapsedMs: number }> => {
+      const child = spawn(
+        process.execPath,
+        [
+          cli,
+          'worker',
+          '--app',
+          join(__dirname, 'fixtures/slow-app.js'),
+          '--shutdown-timeout',
+          '500',
+        ],
+        { cwd: root },
+      );
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      await new Promise<void>((resolve) => {
+        const check = setInterval(() => {
+          if (output.includes('task running')) {
+            clearInterval(check);
+            resolve();
+          }
+        }, 20);
+      });
+      const started = Date.now();
+      child.kill('SIGTERM');
+      // Signals of one kind are not queued: a second one sent at once may merge with the first.
+      if (signals > 1) setTimeout(() => child.kill('SIGTERM'), 100);
+      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      return { code, elapsedMs: Date.now() - started };
+    };
+
+    it('exits 1 when SIGTERM finds a task that outlives the shutdown timeout', async () => {
+      const { code, elapsedMs } = await runSlowWorker(1);
+      expect(code).toBe(1);
+      expect(elapsedMs).toBeGreaterThanOrEqual(450);
+    });
+
+    it('exits 2 before the shutdown timeout when a second signal forces the stop', async () => {
+      const { code, elapsedMs } = await runSlowWorker(2);
+      expect(code).toBe(2);
+      expect(elapsedMs).toBeLessThan(450);
+    });
+
     it('exits 64 with a clear message when the module exports no app', async () => {
       const child = spawn(
         process.execPath,
