@@ -1,37 +1,21 @@
 import { DEAD_LETTER_REASON_HEADER, type Delivery } from '@conveyor/core';
 import { sleep, waitFor } from '@conveyor/core/testing';
-import type { AmqpTransport } from '../src';
 import {
-  delayNamespace,
   queueName,
   rabbitmqctl,
   readyCount,
-  removeDelayNamespace,
-  removeQueues,
-  testTransport,
   textMessage,
   withRawChannel,
+  useTestTransport,
 } from './support/broker';
 
-const namespace = delayNamespace();
-const queues: string[] = [];
-let transport: AmqpTransport;
-
-beforeEach(() => {
-  transport = testTransport({ delayNamespace: namespace });
-});
-afterEach(async () => {
-  await transport.close();
-  await removeQueues(queues.splice(0));
-});
-afterAll(async () => {
-  await removeDelayNamespace(namespace);
-});
+const ctx = useTestTransport();
+const { queues } = ctx;
 
 async function declared(label: string): Promise<string> {
   const name = queueName(label);
   queues.push(name);
-  await transport.declareQueue({ name });
+  await ctx.transport.declareQueue({ name });
   return name;
 }
 
@@ -46,9 +30,10 @@ async function unacked(queue: string): Promise<number> {
 describe('prefetch', () => {
   it('never lets a consumer with prefetch 2 hold more than 2 unacknowledged messages, as the broker counts them', async () => {
     const q = await declared('prefetch');
-    for (let i = 0; i < 10; i += 1) await transport.publish(textMessage(String(i)), { queue: q });
+    for (let i = 0; i < 10; i += 1)
+      await ctx.transport.publish(textMessage(String(i)), { queue: q });
     let received = 0;
-    await transport.consume(
+    await ctx.transport.consume(
       q,
       (d) => {
         received += 1;
@@ -68,9 +53,11 @@ describe('prefetch', () => {
 describe('settling', () => {
   it('puts a dead-lettered message on <queue>.dead with its reason, and removes it from the queue', async () => {
     const q = await declared('dead');
-    await transport.publish(textMessage('poison', { task: 'tasks.bad', id: 't-1' }), { queue: q });
+    await ctx.transport.publish(textMessage('poison', { task: 'tasks.bad', id: 't-1' }), {
+      queue: q,
+    });
     const seen: Delivery[] = [];
-    await transport.consume(q, (d) => seen.push(d), { prefetch: 1 });
+    await ctx.transport.consume(q, (d) => seen.push(d), { prefetch: 1 });
     await waitFor(() => seen.length === 1, 'delivery');
     await seen[0]!.deadLetter('no such task');
     const dead = await withRawChannel((ch) => ch.get(`${q}.dead`, { noAck: true }));
@@ -87,9 +74,9 @@ describe('settling', () => {
 
   it('gives a requeued message back to the queue (nack with requeue), not to the dead-letter queue', async () => {
     const q = await declared('requeue');
-    await transport.publish(textMessage('again'), { queue: q });
+    await ctx.transport.publish(textMessage('again'), { queue: q });
     const seen: Delivery[] = [];
-    const consumer = await transport.consume(q, (d) => seen.push(d), { prefetch: 1 });
+    const consumer = await ctx.transport.consume(q, (d) => seen.push(d), { prefetch: 1 });
     await waitFor(() => seen.length === 1, 'delivery');
     await consumer.cancel();
     await seen[0]!.requeue();
@@ -100,9 +87,9 @@ describe('settling', () => {
   it('returns a message that arrives after cancel to the queue instead of handing it over', async () => {
     const q = await declared('cancel');
     const seen: Delivery[] = [];
-    const consumer = await transport.consume(q, (d) => seen.push(d), { prefetch: 5 });
+    const consumer = await ctx.transport.consume(q, (d) => seen.push(d), { prefetch: 5 });
     await consumer.cancel();
-    await transport.publish(textMessage('after cancel'), { queue: q });
+    await ctx.transport.publish(textMessage('after cancel'), { queue: q });
     await sleep(200);
     expect(seen).toHaveLength(0);
     expect(await readyCount(q)).toBe(1);

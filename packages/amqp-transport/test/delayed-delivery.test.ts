@@ -1,37 +1,21 @@
 import { ConfigError, type Delivery } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
-import type { AmqpTransport } from '../src';
 import { DelayTopology } from '../src/delayed-delivery';
 import {
-  delayNamespace,
   queueName,
   readyCount,
-  removeDelayNamespace,
-  removeQueues,
-  testTransport,
   textMessage,
   withRawChannel,
+  useTestTransport,
 } from './support/broker';
 
-const namespace = delayNamespace();
+const ctx = useTestTransport();
+const { queues, namespace } = ctx;
 const delay = new DelayTopology(namespace);
-const queues: string[] = [];
-let transport: AmqpTransport;
-
-beforeEach(() => {
-  transport = testTransport({ delayNamespace: namespace });
-});
-afterEach(async () => {
-  await transport.close();
-  await removeQueues(queues.splice(0));
-});
-afterAll(async () => {
-  await removeDelayNamespace(namespace);
-});
 
 async function declared(label: string, name = queueName(label)): Promise<string> {
   queues.push(name);
-  await transport.declareQueue({ name });
+  await ctx.transport.declareQueue({ name });
   return name;
 }
 
@@ -57,7 +41,7 @@ describe('delay routing', () => {
     const q = await declared('too-far');
     const sixtyDays = 60 * 24 * 3600 * 1000;
     await expect(
-      transport.publish(textMessage('x'), { queue: q, deliverAt: Date.now() + sixtyDays }),
+      ctx.transport.publish(textMessage('x'), { queue: q, deliverAt: Date.now() + sixtyDays }),
     ).rejects.toBeInstanceOf(ConfigError);
   });
 });
@@ -66,9 +50,11 @@ describe('delayed delivery', () => {
   it('delivers a 2 s countdown after 2 s, within a second of its due time', async () => {
     const q = await declared('countdown');
     const due = Date.now() + 2000;
-    await transport.publish(textMessage('later'), { queue: q, deliverAt: due });
+    await ctx.transport.publish(textMessage('later'), { queue: q, deliverAt: due });
     const seen: Array<{ delivery: Delivery; at: number }> = [];
-    await transport.consume(q, (d) => seen.push({ delivery: d, at: Date.now() }), { prefetch: 1 });
+    await ctx.transport.consume(q, (d) => seen.push({ delivery: d, at: Date.now() }), {
+      prefetch: 1,
+    });
     await waitFor(() => seen.length === 1, 'the delayed message', 5_000);
     expect(seen[0]!.at).toBeGreaterThanOrEqual(due - 5);
     expect(seen[0]!.at).toBeLessThan(due + 1000);
@@ -81,13 +67,13 @@ describe('delayed delivery', () => {
 
   it('delivers at once when deliverAt is in the past', async () => {
     const q = await declared('past');
-    await transport.publish(textMessage('now'), { queue: q, deliverAt: Date.now() - 1000 });
+    await ctx.transport.publish(textMessage('now'), { queue: q, deliverAt: Date.now() - 1000 });
     expect(await readyCount(q)).toBe(1);
   });
 
   it('keeps a 30-day delay waiting in the level of its highest set bit (31)', async () => {
     const q = await declared('thirty-days');
-    await transport.publish(textMessage('month'), {
+    await ctx.transport.publish(textMessage('month'), {
       queue: q,
       deliverAt: Date.now() + 30 * 24 * 3600 * 1000,
     });
@@ -100,8 +86,14 @@ describe('delayed delivery', () => {
   it('delivers a delayed message only to its own queue when another queue name is a dotted suffix of it', async () => {
     const short = await declared('short');
     const long = await declared('long', `prefix.${short}`);
-    await transport.publish(textMessage('for long'), { queue: long, deliverAt: Date.now() + 30 });
-    await transport.publish(textMessage('for short'), { queue: short, deliverAt: Date.now() + 30 });
+    await ctx.transport.publish(textMessage('for long'), {
+      queue: long,
+      deliverAt: Date.now() + 30,
+    });
+    await ctx.transport.publish(textMessage('for short'), {
+      queue: short,
+      deliverAt: Date.now() + 30,
+    });
     await waitFor(
       async () => (await readyCount(long)) === 1 && (await readyCount(short)) === 1,
       'both delivered',
@@ -118,14 +110,14 @@ describe('delayed delivery', () => {
     const now = Date.now();
     await Promise.all(
       Array.from({ length: 1000 }, (_, i) =>
-        transport.publish(textMessage(`delayed ${i}`), {
+        ctx.transport.publish(textMessage(`delayed ${i}`), {
           queue: q,
           deliverAt: now + 60_000 + i * 1000,
         }),
       ),
     );
     const seen: string[] = [];
-    await transport.consume(
+    await ctx.transport.consume(
       q,
       (d) => {
         seen.push(d.message.body.toString());
@@ -133,7 +125,8 @@ describe('delayed delivery', () => {
       },
       { prefetch: 1 },
     );
-    for (let i = 0; i < 20; i += 1) await transport.publish(textMessage(`now ${i}`), { queue: q });
+    for (let i = 0; i < 20; i += 1)
+      await ctx.transport.publish(textMessage(`now ${i}`), { queue: q });
     await waitFor(() => seen.length === 20, 'the immediate messages');
     expect(seen.every((body) => body.startsWith('now'))).toBe(true);
     const counts = await levelCounts();
@@ -151,7 +144,7 @@ describe('delayed delivery', () => {
       await ch.assertQueue(q, { durable: true });
       await ch.bindQueue(q, q, q);
     });
-    await transport.publish(textMessage('x'), { queue: q, deliverAt: Date.now() + 20 });
+    await ctx.transport.publish(textMessage('x'), { queue: q, deliverAt: Date.now() + 20 });
     await waitFor(async () => (await readyCount(q)) === 1, 'the delayed message');
   });
 });

@@ -1,42 +1,26 @@
 import { UnroutableError } from '@conveyor/core';
-import type { AmqpTransport } from '../src';
 import {
-  delayNamespace,
   queueName,
   readyCount,
-  removeDelayNamespace,
-  removeQueues,
-  testTransport,
   textMessage,
   withRawChannel,
+  useTestTransport,
 } from './support/broker';
 
-const namespace = delayNamespace();
-const queues: string[] = [];
-let transport: AmqpTransport;
-
-beforeEach(() => {
-  transport = testTransport({ delayNamespace: namespace });
-});
-afterEach(async () => {
-  await transport.close();
-  await removeQueues(queues.splice(0));
-});
-afterAll(async () => {
-  await removeDelayNamespace(namespace);
-});
+const ctx = useTestTransport();
+const { queues } = ctx;
 
 async function declared(label: string, maxPriority?: number): Promise<string> {
   const name = queueName(label);
   queues.push(name);
-  await transport.declareQueue({ name, maxPriority });
+  await ctx.transport.declareQueue({ name, maxPriority });
   return name;
 }
 
 describe('publisher confirms', () => {
   it('resolves only once the broker holds the message', async () => {
     const q = await declared('confirm');
-    await transport.publish(textMessage('confirmed'), { queue: q });
+    await ctx.transport.publish(textMessage('confirmed'), { queue: q });
     expect(await readyCount(q)).toBe(1);
   });
 
@@ -45,9 +29,9 @@ describe('publisher confirms', () => {
     const other = await declared('routable');
     await withRawChannel((ch) => ch.deleteQueue(q));
     const results = await Promise.allSettled([
-      transport.publish(textMessage('a'), { queue: other }),
-      transport.publish(textMessage('lost'), { queue: q }),
-      transport.publish(textMessage('b'), { queue: other }),
+      ctx.transport.publish(textMessage('a'), { queue: other }),
+      ctx.transport.publish(textMessage('lost'), { queue: q }),
+      ctx.transport.publish(textMessage('b'), { queue: other }),
     ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(UnroutableError);
@@ -59,8 +43,8 @@ describe('publisher confirms', () => {
     const missing = queueName('missing');
     queues.push(missing);
     const results = await Promise.allSettled([
-      transport.publish(textMessage('x'), { queue: missing }),
-      transport.publish(textMessage('y'), { queue: q }),
+      ctx.transport.publish(textMessage('x'), { queue: missing }),
+      ctx.transport.publish(textMessage('y'), { queue: q }),
     ]);
     expect((results[0] as PromiseRejectedResult).reason).toBeInstanceOf(UnroutableError);
     expect(results[1]!.status).toBe('fulfilled');
@@ -72,22 +56,22 @@ describe('publisher confirms', () => {
       await ch.deleteQueue(q);
       await ch.deleteExchange(q);
     });
-    await expect(transport.publish(textMessage('x'), { queue: q })).rejects.toBeInstanceOf(
+    await expect(ctx.transport.publish(textMessage('x'), { queue: q })).rejects.toBeInstanceOf(
       UnroutableError,
     );
     // The 404 closed the confirm channel; the next publish uses a new one.
     const other = await declared('after-404');
-    await transport.publish(textMessage('y'), { queue: other });
+    await ctx.transport.publish(textMessage('y'), { queue: other });
     expect(await readyCount(other)).toBe(1);
   });
 
   it('lets a publish under way finish on close, and reopens on the next call', async () => {
     const q = await declared('closed');
-    const publishing = transport.publish(textMessage('in flight'), { queue: q });
-    await transport.close();
+    const publishing = ctx.transport.publish(textMessage('in flight'), { queue: q });
+    await ctx.transport.close();
     await publishing;
-    // A closed transport reopens on the next call, as the memory transport does.
-    await transport.publish(textMessage('again'), { queue: q });
+    // A closed transport reopens on the next call, as the memory ctx.transport does.
+    await ctx.transport.publish(textMessage('again'), { queue: q });
     expect(await readyCount(q)).toBe(2);
   });
 });
@@ -104,7 +88,7 @@ describe('message mapping', () => {
       big: 2 ** 40,
       negative: -7,
     };
-    await transport.publish(
+    await ctx.transport.publish(
       {
         headers,
         properties: {
@@ -137,7 +121,10 @@ describe('message mapping', () => {
 
   it('publishes persistent messages unless told otherwise', async () => {
     const q = await declared('persistent');
-    await transport.publish({ headers: {}, properties: {}, body: Buffer.from('p') }, { queue: q });
+    await ctx.transport.publish(
+      { headers: {}, properties: {}, body: Buffer.from('p') },
+      { queue: q },
+    );
     const got = await withRawChannel((ch) => ch.get(q, { noAck: true }));
     expect(got && got.properties.deliveryMode).toBe(2);
   });
@@ -152,7 +139,7 @@ describe('back-pressure', () => {
     const started = Date.now();
     await Promise.all(
       Array.from({ length: n }, (_, i) =>
-        transport.publish(
+        ctx.transport.publish(
           { headers: { i }, properties: { contentType: 'text/plain' }, body },
           { queue: q },
         ),

@@ -1,31 +1,16 @@
 import { ConfigError, type Delivery } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
-import type { AmqpTransport } from '../src';
 import {
-  delayNamespace,
   queueName,
   rabbitmqctl,
-  removeDelayNamespace,
-  removeQueues,
-  testTransport,
   textMessage,
   withRawChannel,
+  testTransport,
+  useTestTransport,
 } from './support/broker';
 
-const namespace = delayNamespace();
-const queues: string[] = [];
-let transport: AmqpTransport;
-
-beforeEach(() => {
-  transport = testTransport({ delayNamespace: namespace });
-});
-afterEach(async () => {
-  await transport.close();
-  await removeQueues(queues.splice(0));
-});
-afterAll(async () => {
-  await removeDelayNamespace(namespace);
-});
+const ctx = useTestTransport();
+const { queues, namespace } = ctx;
 
 function newQueue(label: string): string {
   const name = queueName(label);
@@ -48,7 +33,7 @@ async function queueArguments(): Promise<Map<string, string>> {
 describe('task queue topology', () => {
   it('declares a durable direct exchange and a durable queue of the same name, bound with that name', async () => {
     const q = newQueue('layout');
-    await transport.declareQueue({ name: q });
+    await ctx.transport.declareQueue({ name: q });
     await withRawChannel(async (ch) => {
       await ch.checkExchange(q);
       await ch.checkQueue(q);
@@ -70,7 +55,7 @@ describe('task queue topology', () => {
 
   it('gives the main queue no arguments it was not asked for (no dead-letter exchange), so Celery can redeclare it', async () => {
     const q = newQueue('plain');
-    await transport.declareQueue({ name: q });
+    await ctx.transport.declareQueue({ name: q });
     expect((await queueArguments()).get(q)).toBe('[]');
     // What Python Celery does on start: declare the queue durable, without arguments.
     await withRawChannel((ch) => ch.assertQueue(q, { durable: true }));
@@ -79,8 +64,8 @@ describe('task queue topology', () => {
   it('creates a priority queue with x-max-priority and a quorum queue with x-queue-type', async () => {
     const priority = newQueue('priority');
     const quorum = newQueue('quorum');
-    await transport.declareQueue({ name: priority, maxPriority: 7 });
-    await transport.declareQueue({ name: quorum, queueType: 'quorum' });
+    await ctx.transport.declareQueue({ name: priority, maxPriority: 7 });
+    await ctx.transport.declareQueue({ name: quorum, queueType: 'quorum' });
     const args = await queueArguments();
     expect(args.get(priority)).toMatch(/"x-max-priority",(signedint,)?7\}/);
     expect(args.get(quorum)).toMatch(/"x-queue-type",(longstr,)?(<<)?"quorum"/);
@@ -100,8 +85,8 @@ describe('task queue topology', () => {
 
   it('refuses to redeclare a queue with a different maxPriority with a ConfigError naming the argument', async () => {
     const q = newQueue('inequivalent');
-    await transport.declareQueue({ name: q, maxPriority: 5 });
-    const error = await transport
+    await ctx.transport.declareQueue({ name: q, maxPriority: 5 });
+    const error = await ctx.transport
       .declareQueue({ name: q, maxPriority: 10 })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
@@ -111,11 +96,11 @@ describe('task queue topology', () => {
 
   it('keeps working after a refused declaration', async () => {
     const q = newQueue('usable');
-    await transport.declareQueue({ name: q, maxPriority: 5 });
-    await expect(transport.declareQueue({ name: q })).rejects.toBeInstanceOf(ConfigError);
-    await transport.publish(textMessage('still here'), { queue: q });
+    await ctx.transport.declareQueue({ name: q, maxPriority: 5 });
+    await expect(ctx.transport.declareQueue({ name: q })).rejects.toBeInstanceOf(ConfigError);
+    await ctx.transport.publish(textMessage('still here'), { queue: q });
     const seen: Delivery[] = [];
-    await transport.consume(q, (d) => seen.push(d), { prefetch: 1 });
+    await ctx.transport.consume(q, (d) => seen.push(d), { prefetch: 1 });
     await waitFor(() => seen.length === 1, 'a delivery after the refusal');
     expect(seen[0]!.message.body.toString()).toBe('still here');
     await seen[0]!.ack();

@@ -111,3 +111,40 @@ export function textMessage(body: string, headers: Record<string, unknown> = {})
     body: Buffer.from(body),
   };
 }
+
+/** What {@link useTestTransport} gives a test file. */
+export interface TestTransportContext {
+  /** This test's transport (a new one per test). */
+  readonly transport: AmqpTransport;
+  /** Queue names to remove after this test. */
+  readonly queues: string[];
+  /** The file's delay namespace, removed after the file. */
+  readonly namespace: string;
+}
+
+/**
+ * Registers the usual lifecycle for a test file: a transport per test in the file's own delay
+ * namespace, closed after each test with the queues it used removed, the namespace after all.
+ */
+export function useTestTransport(options: AmqpTransportOptions = {}): TestTransportContext {
+  const namespace = delayNamespace();
+  const queues: string[] = [];
+  let transport: AmqpTransport | undefined;
+  beforeEach(() => {
+    transport = testTransport({ delayNamespace: namespace, ...options });
+  });
+  afterEach(async () => {
+    await transport?.close();
+    await removeQueues(queues.splice(0));
+  });
+  afterAll(async () => {
+    await removeDelayNamespace(namespace);
+  });
+  return {
+    get transport() {
+      return transport!;
+    },
+    queues,
+    namespace,
+  };
+}
