@@ -1,6 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { GroupMeta, ResultBackend, ResultMeta, TaskState } from '../src';
+import { metaOf, successMeta } from './result-metas';
 import { sleep } from './wait-for';
+
+const state = (taskId: string, status: TaskState): ResultMeta => metaOf(taskId, status);
+const success = successMeta;
 
 /** What a result backend implementation gives the conformance suite. */
 export interface BackendFixture {
@@ -187,19 +191,4 @@ export function describeBackendConformance(label: string, makeFixture: () => Bac
       expect(Date.now() - started).toBeLessThan(5_000);
     });
   });
-}
-
-function state(taskId: string, status: TaskState): ResultMeta {
-  return { status, result: null, traceback: null, children: [], date_done: null, task_id: taskId };
-}
-
-function success(taskId: string, result: unknown): ResultMeta {
-  return {
-    status: 'SUCCESS',
-    result,
-    traceback: null,
-    children: [],
-    date_done: '2026-11-24T04:15:21.037806',
-    task_id: taskId,
-  };
 }

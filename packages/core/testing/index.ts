@@ -5,3 +5,4 @@
 export * from './transport-conformance';
 export * from './backend-conformance';
 export * from './wait-for';
+export * from './result-metas';

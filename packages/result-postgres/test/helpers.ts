@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ResultMeta, TaskState } from '@conveyor/core';
+import { metaOf, successMeta } from '@conveyor/core/testing';
 import { Client } from 'pg';
 import { PostgresResultBackend, type PostgresResultBackendOptions } from '../src';
 import { DATABASE_URL } from '../../../test/support/services';
@@ -45,16 +46,7 @@ export function makeBackend(
 }
 
 export function state(taskId: string, status: TaskState): ResultMeta {
-  return { status, result: null, traceback: null, children: [], date_done: null, task_id: taskId };
+  return metaOf(taskId, status);
 }
 
-export function success(taskId: string, result: unknown): ResultMeta {
-  return {
-    status: 'SUCCESS',
-    result,
-    traceback: null,
-    children: [],
-    date_done: '2026-11-24T04:15:21.037806',
-    task_id: taskId,
-  };
-}
+export { successMeta as success };

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { ResultMeta, TaskState } from '@conveyor/core';
 import { RedisResultBackend, type RedisResultBackendOptions } from '../src';
 import { REDIS_URL } from '../../../test/support/services';
 
@@ -82,14 +81,4 @@ export class RedisTestKit {
   }
 }
 
-export function meta(taskId: string, status: TaskState, result: unknown = null): ResultMeta {
-  const ready = status === 'SUCCESS' || status === 'FAILURE' || status === 'REVOKED';
-  return {
-    status,
-    result,
-    traceback: null,
-    children: [],
-    date_done: ready ? '2026-11-24T04:15:21.037806' : null,
-    task_id: taskId,
-  };
-}
+export { metaOf as meta } from '@conveyor/core/testing';
