@@ -1,0 +1,61 @@
+/** Messages between the bench (parent) and its forked child processes. */
+
+/** Result backend of a forked Conveyor worker. */
+export type BackendKind = 'redis' | 'postgres' | 'none';
+
+/** What a forked Conveyor worker builds (passed in env `BENCH_CHILD_CONFIG` as JSON). */
+export interface WorkerChildConfig {
+  kind: 'conveyor-worker';
+  queue: string;
+  backend: BackendKind;
+  amqpUrl: string;
+  redisUrl: string;
+  databaseUrl: string;
+  redisPrefix: string;
+  pgSchema: string;
+  delayNamespace: string;
+  concurrency: number;
+  prefetchMultiplier: number;
+}
+
+/** What a forked raw amqplib consumer does (passed the same way). */
+export interface RawConsumerChildConfig {
+  kind: 'raw-consumer';
+  queue: string;
+  amqpUrl: string;
+  prefetch: number;
+  noDelay: boolean;
+}
+
+/** The backlog's producer (passed the same way): a Conveyor app that only sends. */
+export interface ProducerChildConfig extends Omit<WorkerChildConfig, 'kind' | 'concurrency' | 'prefetchMultiplier'> {
+  kind: 'conveyor-producer';
+  /** Tasks to send on `start`. */
+  n: number;
+  /** delay() calls in flight at once. */
+  window: number;
+}
+
+export type ChildConfig = WorkerChildConfig | RawConsumerChildConfig | ProducerChildConfig;
+
+/** Parent → child. */
+export type ParentMessage =
+  | { type: 'start' }
+  | { type: 'stats' }
+  /** Send `reached` once this many messages have been acked in total. */
+  | { type: 'notify-at'; acked: number }
+  | { type: 'stop' };
+
+/** Child → parent. */
+export type ChildMessage =
+  | { type: 'ready' }
+  | { type: 'started' }
+  /** `cpuMs`: user + system CPU time of the child so far. */
+  | { type: 'stats'; acked: number; rss: number; heapUsed: number; cpuMs: number }
+  | { type: 'reached'; acked: number }
+  | { type: 'stopped' }
+  /** The producer child sent all its tasks (each confirmed by the broker) in `ms`. */
+  | { type: 'published'; ms: number }
+  | { type: 'error'; message: string };
+
+export const CHILD_CONFIG_ENV = 'BENCH_CHILD_CONFIG';

@@ -1,0 +1,43 @@
+/**
+ * The backlog's producer in its own process, so that its RSS is the producer's alone: a Conveyor
+ * app (AmqpTransport + Redis backend) that sends `n` tasks on `start`, at most `window` in
+ * flight, and reports when the broker has confirmed them all.
+ */
+import 'reflect-metadata';
+import { childConfig, fail, onParentMessage, send, stats } from './child-support';
+import { buildApp } from './conveyor-app';
+import { sendWindowed } from './context';
+import type { ProducerChildConfig } from './ipc';
+
+async function main(): Promise<void> {
+  const config = childConfig<ProducerChildConfig>('conveyor-producer');
+  const { app } = buildApp(config);
+  await app.transport.connect();
+  await app.backend?.connect();
+  await app.ensureQueue(config.queue);
+  let sent = 0;
+  onParentMessage(async (message) => {
+    switch (message.type) {
+      case 'start': {
+        send({ type: 'started' });
+        const ms = await sendWindowed(app, config.n, config.window);
+        sent = config.n;
+        send({ type: 'published', ms });
+        return;
+      }
+      case 'stats':
+        send(stats(sent));
+        return;
+      case 'notify-at':
+        return;
+      case 'stop':
+        await app.close();
+        send({ type: 'stopped' });
+        setImmediate(() => process.exit(0));
+        return;
+    }
+  });
+  send({ type: 'ready' });
+}
+
+main().catch(fail);

@@ -1,0 +1,175 @@
+import type { LatencySummary } from './stats';
+import { mib } from './stats';
+import type {
+  BacklogResult,
+  CeilingResult,
+  ConveyorLatencyResult,
+  ConveyorThroughputResult,
+  MemoryBackendResult,
+  NagleResult,
+} from './scenarios/results';
+
+/** Everything a run measured; scenarios not run are absent. */
+export interface BenchResults {
+  ceiling?: CeilingResult;
+  nagle?: NagleResult;
+  throughput: Partial<Record<'redis' | 'postgres' | 'none', ConveyorThroughputResult>>;
+  latency: Partial<Record<'redis' | 'postgres', ConveyorLatencyResult>>;
+  memoryBackend?: MemoryBackendResult;
+  backlog?: BacklogResult;
+}
+
+/** One target of the issue and whether this run met it. */
+export interface TargetCheck {
+  target: string;
+  measured: string;
+  met: boolean | null;
+}
+
+export const RSS_GROWTH_LIMIT_BYTES = 50 * 1024 * 1024;
+
+const rate = (n: number): string => `${Math.round(n).toLocaleString('en-US')}/s`;
+const ms = (n: number): string => `${n < 10 ? n.toFixed(2) : n.toFixed(1)} ms`;
+const pct = (n: number): string => `${(n * 100).toFixed(0)}%`;
+const lat = (s: LatencySummary): string => `p50 ${ms(s.p50)} · p99 ${ms(s.p99)} · max ${ms(s.max)}`;
+
+export function checkTargets(r: BenchResults): TargetCheck[] {
+  const ceiling = r.throughput.redis?.pairedCeiling.perSecond;
+  const redis = r.throughput.redis?.perSecond;
+  const pg = r.throughput.postgres?.perSecond;
+  const checks: TargetCheck[] = [];
+  checks.push(
+    redis !== undefined && ceiling !== undefined
+      ? { target: 'Redis throughput ≥ 80% of raw amqplib ceiling', measured: pct(redis / ceiling), met: redis / ceiling >= 0.8 }
+      : { target: 'Redis throughput ≥ 80% of raw amqplib ceiling', measured: 'not run', met: null },
+  );
+  const p50 = r.latency.redis?.p50;
+  checks.push(
+    p50 !== undefined
+      ? { target: 'Redis round trip p50 ≤ 2 ms', measured: ms(p50), met: p50 <= 2 }
+      : { target: 'Redis round trip p50 ≤ 2 ms', measured: 'not run', met: null },
+  );
+  checks.push(
+    pg !== undefined && redis !== undefined
+      ? { target: 'PostgreSQL throughput ≥ 50% of Redis', measured: pct(pg / redis), met: pg / redis >= 0.5 }
+      : { target: 'PostgreSQL throughput ≥ 50% of Redis', measured: 'not run', met: null },
+  );
+  const growth = r.backlog?.memory.filter((m) => m.label.startsWith('worker')).map((m) => m.rssEnd - m.rssStart);
+  checks.push(
+    growth && growth.length > 0
+      ? {
+          target: 'Worker RSS growth < 50 MB over the backlog',
+          measured: growth.map((g) => `${mib(g)} MB`).join(', '),
+          met: growth.every((g) => g < RSS_GROWTH_LIMIT_BYTES),
+        }
+      : { target: 'Worker RSS growth < 50 MB over the backlog', measured: 'not run', met: null },
+  );
+  return checks;
+}
+
+/** CPU shares of a measurement, busiest first, idle services left out. */
+function cpuText(cpu: Record<string, number> | undefined): string {
+  if (!cpu) return '';
+  return Object.entries(cpu)
+    .filter(([, pct]) => pct >= 2)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, pct]) => `${name} ${pct}`)
+    .join(', ');
+}
+
+/** The results as rows: scenario, Conveyor, raw amqplib, ratio, CPU. */
+export function resultRows(r: BenchResults): string[][] {
+  const rows: string[][] = [];
+  const c = r.ceiling;
+  if (c) {
+    rows.push([
+      `Ceiling: raw amqplib request/reply, ${c.throughput.n.toLocaleString('en-US')} msgs, prefetch ${c.prefetch}`,
+      '',
+      rate(c.throughput.perSecond),
+      '',
+      cpuText(c.throughput.cpu),
+    ]);
+    rows.push([
+      'Ceiling with a Conveyor task message\'s Celery headers on each request (analysis)',
+      '',
+      rate(c.withCeleryHeaders.perSecond),
+      `${pct(c.withCeleryHeaders.perSecond / c.throughput.perSecond)} of plain`,
+      cpuText(c.withCeleryHeaders.cpu),
+    ]);
+  }
+  for (const backend of ['redis', 'postgres', 'none'] as const) {
+    const t = r.throughput[backend];
+    if (!t) continue;
+    rows.push([
+      `Throughput, ${t.n.toLocaleString('en-US')} tasks, ${backend === 'none' ? 'no backend (worker ack count)' : `${backend} backend`}`,
+      rate(t.perSecond),
+      `${rate(t.pairedCeiling.perSecond)} (measured just before)`,
+      pct(t.perSecond / t.pairedCeiling.perSecond),
+      `${cpuText(t.cpu)} (raw: ${cpuText(t.pairedCeiling.cpu)}); all sent at ${(t.sendMs / 1000).toFixed(1)} s`,
+    ]);
+  }
+  for (const backend of ['redis', 'postgres'] as const) {
+    const l = r.latency[backend];
+    if (!l) continue;
+    rows.push([
+      `Latency, ${l.n.toLocaleString('en-US')} sequential delay().get(), ${backend}`,
+      lat(l),
+      c ? lat(c.latency) : '—',
+      c ? `p50 ×${(l.p50 / c.latency.p50).toFixed(1)}` : '—',
+    ]);
+  }
+  if (r.nagle) {
+    const s = r.nagle.noDelayOff;
+    rows.push([
+      `Raw request/reply with TCP no-delay OFF (Nagle), ${s.n} round trips`,
+      '',
+      `p50 ${ms(s.p50)} · p90 ${ms(s.p90)} · p99 ${ms(s.p99)}`,
+      c ? `p50 ×${(s.p50 / c.latency.p50).toFixed(1)} vs no-delay on` : '',
+    ]);
+  }
+  const m = r.memoryBackend;
+  if (m) {
+    rows.push([
+      `AMQP transport + memory backend, one process, ${m.conveyor.n.toLocaleString('en-US')} tasks (raw: publish/consume/ack)`,
+      rate(m.conveyor.perSecond),
+      rate(m.raw.perSecond),
+      pct(m.conveyor.perSecond / m.raw.perSecond),
+    ]);
+  }
+  const b = r.backlog;
+  if (b) {
+    rows.push([`Backlog: ${b.n.toLocaleString('en-US')} tasks published (window 2,000)`, `${ms(b.publishMs)} · ${rate(b.publishPerSecond)}`, '', '']);
+    rows.push([
+      `Backlog: drained by ${b.workers} workers (Redis backend), per worker ${b.perWorker.map((n) => n.toLocaleString('en-US')).join(' / ')}`,
+      `${(b.drainMs / 1000).toFixed(1)} s · ${rate(b.drainPerSecond)}`,
+      '',
+      '',
+    ]);
+    for (const p of b.memory) {
+      rows.push([
+        `Backlog RSS, ${p.label}: start → end (peak)`,
+        `${mib(p.rssStart)} → ${mib(p.rssEnd)} MB (${mib(p.rssPeak)}), growth ${mib(p.rssEnd - p.rssStart)} MB`,
+        '',
+        '',
+      ]);
+    }
+  }
+  return rows;
+}
+
+/** A Markdown table (it also reads well on a terminal). */
+export function markdownTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: string[]): string => `| ${cells.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+export function renderReport(r: BenchResults): string {
+  const rows = resultRows(r).map((row) => [...row, ...Array<string>(5 - row.length).fill('')]);
+  const results = markdownTable(['Scenario', 'Conveyor', 'Raw amqplib', 'Ratio', 'CPU % of one core (2 cores = 200)'], rows);
+  const targets = markdownTable(
+    ['Target', 'Measured', 'Met'],
+    checkTargets(r).map((t) => [t.target, t.measured, t.met === null ? 'not run' : t.met ? 'yes' : 'NO']),
+  );
+  return `${results}\n\n${targets}`;
+}

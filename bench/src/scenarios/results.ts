@@ -1,0 +1,65 @@
+import type { LatencySummary } from '../stats';
+
+/** Count, elapsed time and rate of one throughput measurement. */
+export interface Throughput {
+  n: number;
+  ms: number;
+  perSecond: number;
+  /** CPU use during the measurement, % of one core, by process (the machine has `cores` × 100%). */
+  cpu?: Record<string, number>;
+}
+
+/** The raw amqplib ceiling: request/reply through a consumer in another process. */
+export interface CeilingResult {
+  prefetch: number;
+  /** The first burst of the run. */
+  throughput: Throughput;
+  /** The same burst with a Conveyor task message's Celery headers on every request (for the analysis). */
+  withCeleryHeaders: Throughput;
+  latency: LatencySummary;
+}
+
+export interface NagleResult {
+  noDelayOff: LatencySummary;
+}
+
+/** Conveyor end to end, worker in another process. */
+export interface ConveyorThroughputResult extends Throughput {
+  backend: string;
+  /** How completions were counted. */
+  counted: string;
+  /** When every delay() had resolved (broker confirms), ms from the start. */
+  sendMs: number;
+  /** The ceiling burst measured just before this one: the ratio's denominator. */
+  pairedCeiling: Throughput;
+}
+
+export interface ConveyorLatencyResult extends LatencySummary {
+  backend: string;
+}
+
+export interface MemoryBackendResult {
+  conveyor: Throughput;
+  raw: Throughput;
+}
+
+export interface ProcessMemory {
+  label: string;
+  rssStart: number;
+  rssEnd: number;
+  rssPeak: number;
+  heapUsedStart: number;
+  heapUsedEnd: number;
+}
+
+export interface BacklogResult {
+  n: number;
+  workers: number;
+  publishMs: number;
+  publishPerSecond: number;
+  drainMs: number;
+  drainPerSecond: number;
+  /** Tasks each worker acked. */
+  perWorker: number[];
+  memory: ProcessMemory[];
+}

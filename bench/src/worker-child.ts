@@ -1,0 +1,52 @@
+/**
+ * A Conveyor worker in its own process, forked by the bench: AmqpTransport + the configured
+ * result backend, `app.worker({ concurrency, prefetchMultiplier, handleSignals: false })`.
+ * It connects at once, starts consuming on `start`, reports acks and memory on request.
+ */
+import 'reflect-metadata';
+import { AckTarget, childConfig, fail, onParentMessage, send, stats } from './child-support';
+import { buildApp, experiment } from './conveyor-app';
+import type { WorkerChildConfig } from './ipc';
+
+async function main(): Promise<void> {
+  const config = childConfig<WorkerChildConfig>('conveyor-worker');
+  const { app, transport } = buildApp(config);
+  const worker = app.worker({
+    concurrency: config.concurrency,
+    prefetchMultiplier: config.prefetchMultiplier,
+    handleSignals: false,
+    ...experiment().workerOptions,
+  });
+  let errors = 0;
+  worker.on('worker-error', (error) => {
+    errors += 1;
+    if (errors <= 5) console.error(`[bench worker ${process.pid}] ${error.message}`);
+  });
+  const target = new AckTarget(() => transport.acked);
+  transport.onAck(() => target.check());
+  await app.transport.connect();
+  await app.backend?.connect();
+  onParentMessage(async (message) => {
+    switch (message.type) {
+      case 'start':
+        await worker.start();
+        send({ type: 'started' });
+        return;
+      case 'stats':
+        send(stats(transport.acked));
+        return;
+      case 'notify-at':
+        target.set(message.acked);
+        return;
+      case 'stop':
+        await worker.stop();
+        await app.close();
+        send({ type: 'stopped' });
+        setImmediate(() => process.exit(0));
+        return;
+    }
+  });
+  send({ type: 'ready' });
+}
+
+main().catch(fail);
