@@ -5,6 +5,7 @@ import {
   type Delivery,
   type TransportMessage,
 } from '@conveyor/core';
+import { batchWrites } from './write-batching';
 
 /** A consumer channel, as its deliveries see it. Delivery tags only mean something on it. */
 export interface DeliveryChannel {
@@ -83,6 +84,7 @@ export class AmqpDelivery implements Delivery {
   private finish(what: string, settle: (channel: Channel) => void): void {
     try {
       this.checkChannel(what);
+      batchWrites(this.source.channel);
       settle(this.source.channel);
     } catch (error) {
       this.state = 'open';

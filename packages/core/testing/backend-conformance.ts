@@ -157,6 +157,20 @@ export function describeBackendConformance(label: string, makeFixture: () => Bac
       expect(results.map((r) => r?.result)).toEqual(ids.map((_, i) => i));
     });
 
+    it('reads many tasks at once, in order, when it offers getMany', async () => {
+      const b = await open();
+      if (!b.getMany) return;
+      const stored = [success(randomUUID(), 1), state(randomUUID(), 'STARTED')];
+      for (const meta of stored) await b.store(meta);
+      const missing = randomUUID();
+      await expect(b.getMany([stored[0]!.task_id, missing, stored[1]!.task_id])).resolves.toEqual([
+        stored[0],
+        undefined,
+        stored[1],
+      ]);
+      await expect(b.getMany([])).resolves.toEqual([]);
+    });
+
     it('forgets a result', async () => {
       const b = await open();
       const meta = success(randomUUID(), 'gone');

@@ -111,6 +111,15 @@ export class RedisResultBackend implements ResultBackend {
     return raw === null ? undefined : (JSON.parse(raw) as ResultMeta);
   }
 
+  /** One MGET for many tasks. */
+  async getMany(taskIds: readonly string[]): Promise<Array<ResultMeta | undefined>> {
+    if (taskIds.length === 0) return [];
+    const raw = await this.run(`read of ${taskIds.length} tasks`, () =>
+      this.client.mget(...taskIds.map((id) => this.keyPrefix + id)),
+    );
+    return raw.map((value) => (value === null ? undefined : (JSON.parse(value) as ResultMeta)));
+  }
+
   async waitForReady(taskId: string, timeoutMs: number): Promise<ResultMeta | undefined> {
     if (this.closed) return undefined;
     if (timeoutMs <= 0) {

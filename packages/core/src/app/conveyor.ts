@@ -102,7 +102,7 @@ export class Conveyor {
     return this.sendWire<R>(
       name,
       argsToWire(args),
-      kwargsToWire(options.kwargs ?? {}),
+      options.kwargs ? kwargsToWire(options.kwargs) : {},
       options,
       definition,
     );
@@ -165,7 +165,7 @@ export class Conveyor {
       this.sendWire(
         definition.name,
         argsToWire(args),
-        kwargsToWire(options.kwargs ?? {}),
+        options.kwargs ? kwargsToWire(options.kwargs) : {},
         options,
         definition,
       );

@@ -17,6 +17,12 @@ export interface ResultBackend {
   /** Reads a task's meta; undefined when nothing is stored (the task is PENDING or forgotten). */
   get(taskId: string): Promise<ResultMeta | undefined>;
   /**
+   * Reads several tasks' metas in one round trip, in the order asked (undefined where nothing is
+   * stored). Optional: without it, callers read one by one. Workers use it to check a batch of
+   * tasks for revokes before running them.
+   */
+  getMany?(taskIds: readonly string[]): Promise<Array<ResultMeta | undefined>>;
+  /**
    * Waits until the task's meta is in a ready state and returns it, or returns undefined once
    * `timeoutMs` has passed. Free of races: a result stored at any moment after the call began
    * is seen. Many concurrent waits must share the backend's connections.

@@ -59,6 +59,10 @@ export class MemoryResultBackend implements ResultBackend {
     return this.read(this.store_.results, taskId);
   }
 
+  async getMany(taskIds: readonly string[]): Promise<Array<ResultMeta | undefined>> {
+    return taskIds.map((id) => this.read(this.store_.results, id));
+  }
+
   waitForReady(taskId: string, timeoutMs: number): Promise<ResultMeta | undefined> {
     const current = this.read(this.store_.results, taskId);
     if (current && isReadyState(current.status)) return Promise.resolve(current);

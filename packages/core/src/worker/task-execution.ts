@@ -41,6 +41,7 @@ export function withTimeLimits(
   control: RunControl,
   limits: { hardMs?: number; softMs?: number },
 ): Promise<RunOutcome> {
+  if (limits.softMs === undefined && limits.hardMs === undefined) return run;
   const timers: NodeJS.Timeout[] = [];
   const limited = new Promise<RunOutcome>((resolve) => {
     if (limits.softMs !== undefined) {

@@ -27,6 +27,7 @@ import type { Consumer, Delivery, TransportMessage } from '../transport/transpor
 import { parseRateLimit, RateLimiter } from './rate-limiter';
 import { ResultWriter } from './result-writer';
 import { RetryPolicy, RetryRequest, type RetryDecision } from './retry-policy';
+import { RevocationCheck } from './revocation-check';
 import { Revocations } from './revocations';
 import {
   fromThreadOutcome,
@@ -69,7 +70,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   readonly queues: readonly string[];
   private readonly prefetch: number;
   private readonly shutdownTimeoutMs: number;
-  private readonly checkRevokedInBackend: boolean;
+  private readonly revocationCheck: RevocationCheck | undefined;
   private readonly instances = new Map<ClassType, object>();
   private readonly policies = new Map<string, RetryPolicy>();
   private readonly rateIntervals = new Map<string, number>();
@@ -119,8 +120,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
           options.resultStoreTimeoutMs ?? DEFAULT_RESULT_STORE_TIMEOUT_MS,
         )
       : undefined;
-    this.checkRevokedInBackend =
-      (options.checkRevokedInBackend ?? true) && app.backend !== undefined;
+    this.revocationCheck =
+      (options.checkRevokedInBackend ?? true) && app.backend
+        ? new RevocationCheck(app.backend, this.warn)
+        : undefined;
     for (const instance of options.instances ?? []) {
       this.instances.set(instance.constructor as ClassType, instance);
     }
@@ -518,15 +521,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   private async revokedInBackend(job: Job): Promise<boolean> {
-    if (!this.checkRevokedInBackend) return false;
-    try {
-      const meta = await this.app.backend!.get(job.message.headers.id);
-      return meta?.status === 'REVOKED';
-    } catch (error) {
-      // The store is down: run the task rather than stall; the revoke broadcast still applies.
-      this.warn(error as Error);
-      return false;
-    }
+    return this.revocationCheck ? this.revocationCheck.isRevoked(job.message.headers.id) : false;
   }
 
   /** A control message from `celery.pidbox`: remember revoked ids; terminate running ones if asked. */
