@@ -40,3 +40,15 @@ export const POOL_IDLE_TIMEOUT_MS = 30_000;
 export const MAX_LISTEN_RECONNECT_DELAY_MS = 5_000;
 /** Background failures (polling, LISTEN, sweeps) are reported at most this often. */
 export const ERROR_REPORT_INTERVAL_MS = 10_000;
+/** Most rows one store statement writes (`storeBatchSize`). */
+export const DEFAULT_STORE_BATCH_SIZE = 100;
+/**
+ * Store statements one backend instance runs at once. Stores made while they run wait and leave
+ * together as the next batch, which is what makes batches form under load.
+ */
+export const STORE_BATCHES_IN_FLIGHT = 2;
+/**
+ * Bytes of task ids (as JSON) per NOTIFY of a batch, below PostgreSQL's 8,000-byte payload
+ * limit with room for one more id of up to about 900 bytes.
+ */
+export const NOTIFY_PAYLOAD_BUDGET = 7_000;

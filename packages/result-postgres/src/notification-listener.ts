@@ -7,10 +7,12 @@ export interface NotificationListenerOptions {
   /** A new, unconnected client; called again after every lost connection. */
   createClient: () => Client;
   channel: string;
-  /** Called with each notification's payload (a task id). */
+  /** Called with each notification's payload (see {@link taskIdsOfPayload}). */
   onNotification: (payload: string) => void;
   /** Called after every (re)connection, since notifications sent while away are lost. */
   onListening: () => void;
+  /** Called when a listening connection is lost or stopped: notifications are missed until the next {@link onListening}. */
+  onLost?: () => void;
   onError: (error: unknown) => void;
 }
 
@@ -41,7 +43,10 @@ export class NotificationListener {
     clearTimeout(this.retryTimer);
     const client = this.client;
     this.client = undefined;
-    if (client) await client.end().catch(() => undefined);
+    if (client) {
+      this.options.onLost?.();
+      await client.end().catch(() => undefined);
+    }
   }
 
   private async connect(): Promise<void> {
@@ -52,7 +57,10 @@ export class NotificationListener {
     const onLost = (error?: unknown): void => {
       if (lost) return;
       lost = true;
-      if (this.client === client) this.client = undefined;
+      if (this.client === client) {
+        this.client = undefined;
+        this.options.onLost?.();
+      }
       void client.end().catch(() => undefined);
       if (!this.running) return;
       if (error !== undefined) this.options.onError(error);
@@ -89,4 +97,22 @@ export class NotificationListener {
     this.retryTimer = setTimeout(() => void this.connect(), delay);
     this.retryTimer.unref();
   }
+}
+
+/**
+ * The task ids a notification names. A store of one row sends its task id; a batch sends a JSON
+ * array of ids (as many notifications as the 8,000-byte payload limit needs). The payload is
+ * also returned whole, so that an id that happens to look like a JSON array is never missed.
+ */
+export function taskIdsOfPayload(payload: string): string[] {
+  if (!payload.startsWith('[')) return [payload];
+  try {
+    const parsed: unknown = JSON.parse(payload);
+    if (Array.isArray(parsed)) {
+      return [payload, ...parsed.filter((id): id is string => typeof id === 'string')];
+    }
+  } catch {
+    // Not JSON: a task id starting with '['.
+  }
+  return [payload];
 }

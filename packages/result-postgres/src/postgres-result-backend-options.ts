@@ -106,6 +106,23 @@ export interface PostgresResultBackendOptions {
    */
   notify?: boolean;
   /**
+   * Most rows one store statement writes. Stores made while earlier ones are still being
+   * committed are sent together as one multi-row upsert (one commit, one NOTIFY) and each
+   * `store()` resolves when its batch commits; an idle backend sends each store at once.
+   * `1` sends every store as its own statement.
+   * @defaultValue 100
+   */
+  storeBatchSize?: number;
+  /**
+   * Whether a store waits for its commit to be flushed to disk (PostgreSQL's
+   * `synchronous_commit`, set for the backend's store transactions only). `false` makes stores
+   * cheaper, but a result acknowledged to the worker can be lost if the database server crashes
+   * within a fraction of a second (up to 3 × `wal_writer_delay`) after the commit; the database
+   * stays consistent.
+   * @defaultValue true (durable)
+   */
+  synchronousCommit?: boolean;
+  /**
    * Called with failures of background work (polling, listening, expiry sweeps), which is
    * retried on its own. Messages never contain the password.
    * @defaultValue a `console.warn`, at most once every ten seconds

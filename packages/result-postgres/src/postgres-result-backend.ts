@@ -21,17 +21,21 @@ import {
   DEFAULT_RESULT_EXPIRES_MS,
   DEFAULT_SCHEMA,
   DEFAULT_STATEMENT_TIMEOUT_MS,
+  DEFAULT_STORE_BATCH_SIZE,
   DEFAULT_TABLE,
   ERROR_REPORT_INTERVAL_MS,
+  NOTIFY_PAYLOAD_BUDGET,
   POLL_CHUNK_SIZE,
   POOL_IDLE_TIMEOUT_MS,
   QUERY_TIMEOUT_GRACE_MS,
+  STORE_BATCHES_IN_FLIGHT,
 } from './defaults';
 import { ExpirySweeper, type ExpirySweepResult } from './expiry-sweeper';
 import { Migrator, type TimedQuery } from './migrator';
-import { NotificationListener } from './notification-listener';
+import { NotificationListener, taskIdsOfPayload } from './notification-listener';
 import type { PostgresResultBackendOptions } from './postgres-result-backend-options';
 import { ResultPoller } from './result-poller';
+import { StoreBatcher, type StoreRequest } from './store-batcher';
 import {
   READY_STATUSES_SQL,
   notifyChannel,
@@ -64,9 +68,11 @@ export class PostgresResultBackend implements ResultBackend {
   private readonly poller: ResultPoller;
   private readonly listener?: NotificationListener;
   private readonly sweeper: ExpirySweeper;
+  private readonly batcher: StoreBatcher;
   private readonly reportError: (error: ConnectionError) => void;
   private readonly sql: {
     store: string;
+    storeMany: string;
     get: string;
     poll: string;
     forget: string;
@@ -75,6 +81,8 @@ export class PostgresResultBackend implements ResultBackend {
     forgetGroup: string;
   };
   private readyPromise?: Promise<void>;
+  /** Set by close(): no new stores; those accepted before are still written. */
+  private closing = false;
   private closed = false;
   private lastReportAt = 0;
   private readonly onPoolError = (error: Error): void => {
@@ -149,6 +157,15 @@ export class PostgresResultBackend implements ResultBackend {
         `maxPollIntervalMs (${maxPollIntervalMs}) must be at least minPollIntervalMs (${minPollIntervalMs})`,
       );
     }
+    const storeBatchSize = positiveInteger(
+      'storeBatchSize',
+      options.storeBatchSize,
+      DEFAULT_STORE_BATCH_SIZE,
+    );
+    const synchronousCommit = options.synchronousCommit ?? true;
+    if (typeof synchronousCommit !== 'boolean') {
+      throw new ConfigError('synchronousCommit must be a boolean');
+    }
     const applicationName = options.applicationName ?? DEFAULT_APPLICATION_NAME;
     if (typeof applicationName !== 'string' || applicationName.length > 63) {
       throw new ConfigError('applicationName must be a string of at most 63 characters');
@@ -209,8 +226,15 @@ export class PostgresResultBackend implements ResultBackend {
     const q = qualify(this.tables);
     const notify = options.notify ?? true;
     this.channel = notify ? notifyChannel(this.tables) : undefined;
-    const upsert = `INSERT INTO ${q.table} AS r (task_id, status, meta, updated_at)
-      VALUES ($1, $2, $3::jsonb, now())
+    // With synchronousCommit off, the store's own transaction skips waiting for the WAL flush
+    // (set_config(..., true) is SET LOCAL: it ends with the statement's implicit transaction).
+    const relaxed = synchronousCommit
+      ? ''
+      : ` CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS relaxed`;
+    const upsert = (
+      rows: string,
+    ): string => `INSERT INTO ${q.table} AS r (task_id, status, meta, updated_at)
+      SELECT i.task_id, i.status, i.meta::jsonb, now() FROM ${rows}${relaxed}
       ON CONFLICT (task_id) DO UPDATE
         SET status = EXCLUDED.status, meta = EXCLUDED.meta, updated_at = EXCLUDED.updated_at
         -- A final state is kept (a redelivered task's late STARTED must not hide it), unless the
@@ -218,11 +242,24 @@ export class PostgresResultBackend implements ResultBackend {
         WHERE r.status NOT IN ${READY_STATUSES_SQL}
            OR ($4::double precision > 0
                AND r.updated_at < now() - $4::double precision * interval '1 millisecond')`;
+    const one = upsert(`(SELECT $1::text, $2::text, $3::text) AS i(task_id, status, meta)`);
+    const many = upsert(`unnest($1::text[], $2::text[], $3::text[]) AS i(task_id, status, meta)`);
     this.sql = {
+      // One row notifies with its task id as the payload.
       store: notify
-        ? `WITH stored AS (${upsert} RETURNING r.task_id, r.status)
+        ? `WITH stored AS (${one} RETURNING r.task_id, r.status)
            SELECT pg_notify($5, task_id) FROM stored WHERE status IN ${READY_STATUSES_SQL}`
-        : upsert,
+        : one,
+      // A batch notifies with JSON arrays of task ids, cut to fit the payload limit.
+      storeMany: notify
+        ? `WITH stored AS (${many} RETURNING r.task_id, r.status),
+           ready AS (
+             SELECT task_id,
+                    sum(octet_length(to_json(task_id)::text) + 2) OVER (ORDER BY task_id) AS upto
+               FROM stored WHERE status IN ${READY_STATUSES_SQL})
+           SELECT pg_notify($5, json_agg(task_id)::text) FROM ready
+            GROUP BY (upto - 1) / ${NOTIFY_PAYLOAD_BUDGET}`
+        : many,
       get: `SELECT meta FROM ${q.table} WHERE task_id = $1 AND ${fresh(2)}`,
       poll: `SELECT task_id, meta FROM ${q.table}
               WHERE task_id = ANY($1::text[]) AND status IN ${READY_STATUSES_SQL} AND ${fresh(2)}`,
@@ -246,9 +283,12 @@ export class PostgresResultBackend implements ResultBackend {
       this.listener = new NotificationListener({
         createClient: () => new Client(clientConfig),
         channel: this.channel,
-        onNotification: (taskId) => this.poller.notified(taskId),
-        // Anything stored while the listener was away is found by the next poll; make it soon.
-        onListening: () => this.poller.wake(),
+        onNotification: (payload) => {
+          for (const taskId of taskIdsOfPayload(payload)) this.poller.notified(taskId);
+        },
+        // Anything stored while the listener was away is found by the full poll this starts.
+        onListening: () => this.poller.setListening(true),
+        onLost: () => this.poller.setListening(false),
         onError: (error) => this.report('listen for results', error),
       });
     }
@@ -260,6 +300,11 @@ export class PostgresResultBackend implements ResultBackend {
       onError: (error) => this.report('poll for results', error),
       onFirstWaiter: () => this.listener?.start(),
     });
+    this.batcher = new StoreBatcher({
+      maxBatchSize: storeBatchSize,
+      maxInFlight: STORE_BATCHES_IN_FLIGHT,
+      execute: (batch) => this.storeBatch(batch),
+    });
   }
 
   /** Creates the tables if needed (see `createSchema`). Optional: every operation does it first. */
@@ -267,11 +312,25 @@ export class PostgresResultBackend implements ResultBackend {
     await this.run('connect', async () => undefined);
   }
 
+  /**
+   * Upserts the meta (never over a final state). Resolves once committed: stores made close
+   * together share one statement (see `storeBatchSize`), but each succeeds or fails on its own.
+   */
   async store(meta: ResultMeta): Promise<void> {
-    const document = serialize(meta, `result of task ${meta.task_id}`);
-    const values: unknown[] = [meta.task_id, meta.status, document, this.resultExpiresMs];
-    if (this.channel) values.push(this.channel);
-    await this.run('store result', () => this.query(this.sql.store, values), meta.task_id);
+    const subject = `result of task ${meta.task_id}`;
+    const document = serialize(meta, subject);
+    const unstorable = unstorableJson(document);
+    if (unstorable) throw new SerializationError(subject, unstorable);
+    if (this.closing) throw new ConnectionError('PostgreSQL result backend is closed');
+    await new Promise<void>((resolve, reject) =>
+      this.batcher.add({
+        taskId: meta.task_id,
+        status: meta.status,
+        document,
+        resolve,
+        reject,
+      }),
+    );
   }
 
   async get(taskId: string): Promise<ResultMeta | undefined> {
@@ -341,7 +400,10 @@ export class PostgresResultBackend implements ResultBackend {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.closing) return;
+    this.closing = true;
+    // Stores accepted before close() are still written (or rejected) before the pool ends.
+    await this.batcher.drain();
     this.closed = true;
     this.poller.close();
     this.sweeper.stop();
@@ -351,6 +413,68 @@ export class PostgresResultBackend implements ResultBackend {
     }
     // Left on a pool we own so errors of connections still closing cannot crash the process.
     if (!this.ownsPool) this.pool.off('error', this.onPoolError);
+  }
+
+  /** Writes a batch in one statement; on a failure due to its data, row by row. */
+  private async storeBatch(batch: StoreRequest[]): Promise<void> {
+    if (batch.length === 1) {
+      await this.storeOne(batch[0]!);
+      return;
+    }
+    // One order for every batch: concurrent batches from several processes that share ids (a
+    // redelivered task) lock their rows in the same order instead of deadlocking.
+    batch.sort((a, b) => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : 0));
+    const values: unknown[] = [
+      batch.map((r) => r.taskId),
+      batch.map((r) => r.status),
+      batch.map((r) => r.document),
+      this.resultExpiresMs,
+    ];
+    if (this.channel) values.push(this.channel);
+    let rowError = false;
+    try {
+      await this.run('store result', async () => {
+        try {
+          return await this.query(this.sql.storeMany, values);
+        } catch (error) {
+          rowError = isDataError(error);
+          throw error;
+        }
+      });
+    } catch (error) {
+      if (rowError) {
+        // Some row is refused (a value jsonb cannot hold, an id too long to notify, a
+        // deadlock...): each row again on its own, so only the bad one fails.
+        await Promise.all(batch.map((request) => this.storeOne(request)));
+        return;
+      }
+      // The database is unreachable or not answering: the rows queued behind this batch
+      // would only wait for the same failure, so they fail now too (the caller retries).
+      for (const request of batch) request.reject(error);
+      this.batcher.rejectQueued(error);
+      return;
+    }
+    for (const request of batch) request.resolve();
+  }
+
+  private async storeOne(request: StoreRequest): Promise<void> {
+    const values: unknown[] = [
+      request.taskId,
+      request.status,
+      request.document,
+      this.resultExpiresMs,
+    ];
+    if (this.channel) values.push(this.channel);
+    try {
+      await this.run(
+        'store result',
+        () => this.query(this.sql.store, values),
+        `result of task ${request.taskId}`,
+      );
+      request.resolve();
+    } catch (error) {
+      request.reject(error);
+    }
   }
 
   private async fetchReady(taskIds: string[]): Promise<Map<string, ResultMeta>> {
@@ -436,6 +560,30 @@ function serialize(meta: object, subject: string): string {
   } catch (error) {
     throw new SerializationError(subject, error instanceof Error ? error.message : String(error));
   }
+}
+
+/**
+ * Why jsonb would refuse this JSON text, if it would: `JSON.stringify` writes U+0000 and lone
+ * surrogates as `\u` escapes (an odd run of backslashes before the `u`), which jsonb rejects.
+ * Checked before sending, so that such a row never fails the batch it would share.
+ */
+function unstorableJson(document: string): string | undefined {
+  if (!document.includes('\\u')) return undefined;
+  const match = /(?<!\\)(?:\\\\)*\\u(0000|d[89a-f][0-9a-f]{2})/i.exec(document);
+  if (!match) return undefined;
+  return match[1] === '0000'
+    ? 'jsonb cannot hold U+0000 in a string'
+    : `jsonb cannot hold a lone surrogate (\\u${match[1]!.toLowerCase()}) in a string`;
+}
+
+/**
+ * A failure caused by the statement's data rather than by the connection: data exceptions
+ * (22: values jsonb refuses, payload too long), integrity (23), cardinality (21), serialization
+ * and deadlock (40), program limits (54). A batch failing so is retried row by row.
+ */
+function isDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^(21|22|23|40|54)/.test(code) && code.length === 5;
 }
 
 /** PostgreSQL's jsonb refuses some JSON that JavaScript writes: `\u0000`, lone surrogates. */

@@ -8,7 +8,7 @@ export interface ResultPollerOptions {
   fetchReady: FetchReady;
   minIntervalMs: number;
   maxIntervalMs: number;
-  /** Most ids per query; more pending ids take several queries in a tick. */
+  /** Most ids per query; more ids take several queries in a tick. */
   chunkSize: number;
   /** Called when a poll fails; the poller keeps going, backing off. */
   onError: (error: unknown) => void;
@@ -18,28 +18,49 @@ export interface ResultPollerOptions {
 
 type Wake = (meta: ResultMeta | undefined) => void;
 
+/** Lateness tolerated on a timer before a due query is deferred to the next one. */
+const DUE_SLACK_MS = 1;
+
 /**
- * One poller per backend instance serves every pending wait: each tick asks for all pending ids
- * in one query, resolves the waiters whose row is final, and backs off from `minIntervalMs` to
- * `maxIntervalMs` while nothing changes. A new waiter or a NOTIFY brings the next tick forward.
+ * One poller per backend instance serves every pending wait, with two kinds of query, never
+ * two at a time:
  *
- * Race freedom: a waiter is registered before any tick that can include it starts, and every
- * tick reads committed rows afresh, so a result committed at any time after `wait()` was called
- * is seen by the next tick at the latest.
+ * - The **full poll** asks for every pending id (chunked) on a timer that backs off from
+ *   `minIntervalMs` to `maxIntervalMs`. It is what guarantees delivery.
+ * - A **check** asks only for the ids that need a prompt look: ids named by a NOTIFY (at once;
+ *   notifications arriving together become one query), and, while notifications are being
+ *   received, new waiters (after `minIntervalMs`, for a result stored before the wait began).
+ *
+ * While notifications are being received ({@link setListening}), the full poll is only a safety
+ * net for lost notifications: it backs off to the ceiling and stays there, and what checks find
+ * does not bring it forward, so its cost does not grow with the rate of results. Without
+ * notifications (`notify: false`, listener down) a new waiter or a result the full poll found
+ * brings the full poll back to `minIntervalMs`, as the only way to notice results soon.
+ *
+ * Race freedom: a waiter is registered before any query that can include it starts, and every
+ * query reads committed rows afresh. A result committed after the last query that included the
+ * id is found by the next full poll at the latest, and, while listening, by the check its NOTIFY
+ * triggers (LISTEN was active before the flag was set, so such a commit notifies).
  */
 export class ResultPoller {
   private readonly waiters = new Map<string, Set<Wake>>();
-  private interval: number;
-  private timer?: NodeJS.Timeout;
-  private nextTickAt = Number.POSITIVE_INFINITY;
+  /** Ids to look up by themselves at the next check. */
+  private readonly checkIds = new Set<string>();
+  private checkDueAt = Number.POSITIVE_INFINITY;
+  private fullInterval: number;
+  private fullDueAt = Number.POSITIVE_INFINITY;
+  /** Bumped by every request to poll everything soon; a full poll then restarts its backoff. */
+  private fullResets = 0;
+  private listening = false;
+  /** Cancels the scheduled tick, if any. */
+  private timer?: () => void;
+  private timerAt = Number.POSITIVE_INFINITY;
   private polling = false;
-  /** Set when something asked for a prompt tick while one was running. */
-  private hurry = false;
   private closed = false;
   private started = false;
 
   constructor(private readonly options: ResultPollerOptions) {
-    this.interval = options.minIntervalMs;
+    this.fullInterval = options.minIntervalMs;
   }
 
   /** Number of distinct task ids being waited for. */
@@ -69,55 +90,127 @@ export class ResultPoller {
         this.started = true;
         this.options.onFirstWaiter?.();
       }
-      this.wake();
+      const now = Date.now();
+      if (this.listening) {
+        // One look at this id soon (the result may be there already); later results notify.
+        this.checkIds.add(taskId);
+        this.checkDueAt = Math.min(this.checkDueAt, now + this.options.minIntervalMs);
+        if (this.fullDueAt === Number.POSITIVE_INFINITY) {
+          this.fullDueAt = now + this.fullInterval;
+        }
+      } else {
+        this.resetFull(now + this.options.minIntervalMs);
+      }
+      this.arm();
     });
   }
 
-  /** Brings the next tick forward to the short interval (a new waiter, a notification). */
+  /** Runs a full poll at once and restarts its backoff (e.g. after missing notifications). */
   wake(): void {
     if (this.closed) return;
-    this.interval = this.options.minIntervalMs;
-    if (this.polling) {
-      this.hurry = true;
-      return;
-    }
-    this.schedule(this.options.minIntervalMs);
+    this.resetFull(Date.now());
+    this.arm();
   }
 
-  /** A NOTIFY for a task: worth a prompt tick only if someone here waits for it. */
+  /**
+   * Whether notifications are being received. Turned on once LISTEN is active, which also polls
+   * everything at once, since notifications sent before were missed.
+   */
+  setListening(listening: boolean): void {
+    this.listening = listening;
+    if (listening) this.wake();
+  }
+
+  /** A NOTIFY for a task: looked up at once (with the others notified meanwhile) if awaited. */
   notified(taskId: string): void {
-    if (this.waiters.has(taskId)) this.wake();
+    if (this.closed || !this.waiters.has(taskId)) return;
+    this.checkIds.add(taskId);
+    this.checkDueAt = Math.min(this.checkDueAt, Date.now());
+    this.arm();
   }
 
   /** Ends every pending wait with undefined and stops polling. */
   close(): void {
     this.closed = true;
-    clearTimeout(this.timer);
+    this.timer?.();
     this.timer = undefined;
+    this.checkIds.clear();
     const all = [...this.waiters.values()].flatMap((set) => [...set]);
     this.waiters.clear();
     for (const wake of all) wake(undefined);
   }
 
-  private schedule(delayMs: number): void {
-    if (this.closed || this.waiters.size === 0) return;
-    const at = Date.now() + delayMs;
+  private resetFull(at: number): void {
+    this.fullInterval = this.options.minIntervalMs;
+    this.fullDueAt = Math.min(this.fullDueAt, at);
+    this.fullResets += 1;
+  }
+
+  /** Nothing pending: the next waiter schedules what it needs. */
+  private idle(): void {
+    this.fullDueAt = Number.POSITIVE_INFINITY;
+    this.checkDueAt = Number.POSITIVE_INFINITY;
+    this.checkIds.clear();
+  }
+
+  /** Sets the timer for the earliest due query, unless one runs (it re-arms when done). */
+  private arm(): void {
+    if (this.closed || this.polling) return;
+    if (this.waiters.size === 0) {
+      this.timer?.();
+      this.timer = undefined;
+      this.timerAt = Number.POSITIVE_INFINITY;
+      this.idle();
+      return;
+    }
+    const next = Math.min(
+      this.fullDueAt,
+      this.checkIds.size > 0 ? this.checkDueAt : Number.POSITIVE_INFINITY,
+    );
+    if (next === Number.POSITIVE_INFINITY) return;
     // Never postpone a tick that is already due sooner.
-    if (this.timer && at >= this.nextTickAt) return;
-    clearTimeout(this.timer);
-    this.nextTickAt = at;
-    this.timer = setTimeout(() => void this.tick(), delayMs);
+    if (this.timer && this.timerAt <= next) return;
+    this.timer?.();
+    this.timerAt = next;
+    const delay = next - Date.now();
+    if (delay <= 0) {
+      // Due now (a notification): after the current I/O, so that the notifications read with
+      // it join the same query, without the millisecond a zero timeout takes.
+      const immediate = setImmediate(() => void this.tick());
+      this.timer = () => clearImmediate(immediate);
+    } else {
+      const timeout = setTimeout(() => void this.tick(), delay);
+      this.timer = () => clearTimeout(timeout);
+    }
   }
 
   private async tick(): Promise<void> {
     this.timer = undefined;
-    this.nextTickAt = Number.POSITIVE_INFINITY;
-    if (this.closed || this.waiters.size === 0) return;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    if (this.closed) return;
+    if (this.waiters.size === 0) {
+      this.idle();
+      return;
+    }
+    const now = Date.now();
+    const full = this.fullDueAt <= now + DUE_SLACK_MS;
+    let ids: string[];
+    if (full) {
+      ids = [...this.waiters.keys()];
+      this.fullDueAt = Number.POSITIVE_INFINITY;
+    } else if (this.checkIds.size > 0 && this.checkDueAt <= now + DUE_SLACK_MS) {
+      ids = [...this.checkIds].filter((id) => this.waiters.has(id));
+    } else {
+      this.arm();
+      return;
+    }
+    // A full poll covers every id a check was due for.
+    this.checkIds.clear();
+    this.checkDueAt = Number.POSITIVE_INFINITY;
+    const resets = this.fullResets;
     this.polling = true;
-    this.hurry = false;
     let resolvedAny = false;
     try {
-      const ids = [...this.waiters.keys()];
       for (let start = 0; start < ids.length; start += this.options.chunkSize) {
         const ready = await this.options.fetchReady(
           ids.slice(start, start + this.options.chunkSize),
@@ -141,12 +234,16 @@ export class ResultPoller {
     } finally {
       this.polling = false;
     }
-    if (resolvedAny || this.hurry) {
-      this.interval = this.options.minIntervalMs;
-    } else {
-      this.interval = Math.min(this.interval * 2, this.options.maxIntervalMs);
+    if (full) {
+      if (this.fullResets !== resets) {
+        // Asked to poll everything soon while this poll ran: already at the short interval.
+      } else if (resolvedAny && !this.listening) {
+        this.fullInterval = this.options.minIntervalMs;
+      } else {
+        this.fullInterval = Math.min(this.fullInterval * 2, this.options.maxIntervalMs);
+      }
+      this.fullDueAt = Math.min(this.fullDueAt, Date.now() + this.fullInterval);
     }
-    this.hurry = false;
-    this.schedule(this.interval);
+    this.arm();
   }
 }

@@ -1,19 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { ResultMeta } from '@conveyor/core';
 import { RedisResultBackend } from '../src';
 import { REDIS_URL } from '../../../test/support/services';
 import { meta, RedisTestKit } from './redis-test-kit';
+import { celeryWireReference } from '../../../test/support/celery-reference';
 
-interface Reference {
-  success_meta: ResultMeta;
-  failure_meta: ResultMeta;
-}
-
-const reference = JSON.parse(
-  readFileSync(join(__dirname, '../../../../shared/reference/celery-5.2.6-wire.json'), 'utf8'),
-) as Reference;
+const reference = celeryWireReference();
 
 /** What Python's `json.dumps` writes (Celery's serializer): `", "` and `": "` separators. */
 function pythonJsonDumps(value: unknown): string {

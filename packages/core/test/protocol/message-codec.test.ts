@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   Conveyor,
   decodeTaskMessage,
@@ -9,18 +7,9 @@ import {
   type TransportMessage,
 } from '@conveyor/core';
 import { Producer } from '../../src/app/producer';
+import { celeryWireReference } from '../../../../test/support/celery-reference';
 
-interface WireReference {
-  message: {
-    properties: Record<string, unknown>;
-    headers: Record<string, unknown>;
-    body: string;
-  };
-}
-
-const reference = JSON.parse(
-  readFileSync(join(__dirname, '../../../../../shared/reference/celery-5.2.6-wire.json'), 'utf8'),
-) as WireReference;
+const reference = celeryWireReference();
 const celeryMessage = reference.message;
 
 function asTransportMessage(): TransportMessage {

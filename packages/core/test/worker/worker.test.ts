@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   Conveyor,
   DEAD_LETTER_REASON_HEADER,
@@ -19,10 +17,9 @@ import {
 } from '@conveyor/core';
 import { sleep, waitFor } from '@conveyor/core/testing';
 import { deadLetters, queued } from './fixtures';
+import { celeryWireReference } from '../../../../test/support/celery-reference';
 
-const reference = JSON.parse(
-  readFileSync(join(__dirname, '../../../../../shared/reference/celery-5.2.6-wire.json'), 'utf8'),
-) as { success_meta: ResultMeta; failure_meta: ResultMeta; unknown_task_meta_result: unknown };
+const reference = celeryWireReference();
 
 class InventoryError extends Error {
   override name = 'InventoryError';
