@@ -1,3 +1,4 @@
+import { closeWithin } from './bounded-close';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import {
   ConnectionError,
@@ -34,8 +35,8 @@ class ConsumerChannel implements DeliveryChannel {
 
   constructor(readonly channel: Channel) {}
 
-  close(): Promise<void> {
-    return this.channel.close().catch(() => undefined);
+  async close(): Promise<void> {
+    await closeWithin(() => this.channel.close());
   }
 }
 

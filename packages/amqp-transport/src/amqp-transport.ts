@@ -153,12 +153,9 @@ export class AmqpTransport implements Transport {
         this.topology.bindForDelay(model, queue),
       );
     }
-    const delayMs = Math.ceil(options.deliverAt - Date.now());
-    if (delayMs > MAX_DELAY_MS) {
-      throw new ConfigError(
-        `deliverAt is ${delayMs} ms ahead; the delay levels reach ${MAX_DELAY_MS} ms (about 49.7 days)`,
-      );
-    }
+    // Past the reach of the levels (about 49.7 days) the message waits as long as they allow and
+    // arrives early; a Conveyor worker sees its eta still ahead and delays it again.
+    const delayMs = Math.min(Math.ceil(options.deliverAt - Date.now()), MAX_DELAY_MS);
     if (delayMs <= 0) {
       // Due while we were checking the route.
       await session.publisher.publish(queue, queue, message.body, publishOptions(message));
@@ -247,11 +244,18 @@ export class AmqpTransport implements Transport {
     const session = this.session;
     if (!session) return;
     this.session = undefined;
-    await Promise.all([...session.consumers].map((consumer) => consumer.stop()));
-    await Promise.all([...session.subscribers].map((subscriber) => subscriber.cancel()));
-    await session.consumerConnection.close();
-    await session.publisher.close();
-    await session.publisherConnection.close();
+    // Each step runs whatever the one before did, so both connections always end.
+    try {
+      await Promise.all([...session.consumers].map((consumer) => consumer.stop()));
+      await Promise.all([...session.subscribers].map((subscriber) => subscriber.cancel()));
+    } finally {
+      try {
+        await session.consumerConnection.close();
+        await session.publisher.close();
+      } finally {
+        await session.publisherConnection.close();
+      }
+    }
   }
 
   /** The current session, opened on first use (connections themselves connect lazily). */

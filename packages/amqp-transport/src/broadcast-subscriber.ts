@@ -1,5 +1,6 @@
 import type { Channel, ChannelModel } from 'amqplib';
 import type { Consumer, TransportMessage } from '@conveyor/core';
+import { closeWithin } from './bounded-close';
 import type { AmqpTransportLogger } from './amqp-transport-options';
 import type { ConnectionManager } from './connection-manager';
 import { transportMessage } from './message-mapping';
@@ -46,7 +47,7 @@ export class BroadcastSubscriber implements Consumer {
     this.onFinished(this);
     const channel = this.channel;
     this.channel = undefined;
-    await channel?.close().catch(() => undefined);
+    if (channel) await closeWithin(() => channel.close());
   }
 
   private async attach(model: ChannelModel): Promise<void> {

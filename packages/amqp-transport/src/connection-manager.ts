@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { connect, type ChannelModel, type SocketOptions } from 'amqplib';
 import { ConnectionError } from '@conveyor/core';
+import { closeConnection } from './bounded-close';
 import type { AmqpTransportLogger } from './amqp-transport-options';
 import { redact, type BrokerUrl } from './broker-url';
 import { messageOf } from './broker-errors';
@@ -113,7 +114,7 @@ export class ConnectionManager {
     this.waiters.clear();
     const model = this.model;
     this.model = undefined;
-    if (model) await model.close().catch(() => undefined);
+    if (model) await closeConnection(model);
     // A connect in flight would otherwise open a connection nobody closes.
     await this.runner;
   }
@@ -134,7 +135,7 @@ export class ConnectionManager {
       try {
         const model = await connect(url.href, this.socketOptions());
         if (this.closed) {
-          await model.close().catch(() => undefined);
+          await closeConnection(model);
           return;
         }
         await this.adopt(model, url);

@@ -1,3 +1,4 @@
+import { closeWithin } from './bounded-close';
 import type { ConfirmChannel, Message, Options } from 'amqplib';
 import { ConnectionError, UnroutableError } from '@conveyor/core';
 import type { AmqpTransportLogger } from './amqp-transport-options';
@@ -120,7 +121,7 @@ export class Publisher {
     this.stopWatchdog();
     const channel = this.current;
     this.current = undefined;
-    if (channel && !channel.closed) await channel.channel.close().catch(() => undefined);
+    if (channel && !channel.closed) await closeWithin(() => channel.channel.close());
   }
 
   private async pump(): Promise<void> {

@@ -1,6 +1,6 @@
-import { ConfigError, type Delivery } from '@conveyor/core';
+import { type Delivery } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
-import { DelayTopology } from '../src/delayed-delivery';
+import { DelayTopology, MAX_DELAY_MS } from '../src/delayed-delivery';
 import {
   queueName,
   readyCount,
@@ -36,14 +36,6 @@ describe('delay routing', () => {
     const bits = '0.'.repeat(21) + '1.1.1.1.1.0.1.0.0.0.0.';
     expect(route.routingKey).toBe(`${bits}q.a`);
   });
-
-  it('refuses a delay beyond the last level with ConfigError', async () => {
-    const q = await declared('too-far');
-    const sixtyDays = 60 * 24 * 3600 * 1000;
-    await expect(
-      ctx.transport.publish(textMessage('x'), { queue: q, deliverAt: Date.now() + sixtyDays }),
-    ).rejects.toBeInstanceOf(ConfigError);
-  });
 });
 
 describe('delayed delivery', () => {
@@ -77,6 +69,20 @@ describe('delayed delivery', () => {
       queue: q,
       deliverAt: Date.now() + 30 * 24 * 3600 * 1000,
     });
+    const counts = await levelCounts();
+    expect(counts[31]).toBe(1);
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(1);
+    await withRawChannel((ch) => ch.purgeQueue(delay.levelName(31)));
+  });
+
+  it('holds a delay beyond the reach of the levels as long as they reach (all levels, from 31)', async () => {
+    const q = await declared('sixty-days');
+    const sixtyDays = 60 * 24 * 3600 * 1000;
+    await ctx.transport.publish(textMessage('too far'), {
+      queue: q,
+      deliverAt: Date.now() + sixtyDays,
+    });
+    expect(delay.route(MAX_DELAY_MS, q).exchange).toBe(delay.levelName(31));
     const counts = await levelCounts();
     expect(counts[31]).toBe(1);
     expect(counts.reduce((a, b) => a + b, 0)).toBe(1);

@@ -47,7 +47,9 @@ export interface PublishOptions {
   queue: string;
   /**
    * Do not deliver before this time (epoch milliseconds). The message waits in the broker, not
-   * in any worker's memory. A time in the past or now delivers at once.
+   * in any worker's memory. A time in the past or now delivers at once. A transport whose delays
+   * have a limited reach (the AMQP transport: about 49.7 days) delivers a later message at that
+   * reach, early; the worker then finds the task's eta still ahead and delays it again.
    */
   deliverAt?: number;
 }

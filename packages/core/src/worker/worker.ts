@@ -13,7 +13,13 @@ import {
   RATE_LIMIT_LOCAL_WAIT_MS,
   REQUEUE_PAUSE_MS,
 } from '../defaults';
-import { ConfigError, MessageDecodeError, NotRegisteredError } from '../errors';
+import {
+  ConfigError,
+  ConnectionError,
+  ConveyorError,
+  MessageDecodeError,
+  NotRegisteredError,
+} from '../errors';
 import { celeryTimestamp, parseCeleryTimestamp } from '../protocol/celery-time';
 import { CONTROL_EXCHANGE, decodeRevoke } from '../protocol/control-message';
 import { decodeTaskMessage } from '../protocol/message-codec';
@@ -564,6 +570,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
       await this.app.transport.publish(message, { queue: delivery.queue, deliverAt: at });
     } catch (error) {
       this.warn(error as Error);
+      if (error instanceof ConveyorError && !(error instanceof ConnectionError)) {
+        // The broker will never take it (unroutable, refused): requeueing would loop forever.
+        await delivery.deadLetter(
+          `could not delay the message until ${new Date(at).toISOString()}: ${(error as Error).message}`,
+        );
+        return;
+      }
       // Hand it back after a pause rather than at once, so a broker refusing it cannot spin us.
       await new Promise((resolve) => setTimeout(resolve, REQUEUE_PAUSE_MS));
       await delivery.requeue();
