@@ -46,7 +46,8 @@ export interface PostgresResultBackendOptions {
   createSchema?: boolean;
   /**
    * Most connections in the pool the backend creates (not allowed with `pool`). Waiting does
-   * not scale with it: one poll query serves every pending wait. With `notify`, one more
+   * not scale with it: one poller, one query at a time, serves every pending wait. Stores
+   * normally use at most 2 connections at a time (see `storeBatchSize`). With `notify`, one more
    * connection outside the pool listens while waits are pending.
    * @defaultValue 10
    */
@@ -88,7 +89,8 @@ export interface PostgresResultBackendOptions {
    */
   expiryBatchSize?: number;
   /**
-   * Delay of the first poll after a new wait, and the poll interval after a result arrived.
+   * Delay of the first look for a new wait, and the starting interval of the full poll (which
+   * comes back to it after a result it found when no notifications are received).
    * @defaultValue 5
    */
   minPollIntervalMs?: number;
@@ -113,15 +115,6 @@ export interface PostgresResultBackendOptions {
    * @defaultValue 100
    */
   storeBatchSize?: number;
-  /**
-   * Whether a store waits for its commit to be flushed to disk (PostgreSQL's
-   * `synchronous_commit`, set for the backend's store transactions only). `false` makes stores
-   * cheaper, but a result acknowledged to the worker can be lost if the database server crashes
-   * within a fraction of a second (up to 3 × `wal_writer_delay`) after the commit; the database
-   * stays consistent.
-   * @defaultValue true (durable)
-   */
-  synchronousCommit?: boolean;
   /**
    * Called with failures of background work (polling, listening, expiry sweeps), which is
    * retried on its own. Messages never contain the password.

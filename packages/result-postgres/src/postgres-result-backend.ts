@@ -50,8 +50,9 @@ const fresh = (n: number): string =>
 
 /**
  * Result backend on PostgreSQL. Each task's Celery meta document is one JSONB row keyed by task
- * id; writes are upserts that never replace a final state; waits are served by one poller per
- * instance (optionally woken early by LISTEN/NOTIFY); old rows are deleted by a batched sweep.
+ * id; writes are upserts that never replace a final state, batched into multi-row statements
+ * when made close together; waits are served by one poller per instance (which looks up notified
+ * ids at once, and all pending ids on a backed-off timer); old rows are deleted by a batched sweep.
  */
 export class PostgresResultBackend implements ResultBackend {
   private readonly pool: Pool;
@@ -74,6 +75,7 @@ export class PostgresResultBackend implements ResultBackend {
     store: string;
     storeMany: string;
     get: string;
+    getMany: string;
     poll: string;
     forget: string;
     storeGroup: string;
@@ -162,10 +164,6 @@ export class PostgresResultBackend implements ResultBackend {
       options.storeBatchSize,
       DEFAULT_STORE_BATCH_SIZE,
     );
-    const synchronousCommit = options.synchronousCommit ?? true;
-    if (typeof synchronousCommit !== 'boolean') {
-      throw new ConfigError('synchronousCommit must be a boolean');
-    }
     const applicationName = options.applicationName ?? DEFAULT_APPLICATION_NAME;
     if (typeof applicationName !== 'string' || applicationName.length > 63) {
       throw new ConfigError('applicationName must be a string of at most 63 characters');
@@ -226,15 +224,10 @@ export class PostgresResultBackend implements ResultBackend {
     const q = qualify(this.tables);
     const notify = options.notify ?? true;
     this.channel = notify ? notifyChannel(this.tables) : undefined;
-    // With synchronousCommit off, the store's own transaction skips waiting for the WAL flush
-    // (set_config(..., true) is SET LOCAL: it ends with the statement's implicit transaction).
-    const relaxed = synchronousCommit
-      ? ''
-      : ` CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS relaxed`;
     const upsert = (
       rows: string,
     ): string => `INSERT INTO ${q.table} AS r (task_id, status, meta, updated_at)
-      SELECT i.task_id, i.status, i.meta::jsonb, now() FROM ${rows}${relaxed}
+      SELECT i.task_id, i.status, i.meta::jsonb, now() FROM ${rows}
       ON CONFLICT (task_id) DO UPDATE
         SET status = EXCLUDED.status, meta = EXCLUDED.meta, updated_at = EXCLUDED.updated_at
         -- A final state is kept (a redelivered task's late STARTED must not hide it), unless the
@@ -261,6 +254,8 @@ export class PostgresResultBackend implements ResultBackend {
             GROUP BY (upto - 1) / ${NOTIFY_PAYLOAD_BUDGET}`
         : many,
       get: `SELECT meta FROM ${q.table} WHERE task_id = $1 AND ${fresh(2)}`,
+      getMany: `SELECT task_id, meta FROM ${q.table}
+                 WHERE task_id IN (SELECT unnest($1::text[])) AND ${fresh(2)}`,
       poll: `SELECT task_id, meta FROM ${q.table}
               WHERE task_id = ANY($1::text[]) AND status IN ${READY_STATUSES_SQL} AND ${fresh(2)}`,
       forget: `DELETE FROM ${q.table} WHERE task_id = $1`,
@@ -338,6 +333,31 @@ export class PostgresResultBackend implements ResultBackend {
       this.query<{ meta: ResultMeta }>(this.sql.get, [taskId, this.resultExpiresMs]),
     );
     return res.rows[0]?.meta;
+  }
+
+  /** The metas of many tasks (undefined where none is stored), in one query per 10,000 ids. */
+  async getMany(taskIds: readonly string[]): Promise<Array<ResultMeta | undefined>> {
+    const unique = [...new Set(taskIds)];
+    const found = new Map<string, ResultMeta>();
+    for (let start = 0; start < unique.length; start += POLL_CHUNK_SIZE) {
+      const chunk = unique.slice(start, start + POLL_CHUNK_SIZE);
+      const res = await this.run(`read of ${chunk.length} results`, () =>
+        this.query<{ task_id: string; meta: ResultMeta }>(this.sql.getMany, [
+          chunk,
+          this.resultExpiresMs,
+        ]),
+      );
+      for (const row of res.rows) found.set(row.task_id, row.meta);
+    }
+    // A task asked for twice gets two copies, as from two reads.
+    const given = new Set<string>();
+    return taskIds.map((id) => {
+      const meta = found.get(id);
+      if (meta === undefined) return undefined;
+      if (given.has(id)) return structuredClone(meta);
+      given.add(id);
+      return meta;
+    });
   }
 
   async waitForReady(taskId: string, timeoutMs: number): Promise<ResultMeta | undefined> {

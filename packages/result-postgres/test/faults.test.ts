@@ -115,6 +115,35 @@ describe('a connection cut or refused on the network', () => {
     }
   });
 
+  it('rejects a burst of batched stores in bounded time while the database is unreachable', async () => {
+    const b = makeBackend(schema, {
+      connectionString: proxiedUrl(),
+      connectionTimeoutMs: 1_000,
+      statementTimeoutMs: 1_000,
+    });
+    try {
+      await b.connect();
+      proxy.block();
+      const started = Date.now();
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 1_000 }, (_, i) => b.store(success(randomUUID(), i))),
+      );
+      // Queued batches fail with the first ones instead of each waiting for its own timeout.
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(outcomes.every((o) => o.status === 'rejected')).toBe(true);
+      const reasons = outcomes.map((o) => (o as PromiseRejectedResult).reason as Error);
+      expect(reasons.every((e) => e instanceof ConnectionError)).toBe(true);
+      expect(reasons.filter((e) => e.message.includes(PASSWORD))).toEqual([]);
+
+      proxy.unblock();
+      const metas = Array.from({ length: 20 }, () => success(randomUUID(), 'back'));
+      await Promise.all(metas.map((m) => b.store(m)));
+      await expect(b.get(metas[19]!.task_id)).resolves.toEqual(metas[19]);
+    } finally {
+      await b.close();
+    }
+  });
+
   it('rejects store with a ConnectionError after connectionTimeoutMs when the server never answers', async () => {
     // Accepts TCP connections and says nothing: the case a refused connection does not cover.
     const sockets = new Set<Socket>();

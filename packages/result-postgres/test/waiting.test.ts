@@ -167,6 +167,104 @@ describe('waiting for results', () => {
     }
   });
 
+  it('looks up only the notified ids, in one query per batch of notifications', async () => {
+    const { pool, polls } = countingPool();
+    const waiter = new PostgresResultBackend({
+      pool,
+      schema,
+      maxPollIntervalMs: 60_000,
+      onError: () => undefined,
+    });
+    const writer = makeBackend(schema, { storeBatchSize: 300 });
+    try {
+      await writer.connect();
+      // Long ids, so that the batch's notification is cut into several payloads.
+      const ids = Array.from({ length: 300 }, () => `${randomUUID()}-`.repeat(3).padEnd(100, 'x'));
+      const never = randomUUID();
+      const waits = ids.map((id) => waiter.waitForReady(id, 20_000));
+      const neverWait = waiter.waitForReady(never, 20_000);
+      await sleep(1_600); // backed off: the next full poll is about a second away
+      const before = polls.length;
+      await Promise.all(ids.map((id, i) => writer.store(success(id, i))));
+      const results = await Promise.all(waits);
+      expect(results.map((r) => r?.result)).toEqual(ids.map((_, i) => i));
+      // Only the notified ids were asked for, each once: no query for all 301 pending ids.
+      const after = polls.slice(before);
+      expect(after.reduce((a, b) => a + b, 0)).toBe(300);
+      expect(after.length).toBeLessThanOrEqual(6);
+      void neverWait;
+    } finally {
+      await waiter.close();
+      await writer.close();
+      await pool.end();
+    }
+  });
+
+  it('keeps the full poll backed off while notified results stream in', async () => {
+    const { pool, polls } = countingPool();
+    const waiter = new PostgresResultBackend({
+      pool,
+      schema,
+      minPollIntervalMs: 5,
+      maxPollIntervalMs: 400,
+      onError: () => undefined,
+    });
+    const writer = makeBackend(schema);
+    try {
+      await writer.connect();
+      const ids = Array.from({ length: 500 }, () => randomUUID());
+      const waits = ids.map((id) => waiter.waitForReady(id, 20_000));
+      const started = Date.now();
+      // One result every 20 ms for 2 s: each NOTIFY used to bring the next full poll forward.
+      for (let i = 0; i < 100; i += 1) {
+        await writer.store(success(ids[i]!, i));
+        await sleep(20);
+      }
+      await expect(Promise.all(waits.slice(0, 100))).resolves.toHaveLength(100);
+      const elapsed = Date.now() - started;
+      // Full polls ask for at least the 400 ids never stored; checks for a few notified ones.
+      const full = polls.filter((count) => count >= 400).length;
+      expect(full).toBeLessThanOrEqual(elapsed / 400 + 12);
+      expect(polls.filter((count) => count < 400).length).toBeGreaterThan(50);
+    } finally {
+      await waiter.close();
+      await writer.close();
+      await pool.end();
+    }
+  });
+
+  it('finds a result whose NOTIFY was lost at the next full poll, within maxPollIntervalMs', async () => {
+    const { pool, polls } = countingPool();
+    const waiter = new PostgresResultBackend({
+      pool,
+      schema,
+      maxPollIntervalMs: 300,
+      onError: () => undefined,
+    });
+    // A writer that does not notify stands for a lost notification.
+    const silent = makeBackend(schema, { notify: false });
+    try {
+      await silent.connect();
+      const ids = Array.from({ length: 50 }, () => randomUUID());
+      const waits = ids.map((id) => waiter.waitForReady(id, 20_000));
+      await sleep(1_000); // backed off to the ceiling
+      const before = polls.length;
+      const storedAt = Date.now();
+      await Promise.all(ids.slice(0, 10).map((id, i) => silent.store(success(id, i))));
+      const found = await Promise.all(waits.slice(0, 10));
+      expect(found.map((r) => r?.result)).toEqual(ids.slice(0, 10).map((_, i) => i));
+      expect(Date.now() - storedAt).toBeLessThan(300 + 250);
+      // Found by a full poll (all 50 pending ids); nothing asked for the ids alone.
+      const after = polls.slice(before);
+      expect(after.length).toBeGreaterThan(0);
+      expect(after.every((count) => count >= 40)).toBe(true);
+    } finally {
+      await waiter.close();
+      await silent.close();
+      await pool.end();
+    }
+  });
+
   it('returns a ready result and nothing else when the timeout is zero', async () => {
     const b = makeBackend(schema);
     try {
