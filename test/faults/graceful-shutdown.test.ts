@@ -1,0 +1,62 @@
+import { waitFor } from '@conveyor/core/testing';
+import { buildPackages } from './support/build';
+import { FaultScope } from './support/fault-scope';
+import { expectSound, Ledger } from './support/ledger';
+import { killAllWorkers, WorkerProcess } from './support/worker-process';
+
+const returnedItsNumber = (value: unknown): boolean => typeof (value as { n?: unknown }).n === 'number';
+
+describe('faults: graceful shutdown under load with a second worker taking over', () => {
+  let scope: FaultScope;
+
+  beforeAll(() => buildPackages(), 120_000);
+  afterEach(async () => {
+    await killAllWorkers();
+    await scope.cleanup();
+  });
+
+  it('SIGTERM while 600 tasks of 100 ms flow: the running ones finish, the prefetched go back, the second worker runs the rest; zero lost', async () => {
+    scope = new FaultScope('graceful');
+    const ledger = new Ledger('graceful shutdown (SIGTERM) under load, 600 tasks');
+    const producer = scope.producer();
+    await Promise.all(Array.from({ length: 600 }, (_, n) => ledger.track(producer.send('faults.record', [n, 100]))));
+    const first = await WorkerProcess.start(scope.workerEnv({ concurrency: 20, prefetchMultiplier: 4, shutdownTimeoutMs: 10_000 }));
+    await waitFor(async () => (await scope.runCount()) >= 150, '150 runs on the first worker');
+    const stopping = first.terminate();
+    const second = await WorkerProcess.start(scope.workerEnv({ concurrency: 20, prefetchMultiplier: 4 }));
+    const exit = await stopping;
+    // 0: every running task finished within the shutdown timeout.
+    expect(exit).toEqual({ code: 0, signal: null });
+
+    await ledger.collect(30_000, returnedItsNumber);
+    const runs = await scope.runs();
+    const counts = ledger.tally(runs);
+    expectSound(counts, ledger.lostIds());
+    // A graceful stop finishes what it started: nothing it ran is run again.
+    expect(counts.duplicates).toBe(0);
+    expect(runs.some((r) => r.pid === first.pid)).toBe(true);
+    expect(runs.some((r) => r.pid === second.pid)).toBe(true);
+  }, 60_000);
+
+  it('SIGTERM with tasks longer than the shutdown timeout: the aborted ones are requeued and rerun (flagged redelivered) on the second worker; zero lost', async () => {
+    scope = new FaultScope('graceful-timeout');
+    const ledger = new Ledger('graceful shutdown past its timeout, 100 tasks of 1.5 s');
+    const producer = scope.producer();
+    await Promise.all(Array.from({ length: 100 }, (_, n) => ledger.track(producer.send('faults.record', [n, 1_500]))));
+    const first = await WorkerProcess.start(scope.workerEnv({ concurrency: 40, prefetchMultiplier: 1, shutdownTimeoutMs: 300 }));
+    await waitFor(async () => (await scope.runCount()) >= 40, '40 tasks running on the first worker');
+    const stopping = first.terminate();
+    const second = await WorkerProcess.start(scope.workerEnv({ concurrency: 60, prefetchMultiplier: 1 }));
+    const exit = await stopping;
+    // 1: the shutdown timeout passed with tasks still running; they were aborted and requeued.
+    expect(exit).toEqual({ code: 1, signal: null });
+
+    await ledger.collect(30_000, returnedItsNumber);
+    const runs = await scope.runs();
+    const counts = ledger.tally(runs);
+    expectSound(counts, ledger.lostIds());
+    expect(counts.duplicates).toBeGreaterThanOrEqual(40);
+    const reruns = runs.filter((r) => r.pid === second.pid && r.redelivered);
+    expect(reruns.length).toBeGreaterThanOrEqual(40);
+  }, 60_000);
+});

@@ -1,0 +1,51 @@
+import { sleep } from '@conveyor/core/testing';
+import type { TcpProxy } from '../../support/tcp-proxy';
+
+/** A loop that cuts every connection through a proxy at random intervals until stopped. */
+export class Cutter {
+  /** Cuts made so far. */
+  cuts = 0;
+  private running = true;
+  private readonly loop: Promise<void>;
+
+  /** Cuts `proxy` every `minMs`..`maxMs` (uniformly random), starting after the first interval. */
+  constructor(
+    private readonly proxy: TcpProxy,
+    private readonly minMs: number,
+    private readonly maxMs: number,
+  ) {
+    this.loop = this.run();
+  }
+
+  /** Stops cutting; resolves with the number of cuts. */
+  async stop(): Promise<number> {
+    this.running = false;
+    await this.loop;
+    return this.cuts;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      await sleep(this.minMs + Math.random() * (this.maxMs - this.minMs));
+      if (!this.running) return;
+      this.proxy.cut();
+      this.cuts += 1;
+    }
+  }
+}
+
+/** Runs `work` with `proxy` cut every `minMs`..`maxMs`; returns its value and the cut count. */
+export async function whileCutting<T>(
+  proxy: TcpProxy,
+  minMs: number,
+  maxMs: number,
+  work: () => Promise<T>,
+): Promise<{ value: T; cuts: number }> {
+  const cutter = new Cutter(proxy, minMs, maxMs);
+  try {
+    const value = await work();
+    return { value, cuts: cutter.cuts };
+  } finally {
+    await cutter.stop();
+  }
+}

@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { Client } from 'pg';
+import { AmqpTransport } from '@conveyor/amqp-transport';
+import { Conveyor, type ResultBackend } from '@conveyor/core';
+import { PostgresResultBackend } from '@conveyor/result-postgres';
+import { RedisResultBackend } from '@conveyor/result-redis';
+import { removeDelayNamespace, removeQueues } from '../../support/rabbitmq';
+import { deleteRedisKeys } from '../../support/redis';
+import { AMQP_URL, DATABASE_URL, REDIS_URL } from '../../support/services';
+import { parseRuns, type RunRecord } from './ledger';
+
+/** Where a worker or producer connects; each defaults to the real service (no proxy). */
+export interface Endpoints {
+  amqpUrl?: string;
+  redisUrl?: string;
+  databaseUrl?: string;
+}
+
+export type BackendKind = 'redis' | 'postgres';
+
+/** Worker process options, passed as environment variables to `fixtures/run-worker.js`. */
+export interface WorkerSettings extends Endpoints {
+  concurrency?: number;
+  prefetchMultiplier?: number;
+  maxBodyBytes?: number;
+  shutdownTimeoutMs?: number;
+  resultStoreTimeoutMs?: number;
+}
+
+/**
+ * Everything one fault case creates, uniquely named: its queue, delay namespace, Redis keys
+ * (results and the run log) and PostgreSQL schema, the producer apps it opened; `cleanup()`
+ * removes all of it.
+ */
+export class FaultScope {
+  readonly id = randomUUID();
+  readonly queue: string;
+  readonly delayNamespace = `faults-delay-${this.id}`;
+  readonly redisPrefix = `conveyor-test-${this.id}:`;
+  readonly runlogKey = `${this.redisPrefix}runs`;
+  readonly pgSchema = `faults_${this.id.replace(/-/g, '')}`;
+  private readonly apps: Conveyor[] = [];
+  private runlog?: Redis;
+
+  constructor(
+    label: string,
+    readonly backend: BackendKind = 'redis',
+  ) {
+    this.queue = `faults-${label}-${this.id}`;
+  }
+
+  /** The environment of a worker process of this case. */
+  workerEnv(settings: WorkerSettings = {}): Record<string, string> {
+    const env: Record<string, string> = {
+      CONVEYOR_AMQP_URL: settings.amqpUrl ?? AMQP_URL,
+      CONVEYOR_DELAY_NS: this.delayNamespace,
+      CONVEYOR_QUEUE: this.queue,
+      CONVEYOR_BACKEND: this.backend,
+      CONVEYOR_REDIS_URL: settings.redisUrl ?? REDIS_URL,
+      CONVEYOR_KEY_PREFIX: this.redisPrefix,
+      CONVEYOR_PG_URL: settings.databaseUrl ?? DATABASE_URL,
+      CONVEYOR_PG_SCHEMA: this.pgSchema,
+      CONVEYOR_RUNLOG_URL: REDIS_URL,
+      CONVEYOR_RUNLOG_KEY: this.runlogKey,
+    };
+    const numbers: Array<[string, number | undefined]> = [
+      ['CONVEYOR_CONCURRENCY', settings.concurrency],
+      ['CONVEYOR_PREFETCH_MULTIPLIER', settings.prefetchMultiplier],
+      ['CONVEYOR_MAX_BODY_BYTES', settings.maxBodyBytes],
+      ['CONVEYOR_SHUTDOWN_TIMEOUT_MS', settings.shutdownTimeoutMs],
+      ['CONVEYOR_RESULT_STORE_TIMEOUT_MS', settings.resultStoreTimeoutMs],
+    ];
+    for (const [name, value] of numbers) if (value !== undefined) env[name] = String(value);
+    return env;
+  }
+
+  /** A result backend of this case (in the test process), through `endpoints` if given. */
+  resultBackend(endpoints: Endpoints = {}, extra: { connectionName?: string } = {}): ResultBackend {
+    if (this.backend === 'postgres') {
+      return new PostgresResultBackend({
+        connectionString: endpoints.databaseUrl ?? DATABASE_URL,
+        schema: this.pgSchema,
+        connectionTimeoutMs: 2_000,
+        statementTimeoutMs: 3_000,
+        onError: () => undefined,
+      });
+    }
+    return new RedisResultBackend({
+      url: endpoints.redisUrl ?? REDIS_URL,
+      keyPrefix: `${this.redisPrefix}celery-task-meta-`,
+      groupKeyPrefix: `${this.redisPrefix}celery-taskset-meta-`,
+      commandTimeoutMs: 3_000,
+      ...extra,
+    });
+  }
+
+  /** A producer app of this case in the test process; sends `faults.record` by name. */
+  producer(endpoints: Endpoints = {}, backend?: ResultBackend): Conveyor {
+    const app = new Conveyor({
+      broker: new AmqpTransport({
+        url: endpoints.amqpUrl ?? AMQP_URL,
+        delayNamespace: this.delayNamespace,
+        reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
+        logger: { warn: () => undefined },
+      }),
+      backend: backend ?? this.resultBackend(endpoints),
+      defaultQueue: this.queue,
+    });
+    this.apps.push(app);
+    return app;
+  }
+
+  /** Every run the tasks logged so far, in log order. */
+  async runs(): Promise<RunRecord[]> {
+    return parseRuns(await this.log().lrange(this.runlogKey, 0, -1));
+  }
+
+  /** How many runs were logged so far. */
+  runCount(): Promise<number> {
+    return this.log().llen(this.runlogKey);
+  }
+
+  /** Closes the producers and removes the queue, delay namespace, keys and schema. */
+  async cleanup(): Promise<void> {
+    await Promise.all(this.apps.splice(0).map((a) => closeWithin(a, 5_000)));
+    this.runlog?.disconnect();
+    await removeQueues([this.queue]);
+    await removeDelayNamespace(this.delayNamespace);
+    await deleteRedisKeys(this.redisPrefix);
+    if (this.backend === 'postgres') await dropSchema(this.pgSchema);
+  }
+
+  private log(): Redis {
+    this.runlog ??= new Redis(REDIS_URL);
+    return this.runlog;
+  }
+}
+
+/** Drops a test schema and everything in it. */
+export async function dropSchema(schema: string): Promise<void> {
+  const client = new Client({ connectionString: DATABASE_URL });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Closes an app, giving up (with a warning) after `ms` so one hang cannot stop the cleanup. */
+async function closeWithin(app: Conveyor, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
+  const outcome = await Promise.race([app.close().catch(() => 'failed'), late]);
+  clearTimeout(timer);
+  if (outcome === 'late') console.warn(`a producer app did not close within ${ms} ms`);
+}

@@ -1,0 +1,101 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { ROOT } from './build';
+
+const RUNNER = join(__dirname, '../fixtures/run-worker.js');
+
+/** How a worker process ended. */
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+const live = new Set<WorkerProcess>();
+
+/**
+ * A worker of `fixtures/fault-app.js` in a child process (`fixtures/run-worker.js`), on the built
+ * packages, configured by environment variables. Its output is kept for failure messages.
+ */
+export class WorkerProcess {
+  /** stdout and stderr, interleaved. */
+  output = '';
+  readonly exited: Promise<Exit>;
+  exit?: Exit;
+  private readonly child: ChildProcess;
+
+  private constructor(env: Record<string, string>) {
+    this.child = spawn(process.execPath, [RUNNER], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    live.add(this);
+    this.child.stdout!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    this.child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    this.exited = new Promise((resolve) =>
+      this.child.on('exit', (code, signal) => {
+        this.exit = { code, signal };
+        live.delete(this);
+        resolve(this.exit);
+      }),
+    );
+  }
+
+  /** Starts a worker and resolves once it consumes (it printed `READY`). */
+  static async start(env: Record<string, string>, timeoutMs = 20_000): Promise<WorkerProcess> {
+    const worker = new WorkerProcess(env);
+    await worker.waitForOutput(/READY \d+/, timeoutMs);
+    return worker;
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get alive(): boolean {
+    return this.exit === undefined;
+  }
+
+  /** Resolves once the output matches `pattern`; rejects if the process exits first or in time. */
+  waitForOutput(pattern: RegExp, timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => finish(new Error(`worker ${this.pid}: no ${pattern} within ${timeoutMs} ms:\n${this.output}`)), timeoutMs);
+      const check = (): void => {
+        if (pattern.test(this.output)) finish();
+      };
+      const finish = (error?: Error): void => {
+        clearTimeout(timer);
+        this.child.stdout!.off('data', check);
+        this.child.stderr!.off('data', check);
+        if (error) reject(error);
+        else resolve();
+      };
+      this.child.stdout!.on('data', check);
+      this.child.stderr!.on('data', check);
+      void this.exited.then((exit) => finish(new Error(`worker ${this.pid} exited (${JSON.stringify(exit)}) before ${pattern}:\n${this.output}`)));
+      check();
+    });
+  }
+
+  /** Sends `signal` (SIGKILL by default) if the process still runs. */
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (this.alive) this.child.kill(signal);
+  }
+
+  /** SIGKILL, then waits for the exit. */
+  async killNow(): Promise<Exit> {
+    this.kill('SIGKILL');
+    return this.exited;
+  }
+
+  /** SIGTERM (the worker's graceful stop), then waits for the exit. */
+  async terminate(): Promise<Exit> {
+    this.kill('SIGTERM');
+    return this.exited;
+  }
+}
+
+/** SIGKILLs every worker process these helpers started that is still running. */
+export async function killAllWorkers(): Promise<void> {
+  await Promise.all([...live].map((w) => w.killNow()));
+}
