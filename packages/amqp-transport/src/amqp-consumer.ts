@@ -40,6 +40,9 @@ class ConsumerChannel implements DeliveryChannel {
   }
 }
 
+/** Longest wait for a new consumer channel to open and start consuming. */
+const OPEN_TIMEOUT_MS = 10_000;
+
 /**
  * A consumer that outlives its channels. Each consumer has a channel of its own on the consumer
  * connection, with basic.qos `prefetch` and manual acks. When the channel or the connection dies,
@@ -56,6 +59,8 @@ export class AmqpConsumer implements Consumer {
   private starting?: Promise<void>;
   private retryTimer?: NodeJS.Timeout;
   private retryRound = 0;
+  /** Counts opens, so only the latest one becomes current. */
+  private generation = 0;
 
   constructor(
     readonly queue: string,
@@ -92,7 +97,9 @@ export class AmqpConsumer implements Consumer {
   /** Consumes again on `model` if the consumer lost its channel. */
   resume(model: ChannelModel): Promise<void> {
     if (this.cancelled || (this.current && !this.current.closed)) return Promise.resolve();
-    this.starting ??= this.open(model)
+    // Bounded: an open stuck on a connection that died under it must not block every later
+    // resume. A late success of a superseded open closes its channel (see `open`).
+    this.starting ??= this.boundedOpen(model)
       .catch((error: unknown) => {
         this.context.logger.warn(`cannot consume queue '${this.queue}' again: ${messageOf(error)}`);
         this.scheduleRetry();
@@ -134,7 +141,23 @@ export class AmqpConsumer implements Consumer {
     await Promise.all([...this.channels].filter((c) => !c.closed).map((c) => c.close()));
   }
 
-  private async open(model: ChannelModel): Promise<void> {
+  private async boundedOpen(model: ChannelModel): Promise<void> {
+    const generation = ++this.generation;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`opening a channel took longer than ${OPEN_TIMEOUT_MS} ms`)),
+        OPEN_TIMEOUT_MS,
+      );
+    });
+    try {
+      await Promise.race([this.open(model, generation), timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async open(model: ChannelModel, generation = ++this.generation): Promise<void> {
     const channel = await model.createChannel();
     const state = new ConsumerChannel(channel);
     this.channels.add(state);
@@ -155,7 +178,7 @@ export class AmqpConsumer implements Consumer {
       void state.close();
       throw error;
     }
-    if (this.cancelled) {
+    if (this.cancelled || generation !== this.generation) {
       await state.close();
       return;
     }
@@ -227,6 +250,7 @@ export class AmqpConsumer implements Consumer {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       const model = this.context.connection.current;
+      // Without a connection, its manager resumes us when it reconnects.
       if (model) void this.resume(model);
     }, delay);
   }
