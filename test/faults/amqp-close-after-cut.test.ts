@@ -23,7 +23,10 @@ describe('faults: closing the AMQP transport while its connection is down', () =
       logger: { warn: () => undefined },
     });
     await transport.declareQueue({ name: queue });
-    await transport.publish({ headers: {}, properties: { contentType: 'text/plain' }, body: Buffer.from('x') }, { queue });
+    await transport.publish(
+      { headers: {}, properties: { contentType: 'text/plain' }, body: Buffer.from('x') },
+      { queue },
+    );
   });
   afterEach(async () => {
     await proxy.stop();
@@ -32,7 +35,9 @@ describe('faults: closing the AMQP transport while its connection is down', () =
 
   const closesWithin = async (ms: number): Promise<boolean> => {
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+    const timedOut = new Promise<false>(
+      (resolve) => (timer = setTimeout(() => resolve(false), ms)),
+    );
     const closed = await Promise.race([transport.close().then(() => true), timedOut]);
     clearTimeout(timer);
     return closed;

@@ -28,16 +28,36 @@ async function sendTasks(
 
 /** Prints what the broker and the worker say, for a case that lost tasks. */
 async function explainLoss(scope: FaultScope, worker: WorkerProcess): Promise<void> {
-  const queues = await rabbitmqctl('list_queues', 'name', 'messages_ready', 'messages_unacknowledged', 'consumers');
-  const consumers = await rabbitmqctl('list_consumers', 'queue_name', 'channel_pid', 'prefetch_count');
+  const queues = await rabbitmqctl(
+    'list_queues',
+    'name',
+    'messages_ready',
+    'messages_unacknowledged',
+    'consumers',
+  );
+  const consumers = await rabbitmqctl(
+    'list_consumers',
+    'queue_name',
+    'channel_pid',
+    'prefetch_count',
+  );
   console.log(
-    `[fault-diagnosis] queue: ${queues.split('\n').filter((l) => l.startsWith(scope.queue)).join(' / ')}\n` +
-      `consumers: ${consumers.split('\n').filter((l) => l.startsWith(scope.queue)).join(' / ') || 'none'}\n` +
+    `[fault-diagnosis] queue: ${queues
+      .split('\n')
+      .filter((l) => l.startsWith(scope.queue))
+      .join(' / ')}\n` +
+      `consumers: ${
+        consumers
+          .split('\n')
+          .filter((l) => l.startsWith(scope.queue))
+          .join(' / ') || 'none'
+      }\n` +
       `worker ${worker.pid} alive=${worker.alive}, last output:\n${worker.output.slice(-4_000)}`,
   );
 }
 
-const returnedItsNumber = (value: unknown): boolean => typeof (value as { n?: unknown }).n === 'number';
+const returnedItsNumber = (value: unknown): boolean =>
+  typeof (value as { n?: unknown }).n === 'number';
 
 describe('faults: RabbitMQ connection cut', () => {
   let scope: FaultScope;
@@ -58,16 +78,19 @@ describe('faults: RabbitMQ connection cut', () => {
 
   it('while publishing: every confirmed publish runs and stores its result; extra runs only from copies in the queue', async () => {
     scope = new FaultScope('amqp-publish');
-    const ledger = new Ledger('RabbitMQ cut during publishing (2,000 tasks)');
+    const ledger = new Ledger('RabbitMQ cut during publishing (4,000 tasks)');
     const producer = scope.producer({ amqpUrl: proxy.rewrite(AMQP_URL) });
     await producer.transport.declareQueue({ name: scope.queue });
 
-    const { cuts } = await whileCutting(proxy, 100, 300, () => sendTasks(ledger, producer, 2_000, 0));
+    // Enough publishes to span several cuts: publishing got faster than the cut interval.
+    const { cuts } = await whileCutting(proxy, 100, 300, () =>
+      sendTasks(ledger, producer, 4_000, 0),
+    );
     expect(cuts).toBeGreaterThan(2);
     // One more publish once the cuts stopped: the producer is connected again before anything
     // closes it (closing it while its connection is dead hangs: see amqp-close-after-cut.test.ts).
-    await ledger.track(producer.send('faults.record', [2_000, 0]));
-    expect(ledger.sent).toBe(2_001);
+    await ledger.track(producer.send('faults.record', [4_000, 0]));
+    expect(ledger.sent).toBe(4_001);
     // No worker yet: every message the broker holds is in the queue. More than sent means a
     // publish was written twice (its confirm was lost with the connection), which is documented.
     const depth = await readyCount(scope.queue);
@@ -76,7 +99,11 @@ describe('faults: RabbitMQ connection cut', () => {
 
     await WorkerProcess.start(scope.workerEnv({ concurrency: 50, prefetchMultiplier: 4 }));
     await ledger.collect(30_000, returnedItsNumber);
-    await waitFor(async () => (await scope.runCount()) >= depth, 'every copy in the queue to run', 10_000);
+    await waitFor(
+      async () => (await scope.runCount()) >= depth,
+      'every copy in the queue to run',
+      10_000,
+    );
     const counts = ledger.tally(await scope.runs());
     expectSound(counts, ledger.lostIds());
     expect(counts.publishFailed).toBe(0);
@@ -91,7 +118,9 @@ describe('faults: RabbitMQ connection cut', () => {
       scope.workerEnv({ amqpUrl: proxy.rewrite(AMQP_URL), concurrency: 20, prefetchMultiplier: 5 }),
     );
 
-    const { cuts } = await whileCutting(proxy, 150, 400, () => ledger.collect(45_000, returnedItsNumber));
+    const { cuts } = await whileCutting(proxy, 150, 400, () =>
+      ledger.collect(45_000, returnedItsNumber),
+    );
     expect(cuts).toBeGreaterThan(3);
     const counts = ledger.tally(await scope.runs());
     if (counts.lost > 0) await explainLoss(scope, worker);
@@ -109,7 +138,9 @@ describe('faults: RabbitMQ connection cut', () => {
     );
     // Start cutting once tasks run, so cuts land while 20 of them are between their run and ack.
     await waitFor(async () => (await scope.runCount()) > 0, 'the first run');
-    const { cuts } = await whileCutting(proxy, 100, 250, () => ledger.collect(45_000, returnedItsNumber));
+    const { cuts } = await whileCutting(proxy, 100, 250, () =>
+      ledger.collect(45_000, returnedItsNumber),
+    );
     await sleep(200);
     expect(cuts).toBeGreaterThan(3);
     const counts = ledger.tally(await scope.runs());

@@ -4,7 +4,8 @@ import { FaultScope } from './support/fault-scope';
 import { expectSound, Ledger } from './support/ledger';
 import { killAllWorkers, WorkerProcess } from './support/worker-process';
 
-const returnedItsNumber = (value: unknown): boolean => typeof (value as { n?: unknown }).n === 'number';
+const returnedItsNumber = (value: unknown): boolean =>
+  typeof (value as { n?: unknown }).n === 'number';
 
 describe('faults: graceful shutdown under load with a second worker taking over', () => {
   let scope: FaultScope;
@@ -19,11 +20,17 @@ describe('faults: graceful shutdown under load with a second worker taking over'
     scope = new FaultScope('graceful');
     const ledger = new Ledger('graceful shutdown (SIGTERM) under load, 600 tasks');
     const producer = scope.producer();
-    await Promise.all(Array.from({ length: 600 }, (_, n) => ledger.track(producer.send('faults.record', [n, 100]))));
-    const first = await WorkerProcess.start(scope.workerEnv({ concurrency: 20, prefetchMultiplier: 4, shutdownTimeoutMs: 10_000 }));
+    await Promise.all(
+      Array.from({ length: 600 }, (_, n) => ledger.track(producer.send('faults.record', [n, 100]))),
+    );
+    const first = await WorkerProcess.start(
+      scope.workerEnv({ concurrency: 20, prefetchMultiplier: 4, shutdownTimeoutMs: 10_000 }),
+    );
     await waitFor(async () => (await scope.runCount()) >= 150, '150 runs on the first worker');
     const stopping = first.terminate();
-    const second = await WorkerProcess.start(scope.workerEnv({ concurrency: 20, prefetchMultiplier: 4 }));
+    const second = await WorkerProcess.start(
+      scope.workerEnv({ concurrency: 20, prefetchMultiplier: 4 }),
+    );
     const exit = await stopping;
     // 0: every running task finished within the shutdown timeout.
     expect(exit).toEqual({ code: 0, signal: null });
@@ -42,11 +49,22 @@ describe('faults: graceful shutdown under load with a second worker taking over'
     scope = new FaultScope('graceful-timeout');
     const ledger = new Ledger('graceful shutdown past its timeout, 100 tasks of 1.5 s');
     const producer = scope.producer();
-    await Promise.all(Array.from({ length: 100 }, (_, n) => ledger.track(producer.send('faults.record', [n, 1_500]))));
-    const first = await WorkerProcess.start(scope.workerEnv({ concurrency: 40, prefetchMultiplier: 1, shutdownTimeoutMs: 300 }));
-    await waitFor(async () => (await scope.runCount()) >= 40, '40 tasks running on the first worker');
+    await Promise.all(
+      Array.from({ length: 100 }, (_, n) =>
+        ledger.track(producer.send('faults.record', [n, 1_500])),
+      ),
+    );
+    const first = await WorkerProcess.start(
+      scope.workerEnv({ concurrency: 40, prefetchMultiplier: 1, shutdownTimeoutMs: 300 }),
+    );
+    await waitFor(
+      async () => (await scope.runCount()) >= 40,
+      '40 tasks running on the first worker',
+    );
     const stopping = first.terminate();
-    const second = await WorkerProcess.start(scope.workerEnv({ concurrency: 60, prefetchMultiplier: 1 }));
+    const second = await WorkerProcess.start(
+      scope.workerEnv({ concurrency: 60, prefetchMultiplier: 1 }),
+    );
     const exit = await stopping;
     // 1: the shutdown timeout passed with tasks still running; they were aborted and requeued.
     expect(exit).toEqual({ code: 1, signal: null });

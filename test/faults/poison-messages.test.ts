@@ -87,7 +87,12 @@ function poison(i: number): Poison {
     },
     () => ({
       kind: 'body past maxBodyBytes',
-      message: { ...valid, body: Buffer.from(JSON.stringify([['x'.repeat(MAX_BODY_BYTES + (i % 7) * 1_000), 0], {}, EMBED])) },
+      message: {
+        ...valid,
+        body: Buffer.from(
+          JSON.stringify([['x'.repeat(MAX_BODY_BYTES + (i % 7) * 1_000), 0], {}, EMBED]),
+        ),
+      },
       reason: new RegExp(`body of \\d+ bytes exceeds the limit of ${MAX_BODY_BYTES}`),
     }),
     () => {
@@ -99,7 +104,13 @@ function poison(i: number): Poison {
       };
     },
     () => {
-      const types = ['text/plain', 'application/x-python-serialize', 'application/x-yaml', 'application/x-msgpack', undefined];
+      const types = [
+        'text/plain',
+        'application/x-python-serialize',
+        'application/x-yaml',
+        'application/x-msgpack',
+        undefined,
+      ];
       const contentType = types[i % types.length];
       return {
         kind: 'bad content type',
@@ -119,7 +130,10 @@ function poison(i: number): Poison {
       const depth = [65, 1_000, 20_000][i % 3]!;
       return {
         kind: 'deep nesting',
-        message: { ...valid, body: Buffer.from(`[${'['.repeat(depth)}${']'.repeat(depth)}, {}, null]`) },
+        message: {
+          ...valid,
+          body: Buffer.from(`[${'['.repeat(depth)}${']'.repeat(depth)}, {}, null]`),
+        },
         reason: /body nests deeper than 64 levels/,
       };
     },
@@ -128,7 +142,16 @@ function poison(i: number): Poison {
       message: {
         headers: {},
         properties: JSON_PROPS,
-        body: Buffer.from(JSON.stringify({ task: 'faults.record', id, args: [i, 0], kwargs: {}, retries: 0, eta: null })),
+        body: Buffer.from(
+          JSON.stringify({
+            task: 'faults.record',
+            id,
+            args: [i, 0],
+            kwargs: {},
+            retries: 0,
+            eta: null,
+          }),
+        ),
       },
       reason: /no task headers: Celery protocol v1/,
     }),
@@ -140,7 +163,11 @@ function poison(i: number): Poison {
       return {
         kind: 'missing headers',
         message: { ...valid, headers: variant === 2 ? undefined : headers },
-        reason: [/header 'id' must be a non-empty string/, /header 'task' must be a non-empty string/, /no task headers/][variant]!,
+        reason: [
+          /header 'id' must be a non-empty string/,
+          /header 'task' must be a non-empty string/,
+          /no task headers/,
+        ][variant]!,
       };
     },
     () => {
@@ -159,8 +186,16 @@ function poison(i: number): Poison {
   return kinds[i % kinds.length]!();
 }
 
-async function publishRaw(channel: ConfirmChannel, queue: string, message: RawMessage, extra: Record<string, unknown> = {}): Promise<void> {
-  const headers = message.headers === undefined && Object.keys(extra).length === 0 ? undefined : { ...message.headers, ...extra };
+async function publishRaw(
+  channel: ConfirmChannel,
+  queue: string,
+  message: RawMessage,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
+  const headers =
+    message.headers === undefined && Object.keys(extra).length === 0
+      ? undefined
+      : { ...message.headers, ...extra };
   channel.publish('', queue, message.body, { ...message.properties, headers, deliveryMode: 2 });
 }
 
@@ -189,7 +224,9 @@ describe('faults: poison and hostile input', () => {
     scope = new FaultScope('poison');
     const ledger = new Ledger(`poison: ${MALFORMED} malformed + ${MALFORMED / VALID_EVERY} valid`);
     const producer = scope.producer();
-    const worker = await WorkerProcess.start(scope.workerEnv({ concurrency: 20, prefetchMultiplier: 2, maxBodyBytes: MAX_BODY_BYTES }));
+    const worker = await WorkerProcess.start(
+      scope.workerEnv({ concurrency: 20, prefetchMultiplier: 2, maxBodyBytes: MAX_BODY_BYTES }),
+    );
 
     const expected = new Map<number, Poison>();
     const connection = await connect(AMQP_URL);
@@ -212,7 +249,11 @@ describe('faults: poison and hostile input', () => {
 
     await ledger.collect(30_000, (v) => typeof (v as { n?: unknown }).n === 'number');
     const dead = deadLetterQueueName(scope.queue);
-    await waitFor(async () => (await withRawChannel((ch) => ch.checkQueue(dead))).messageCount >= MALFORMED, 'every malformed message dead-lettered', 30_000);
+    await waitFor(
+      async () => (await withRawChannel((ch) => ch.checkQueue(dead))).messageCount >= MALFORMED,
+      'every malformed message dead-lettered',
+      30_000,
+    );
     const counts = ledger.tally(await scope.runs());
     expectSound(counts, ledger.lostIds());
     expect(worker.alive).toBe(true);
@@ -233,8 +274,10 @@ describe('faults: poison and hostile input', () => {
       if (seen.has(seq)) mismatches.push(`#${seq} (${p.kind}) dead-lettered twice`);
       seen.add(seq);
       byKind.set(p.kind, (byKind.get(p.kind) ?? 0) + 1);
-      if (!p.reason.test(reason)) mismatches.push(`#${seq} ${p.kind}: reason '${reason}' does not match ${p.reason}`);
-      if (!letter.content.equals(p.message.body)) mismatches.push(`#${seq} ${p.kind}: body changed on the way`);
+      if (!p.reason.test(reason))
+        mismatches.push(`#${seq} ${p.kind}: reason '${reason}' does not match ${p.reason}`);
+      if (!letter.content.equals(p.message.body))
+        mismatches.push(`#${seq} ${p.kind}: body changed on the way`);
     }
     // 'missing headers' variant 2 has no headers of its own, only x-fault-seq: still found.
     const missing = [...expected.keys()].filter((seq) => !seen.has(seq));
@@ -249,7 +292,10 @@ describe('faults: poison and hostile input', () => {
 
     // Still serving.
     const after = await producer.send('faults.record', [-1, 0]);
-    await expect(after.get({ timeoutMs: 10_000 })).resolves.toMatchObject({ n: -1, pid: worker.pid });
+    await expect(after.get({ timeoutMs: 10_000 })).resolves.toMatchObject({
+      n: -1,
+      pid: worker.pid,
+    });
     expect(worker.alive).toBe(true);
   }, 90_000);
 
@@ -262,7 +308,11 @@ describe('faults: poison and hostile input', () => {
     const connection = await connect(AMQP_URL);
     try {
       const channel = await connection.createConfirmChannel();
-      channel.sendToQueue(scope.queue, message.body, { ...message.properties, headers: { ...message.headers, eta }, deliveryMode: 2 });
+      channel.sendToQueue(scope.queue, message.body, {
+        ...message.properties,
+        headers: { ...message.headers, eta },
+        deliveryMode: 2,
+      });
       await channel.waitForConfirms();
     } finally {
       await connection.close();
@@ -270,18 +320,27 @@ describe('faults: poison and hostile input', () => {
     await new Promise((resolve) => setTimeout(resolve, 3_500));
     // It must wait somewhere (the delay levels, or the dead-letter queue with a reason): not
     // bounce between the queue and the worker every second, holding a prefetch slot.
-    const rows = (await rabbitmqctl('list_queues', 'name', 'messages_ready', 'messages_unacknowledged'))
+    const rows = (
+      await rabbitmqctl('list_queues', 'name', 'messages_ready', 'messages_unacknowledged')
+    )
       .split('\n')
       .map((line) => line.split('\t'))
       .filter(([name]) => name === scope.queue);
     const bounces = (worker.output.match(/deliverAt is \d+ ms ahead/g) ?? []).length;
     // [ready, unacked] of the task queue, and how often the worker failed to re-delay it.
-    expect({ queue: rows[0]?.slice(1, 3), bounces }).toEqual({ queue: ['0', '0'], bounces: bounces <= 1 ? bounces : '<= 1' });
+    expect({ queue: rows[0]?.slice(1, 3), bounces }).toEqual({
+      queue: ['0', '0'],
+      bounces: bounces <= 1 ? bounces : '<= 1',
+    });
     // And it is somewhere: parked in a delay level, or dead-lettered with a reason.
     const parked = (await rabbitmqctl('list_queues', 'name', 'messages'))
       .split('\n')
       .map((line) => line.split('\t'))
-      .filter(([name, count]) => (name!.startsWith(scope.delayNamespace) || name === deadLetterQueueName(scope.queue)) && Number(count) > 0);
+      .filter(
+        ([name, count]) =>
+          (name!.startsWith(scope.delayNamespace) || name === deadLetterQueueName(scope.queue)) &&
+          Number(count) > 0,
+      );
     expect(parked).toHaveLength(1);
   }, 30_000);
 });

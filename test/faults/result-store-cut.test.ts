@@ -9,60 +9,90 @@ import { killAllWorkers, WorkerProcess } from './support/worker-process';
 
 const TASKS = 1_000;
 
-const services: Record<BackendKind, { name: string; url: string; endpoints(url: string): Endpoints }> = {
+const services: Record<
+  BackendKind,
+  { name: string; url: string; endpoints(url: string): Endpoints }
+> = {
   redis: { name: 'Redis', url: REDIS_URL, endpoints: (url) => ({ redisUrl: url }) },
   postgres: { name: 'PostgreSQL', url: DATABASE_URL, endpoints: (url) => ({ databaseUrl: url }) },
 };
 
-describe.each(['redis', 'postgres'] as BackendKind[])('faults: result store (%s) connection cut', (kind) => {
-  const service = services[kind];
-  let scope: FaultScope;
-  let proxy: TcpProxy;
+describe.each(['redis', 'postgres'] as BackendKind[])(
+  'faults: result store (%s) connection cut',
+  (kind) => {
+    const service = services[kind];
+    let scope: FaultScope;
+    let proxy: TcpProxy;
 
-  beforeAll(() => buildPackages(), 120_000);
-  beforeEach(async () => {
-    const target = new URL(service.url);
-    proxy = new TcpProxy(target.hostname, Number(target.port));
-    await proxy.start();
-  });
-  afterEach(async () => {
-    await killAllWorkers();
-    await scope.cleanup();
-    await proxy.stop();
-  });
+    beforeAll(() => buildPackages(), 120_000);
+    beforeEach(async () => {
+      const target = new URL(service.url);
+      proxy = new TcpProxy(target.hostname, Number(target.port));
+      await proxy.start();
+    });
+    afterEach(async () => {
+      await killAllWorkers();
+      await scope.cleanup();
+      await proxy.stop();
+    });
 
-  const sendAll = async (ledger: Ledger, app: ReturnType<FaultScope['producer']>, sleepMs: number): Promise<void> => {
-    await Promise.all(Array.from({ length: TASKS }, (_, n) => ledger.track(app.send('faults.record', [n, sleepMs]))));
-  };
+    const sendAll = async (
+      ledger: Ledger,
+      app: ReturnType<FaultScope['producer']>,
+      sleepMs: number,
+    ): Promise<void> => {
+      await Promise.all(
+        Array.from({ length: TASKS }, (_, n) =>
+          ledger.track(app.send('faults.record', [n, sleepMs])),
+        ),
+      );
+    };
 
-  it(`while the worker stores results: nothing is acked before its result is stored, nothing lost (${service.name})`, async () => {
-    scope = new FaultScope(`${kind}-store`, kind);
-    const ledger = new Ledger(`${service.name} cut while the worker stores results (${TASKS} tasks)`);
-    const producer = scope.producer();
-    await sendAll(ledger, producer, 20);
-    const worker = await WorkerProcess.start(
-      scope.workerEnv({ ...service.endpoints(proxy.rewrite(service.url)), concurrency: 10, prefetchMultiplier: 2 }),
-    );
-    await waitFor(async () => (await scope.runCount()) > 0, 'the first run');
-    const { cuts } = await whileCutting(proxy, 100, 300, () => ledger.collect(60_000, (v) => typeof (v as { n?: unknown }).n === 'number'));
-    expect(cuts).toBeGreaterThan(3);
-    const counts = ledger.tally(await scope.runs());
-    expectSound(counts, ledger.lostIds());
-    expect(worker.alive).toBe(true);
-  }, 90_000);
+    it(`while the worker stores results: nothing is acked before its result is stored, nothing lost (${service.name})`, async () => {
+      scope = new FaultScope(`${kind}-store`, kind);
+      const ledger = new Ledger(
+        `${service.name} cut while the worker stores results (${TASKS} tasks)`,
+      );
+      const producer = scope.producer();
+      await sendAll(ledger, producer, 20);
+      const worker = await WorkerProcess.start(
+        scope.workerEnv({
+          ...service.endpoints(proxy.rewrite(service.url)),
+          concurrency: 10,
+          prefetchMultiplier: 2,
+        }),
+      );
+      await waitFor(async () => (await scope.runCount()) > 0, 'the first run');
+      const { cuts } = await whileCutting(proxy, 100, 300, () =>
+        ledger.collect(60_000, (v) => typeof (v as { n?: unknown }).n === 'number'),
+      );
+      expect(cuts).toBeGreaterThan(3);
+      const counts = ledger.tally(await scope.runs());
+      expectSound(counts, ledger.lostIds());
+      expect(worker.alive).toBe(true);
+    }, 90_000);
 
-  it(`while producers wait: every pending get() resolves across the cuts (${service.name})`, async () => {
-    scope = new FaultScope(`${kind}-wait`, kind);
-    const ledger = new Ledger(`${service.name} cut while producers wait (${TASKS} tasks)`);
-    // The producer reaches the store through the proxy; the worker goes direct.
-    const producer = scope.producer({}, scope.resultBackend(service.endpoints(proxy.rewrite(service.url))));
-    await sendAll(ledger, producer, 20);
-    const collecting = ledger.collect(60_000, (v) => typeof (v as { n?: unknown }).n === 'number');
-    const worker = await WorkerProcess.start(scope.workerEnv({ concurrency: 10, prefetchMultiplier: 2 }));
-    const { cuts } = await whileCutting(proxy, 100, 300, () => collecting);
-    expect(cuts).toBeGreaterThan(3);
-    const counts = ledger.tally(await scope.runs());
-    expectSound(counts, ledger.lostIds());
-    expect(worker.alive).toBe(true);
-  }, 90_000);
-});
+    it(`while producers wait: every pending get() resolves across the cuts (${service.name})`, async () => {
+      scope = new FaultScope(`${kind}-wait`, kind);
+      const ledger = new Ledger(`${service.name} cut while producers wait (${TASKS} tasks)`);
+      // The producer reaches the store through the proxy; the worker goes direct.
+      const producer = scope.producer(
+        {},
+        scope.resultBackend(service.endpoints(proxy.rewrite(service.url))),
+      );
+      await sendAll(ledger, producer, 20);
+      const collecting = ledger.collect(
+        60_000,
+        (v) => typeof (v as { n?: unknown }).n === 'number',
+      );
+      const worker = await WorkerProcess.start(
+        scope.workerEnv({ concurrency: 10, prefetchMultiplier: 2 }),
+      );
+      const { cuts } = await whileCutting(proxy, 100, 300, () => collecting);
+      expect(cuts).toBeGreaterThan(3);
+      const counts = ledger.tally(await scope.runs());
+      expectSound(counts, ledger.lostIds());
+      expect(worker.alive).toBe(true);
+    }, 90_000);
+  },
+);

@@ -28,7 +28,9 @@ describe('faults: worker SIGKILL', () => {
     for (let run = 0; run < RUNS; run += 1) {
       const ledger = new Ledger(`SIGKILL run ${run + 1}`);
       const sending = Promise.all(
-        Array.from({ length: TASKS }, (_, n) => ledger.track(producer.send('faults.record', [n, 0], { taskId: randomUUID() }))),
+        Array.from({ length: TASKS }, (_, n) =>
+          ledger.track(producer.send('faults.record', [n, 0], { taskId: randomUUID() })),
+        ),
       );
       // Kill once a random share of this run's tasks has started (0..99%), so kills land
       // before, between and during runs, results and acks.
@@ -47,7 +49,8 @@ describe('faults: worker SIGKILL', () => {
       total.push(counts);
     }
 
-    const sum = (key: keyof CaseCounts): number => total.reduce((acc, c) => acc + (c[key] as number), 0);
+    const sum = (key: keyof CaseCounts): number =>
+      total.reduce((acc, c) => acc + (c[key] as number), 0);
     printCounts({
       label: `worker SIGKILL, ${RUNS} runs x ${TASKS} tasks (total)`,
       sent: sum('sent'),

@@ -42,6 +42,7 @@ const probe = {
   failuresLeft: 0,
   runs: 0,
   aborted: [] as string[],
+  started: [] as string[],
   order: [] as string[],
 };
 
@@ -109,6 +110,7 @@ class SemanticsService {
   @Task()
   async untilAborted(): Promise<string> {
     const ctx = taskContext();
+    probe.started.push(ctx.id);
     await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
     probe.aborted.push(ctx.id);
     return 'aborted';
@@ -179,7 +181,14 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
     }, 120_000);
     beforeEach(() => {
       queue = `semantics-${randomUUID()}`;
-      Object.assign(probe, { attempts: [], failuresLeft: 0, runs: 0, aborted: [], order: [] });
+      Object.assign(probe, {
+        attempts: [],
+        failuresLeft: 0,
+        runs: 0,
+        aborted: [],
+        started: [],
+        order: [],
+      });
     });
     afterEach(async () => {
       await Promise.all(workers.splice(0).map((w) => w.stop()));
@@ -389,7 +398,9 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
         const app = newApp();
         const worker = await startWorker(app);
         const running = await client(app).untilAborted.delay();
-        await waitFor(() => worker.activeCount === 1, 'running');
+        // Revoked once the task runs: a revoke that comes earlier skips it (the test above).
+        await waitFor(() => probe.started.includes(running.id), 'the task to run');
+        expect(worker.activeCount).toBe(1);
         await app.revoke(running.id, { terminate: true });
         await expect(running.get({ timeoutMs: 5_000 })).rejects.toBeInstanceOf(TaskRevokedError);
         await waitFor(() => probe.aborted.includes(running.id), 'the task saw its signal');

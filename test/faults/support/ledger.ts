@@ -140,7 +140,10 @@ export class Ledger {
       strangers,
     };
     printCounts(counts);
-    if (this.publishErrors.size > 0) console.log(`[fault-counts] ${this.label}: publish errors ${[...this.publishErrors].slice(0, 3).join(' | ')}`);
+    if (this.publishErrors.size > 0)
+      console.log(
+        `[fault-counts] ${this.label}: publish errors ${[...this.publishErrors].slice(0, 3).join(' | ')}`,
+      );
     return counts;
   }
 }

@@ -34,6 +34,9 @@ export const JSON_PROPS = { contentType: 'application/json', contentEncoding: 'u
 
 /** A valid `faults.record(n, 0)` message. */
 export function validMessage(id: string, n: number): RawMessage {
-  return { headers: validHeaders(id), properties: JSON_PROPS, body: Buffer.from(JSON.stringify([[n, 0], {}, EMBED])) };
+  return {
+    headers: validHeaders(id),
+    properties: JSON_PROPS,
+    body: Buffer.from(JSON.stringify([[n, 0], {}, EMBED])),
+  };
 }
-

@@ -59,7 +59,13 @@ export class WorkerProcess {
   /** Resolves once the output matches `pattern`; rejects if the process exits first or in time. */
   waitForOutput(pattern: RegExp, timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => finish(new Error(`worker ${this.pid}: no ${pattern} within ${timeoutMs} ms:\n${this.output}`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          finish(
+            new Error(`worker ${this.pid}: no ${pattern} within ${timeoutMs} ms:\n${this.output}`),
+          ),
+        timeoutMs,
+      );
       const check = (): void => {
         if (pattern.test(this.output)) finish();
       };
@@ -72,7 +78,13 @@ export class WorkerProcess {
       };
       this.child.stdout!.on('data', check);
       this.child.stderr!.on('data', check);
-      void this.exited.then((exit) => finish(new Error(`worker ${this.pid} exited (${JSON.stringify(exit)}) before ${pattern}:\n${this.output}`)));
+      void this.exited.then((exit) =>
+        finish(
+          new Error(
+            `worker ${this.pid} exited (${JSON.stringify(exit)}) before ${pattern}:\n${this.output}`,
+          ),
+        ),
+      );
       check();
     });
   }

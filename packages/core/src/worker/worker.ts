@@ -335,6 +335,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.warn,
       );
     }
+    // A revoke (with or without terminate) that came while the task was being set up: the task
+    // has no abort lever before execute(), so it must be caught here, with no await in between.
+    if (this.revocations.has(message.headers.id)) {
+      await this.finishRevoked(job, 'revoked');
+      return;
+    }
     this.emit('task-started', this.event(job));
     const startedAt = performance.now();
     const outcome = await this.execute(job);
