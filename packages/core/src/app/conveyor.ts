@@ -161,7 +161,11 @@ export class Conveyor {
   }
 
   private proxy(definition: TaskDefinition): TaskProxy<unknown[], unknown> {
-    const sendWith = (args: unknown[], options: SendOptions = {}): Promise<AsyncResult<unknown>> =>
+    // async, so a SerializationError rejects the returned promise instead of throwing.
+    const sendWith = async (
+      args: unknown[],
+      options: SendOptions = {},
+    ): Promise<AsyncResult<unknown>> =>
       this.sendWire(
         definition.name,
         argsToWire(args),

@@ -7,6 +7,7 @@ import { emptyEmbed, JSON_CONTENT_TYPE, UTF8, type TaskMessage } from '../protoc
 import { currentTaskContext } from '../task/task-context';
 import type { TaskOptions } from '../task/task-options';
 import type { QueueDeclaration, Transport } from '../transport/transport';
+import { ConfigError } from '../errors';
 import type { SendOptions } from './send-options';
 
 /** One task call, its arguments already in wire form. */
@@ -58,6 +59,7 @@ export class Producer {
 
   build(call: TaskCall): { message: TaskMessage; deliverAt?: number } {
     const { options, taskOptions = {} } = call;
+    checkSendOptions(options);
     const id = options.taskId ?? randomUUID();
     const parent = currentTaskContext();
     const now = Date.now();
@@ -108,5 +110,41 @@ export class Producer {
       embed: emptyEmbed(),
     };
     return { message, deliverAt: etaTime !== undefined && etaTime > now ? etaTime : undefined };
+  }
+}
+
+/** Refuses call options that would make an invalid message, before anything is published. */
+function checkSendOptions(options: SendOptions): void {
+  const fail = (what: string): never => {
+    throw new ConfigError(`invalid call option: ${what}`);
+  };
+  const isValidDate = (d: unknown): boolean => d instanceof Date && !Number.isNaN(d.getTime());
+  const isNonNegative = (n: unknown): boolean =>
+    typeof n === 'number' && Number.isFinite(n) && n >= 0;
+  if (options.eta !== undefined && !isValidDate(options.eta)) fail('eta must be a valid Date');
+  if (options.countdownMs !== undefined && !isNonNegative(options.countdownMs)) {
+    fail(`countdownMs must be a non-negative number, got ${options.countdownMs}`);
+  }
+  if (options.expires !== undefined) {
+    const ok =
+      options.expires instanceof Date
+        ? isValidDate(options.expires)
+        : isNonNegative(options.expires);
+    if (!ok) fail('expires must be a valid Date or a non-negative number of ms');
+  }
+  for (const key of ['timeLimitMs', 'softTimeLimitMs'] as const) {
+    if (options[key] !== undefined && !isNonNegative(options[key])) {
+      fail(`${key} must be a non-negative number, got ${options[key]}`);
+    }
+  }
+  const { priority } = options;
+  if (priority !== undefined && !(Number.isInteger(priority) && priority >= 0 && priority <= 255)) {
+    fail(`priority must be an integer from 0 to 255, got ${priority}`);
+  }
+  if (
+    options.taskId !== undefined &&
+    (typeof options.taskId !== 'string' || options.taskId === '')
+  ) {
+    fail('taskId must be a non-empty string');
   }
 }

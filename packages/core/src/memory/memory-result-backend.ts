@@ -108,6 +108,23 @@ export class MemoryResultBackend implements ResultBackend {
     this.store_.groups.delete(groupId);
   }
 
+  /** Deletes expired results and groups (reads skip them anyway; this frees their memory). */
+  async sweepExpired(): Promise<{ deleted: number }> {
+    const now = Date.now();
+    let deleted = 0;
+    for (const map of [this.store_.results, this.store_.groups] as Array<
+      Map<string, Entry<unknown>>
+    >) {
+      for (const [id, entry] of map) {
+        if (entry.expiresAt <= now) {
+          map.delete(id);
+          deleted += 1;
+        }
+      }
+    }
+    return { deleted };
+  }
+
   async close(): Promise<void> {
     for (const abandon of [...this.pending]) abandon();
   }

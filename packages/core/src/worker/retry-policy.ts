@@ -40,11 +40,13 @@ export class RetryPolicy {
     if (thrown instanceof RetryRequest) {
       const max = this.options?.max ?? DEFAULT_EXPLICIT_MAX_RETRIES;
       if (retries >= max) return { retry: false, exhausted: true, error: thrown.error ?? thrown };
-      return {
-        retry: true,
-        delayMs: thrown.countdownMs ?? this.delay(retries),
-        error: thrown.error,
-      };
+      // A countdown computed from bad input (NaN, Infinity, negative) falls back to the backoff.
+      const countdown = thrown.countdownMs;
+      const delayMs =
+        countdown !== undefined && Number.isFinite(countdown)
+          ? Math.max(0, countdown)
+          : this.delay(retries);
+      return { retry: true, delayMs, error: thrown.error };
     }
     if (!this.options || !this.retryable(thrown))
       return { retry: false, exhausted: false, error: thrown };

@@ -16,6 +16,21 @@ export interface ThreadRun {
 interface PooledThread {
   thread: Thread;
   ready: Promise<void>;
+  /** Set when the thread exited, whatever the reason: it must never be handed a run again. */
+  dead: boolean;
+}
+
+/** What a run ends as when its thread dies without being asked to (Celery's WorkerLostError). */
+function threadLost(code: number): ThreadOutcome {
+  return {
+    ok: false,
+    error: {
+      exc_type: 'WorkerLostError',
+      exc_message: [`the task thread exited unexpectedly (exit code ${code})`],
+      exc_module: 'billiard.exceptions',
+    },
+    traceback: null,
+  };
 }
 
 /**
@@ -35,49 +50,61 @@ export class ThreadPool {
   constructor(private readonly appModule: string) {}
 
   run(request: ThreadRunRequest): ThreadRun {
-    const pooled = this.idle.pop() ?? this.spawn();
+    let pooled = this.idle.pop();
+    while (pooled?.dead) pooled = this.idle.pop();
+    pooled ??= this.spawn();
+    const thread = pooled.thread;
     this.busy.add(pooled);
     let finish!: (outcome: ThreadOutcome | 'terminated') => void;
     const outcome = new Promise<ThreadOutcome | 'terminated'>((resolve) => (finish = resolve));
     let settled = false;
+    let terminating = false;
     const settle = (value: ThreadOutcome | 'terminated'): void => {
       if (settled) return;
       settled = true;
-      pooled.thread.off('message', onMessage);
-      pooled.thread.off('exit', onExit);
+      thread.off('message', onMessage);
+      thread.off('exit', onExit);
       this.busy.delete(pooled);
-      if (value !== 'terminated') this.idle.push(pooled);
+      if (value !== 'terminated' && !pooled.dead) this.idle.push(pooled);
       finish(value);
     };
     const onMessage = (reply: ThreadReply): void => {
       if (reply.type === 'done') settle(reply.outcome);
     };
-    const onExit = (): void => settle('terminated');
-    pooled.thread.on('message', onMessage);
-    pooled.thread.on('exit', onExit);
+    // Terminated on request, the run ends as such; a thread that died by itself lost its task.
+    const onExit = (code: number): void => settle(terminating ? 'terminated' : threadLost(code));
+    thread.on('message', onMessage);
+    thread.on('exit', onExit);
     pooled.ready.then(
-      () => pooled.thread.postMessage(request),
+      () => {
+        if (!settled) thread.postMessage(request);
+      },
       (error: Error) => {
         settle({
           ok: false,
           error: { exc_type: 'Error', exc_message: [error.message], exc_module: null },
           traceback: null,
         });
-        void pooled.thread.terminate();
+        void thread.terminate();
       },
     );
     return {
       outcome,
+      // Both levers act only while this run holds the thread: afterwards it may run another task.
       abort: (reason) =>
-        void pooled.ready.then(() =>
-          pooled.thread.postMessage({
-            type: 'abort',
-            reason: { name: reason.name, message: reason.message },
-          }),
-        ),
+        void pooled.ready.then(() => {
+          if (!settled) {
+            thread.postMessage({
+              type: 'abort',
+              reason: { name: reason.name, message: reason.message },
+            });
+          }
+        }),
       terminate: () => {
+        if (settled) return;
+        terminating = true;
         settle('terminated');
-        void pooled.thread.terminate();
+        void thread.terminate();
       },
     };
   }
@@ -106,6 +133,12 @@ export class ThreadPool {
     ready.catch(() => undefined);
     // Idle threads must not keep a finished worker process alive.
     thread.unref();
-    return { thread, ready };
+    const pooled: PooledThread = { thread, ready, dead: false };
+    thread.once('exit', () => {
+      pooled.dead = true;
+      const index = this.idle.indexOf(pooled);
+      if (index >= 0) this.idle.splice(index, 1);
+    });
+    return pooled;
   }
 }

@@ -87,7 +87,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly consumers: Consumer[] = [];
   private readonly waiting: Job[] = [];
   private readonly running = new Set<Job>();
-  private readonly held = new Set<NodeJS.Timeout>();
+  /** Rate-limited jobs waiting locally for their slot, by their timer. */
   private readonly settling = new Set<Promise<unknown>>();
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   private stopping?: Promise<number>;
@@ -219,7 +219,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         reason,
         queue: delivery.queue,
       });
-      this.settle(delivery.deadLetter(reason));
+      this.settle(this.deadLetterOrRequeue(delivery, reason));
       return;
     }
     const definition = this.app.task(message.headers.task);
@@ -289,7 +289,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   private hold(job: Job, ms: number): void {
     const timer = setTimeout(() => {
-      this.held.delete(timer);
+      this.heldJobs.delete(timer);
       if (this.state !== 'running') {
         this.giveBack(job);
         return;
@@ -297,7 +297,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.waiting.push(job);
       this.pump();
     }, ms);
-    this.held.add(timer);
     this.heldJobs.set(timer, job);
   }
 
@@ -311,10 +310,20 @@ export class Worker extends EventEmitter<WorkerEvents> {
     ) {
       const job = this.waiting.shift()!;
       this.running.add(job);
-      void this.process(job).finally(() => {
-        this.running.delete(job);
-        this.pump();
-      });
+      void this.process(job)
+        .catch((error: unknown) => {
+          // A bug must not take the process down with every task it holds: report it and give
+          // the message back, unless it was settled already.
+          this.warn(error instanceof Error ? error : new Error(String(error)));
+          if (!job.settled) {
+            job.settled = true;
+            this.settle(this.requeueLater(job.delivery));
+          }
+        })
+        .finally(() => {
+          this.running.delete(job);
+          this.pump();
+        });
     }
   }
 
@@ -344,6 +353,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.emit('task-started', this.event(job));
     const startedAt = performance.now();
     const outcome = await this.execute(job);
+    // The run is over: a late revoke must not reach a thread that now runs another task.
+    job.control = undefined;
     const runtimeMs = performance.now() - startedAt;
     if (job.abandoned) return;
     if (outcome.kind === 'terminated' || this.revocations.has(message.headers.id)) {
@@ -464,8 +475,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
         { queue: delivery.queue, deliverAt: due },
       );
     } catch (publishError) {
-      this.warn(publishError as Error);
-      await this.finish(job, undefined, 'requeue');
+      if (!job.settled && !job.abandoned) {
+        job.settled = true;
+        await this.publishFailed(delivery, publishError, 'could not publish the retry');
+      } else {
+        this.warn(publishError as Error);
+      }
       return;
     }
     const meta = this.writer?.failure(message, delivery.queue, error);
@@ -512,7 +527,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
   ): Promise<void> {
     const { message, delivery } = job;
     if (meta && this.writer && !message.headers.ignore_result) {
-      const stored = await this.writer.store(meta, () => job.abandoned, this.warn);
+      // Stop retrying once the worker is shutting down: the message goes back instead.
+      const giveUp = (): boolean => job.abandoned || this.state !== 'running';
+      const stored = await this.writer.store(meta, giveUp, this.warn);
       if (!stored) {
         this.warn(
           new Error(`result of task ${message.headers.id} could not be stored; message requeued`),
@@ -524,7 +541,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     job.settled = true;
     if (settlement === 'ack') await this.safely(delivery.ack());
     else if (settlement === 'requeue') await this.safely(delivery.requeue());
-    else await this.safely(delivery.deadLetter(settlement.deadLetter));
+    else await this.deadLetterOrRequeue(delivery, settlement.deadLetter);
   }
 
   private async finishRevoked(job: Job, reason: string): Promise<void> {
@@ -559,7 +576,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (this.writer && !h.ignore_result) {
       await this.writer.store(
         this.writer.failure(message, delivery.queue, error),
-        () => false,
+        () => this.state !== 'running',
         this.warn,
       );
     }
@@ -568,27 +585,58 @@ export class Worker extends EventEmitter<WorkerEvents> {
       reason: `task '${h.task}' is not registered`,
       queue: delivery.queue,
     });
-    await delivery.deadLetter(`task '${h.task}' is not registered on ${this.hostname}`);
+    await this.deadLetterOrRequeue(
+      delivery,
+      `task '${h.task}' is not registered on ${this.hostname}`,
+    );
   }
 
   private async redelay(delivery: Delivery, message: TransportMessage, at: number): Promise<void> {
     try {
       await this.app.transport.publish(message, { queue: delivery.queue, deliverAt: at });
     } catch (error) {
-      this.warn(error as Error);
-      if (error instanceof ConveyorError && !(error instanceof ConnectionError)) {
-        // The broker will never take it (unroutable, refused): requeueing would loop forever.
-        await delivery.deadLetter(
-          `could not delay the message until ${new Date(at).toISOString()}: ${(error as Error).message}`,
-        );
-        return;
-      }
-      // Hand it back after a pause rather than at once, so a broker refusing it cannot spin us.
-      await new Promise((resolve) => setTimeout(resolve, REQUEUE_PAUSE_MS));
-      await delivery.requeue();
+      await this.publishFailed(
+        delivery,
+        error,
+        `could not delay the message until ${new Date(at).toISOString()}`,
+      );
       return;
     }
     await delivery.ack();
+  }
+
+  /**
+   * A message derived from `delivery` (re-delayed, retried) could not be published. One the
+   * broker will never take (unroutable, refused) is dead-lettered, since requeueing it would
+   * loop forever; otherwise the original goes back after a pause.
+   */
+  private async publishFailed(delivery: Delivery, error: unknown, what: string): Promise<void> {
+    this.warn(error instanceof Error ? error : new Error(String(error)));
+    if (error instanceof ConveyorError && !(error instanceof ConnectionError)) {
+      await this.deadLetterOrRequeue(delivery, `${what}: ${error.message}`);
+    } else {
+      await this.requeueLater(delivery);
+    }
+  }
+
+  /**
+   * Dead-letters, or gives the message back when the dead-letter copy cannot be published now
+   * (a broker alarm, a lost connection): a message is never left unsettled, holding a prefetch
+   * slot.
+   */
+  private async deadLetterOrRequeue(delivery: Delivery, reason: string): Promise<void> {
+    try {
+      await delivery.deadLetter(reason);
+    } catch (error) {
+      this.warn(error as Error);
+      await this.requeueLater(delivery);
+    }
+  }
+
+  /** Requeues after a pause, so a message that keeps failing cannot spin the worker. */
+  private async requeueLater(delivery: Delivery): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, REQUEUE_PAUSE_MS));
+    await delivery.requeue();
   }
 
   private async shutdown(forced: boolean): Promise<number> {
@@ -606,7 +654,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.giveBack(job);
     }
     this.heldJobs.clear();
-    this.held.clear();
     let code = EXIT_GRACEFUL;
     if (this.running.size > 0) {
       const finished = await this.waitForRunning(forced ? 0 : this.shutdownTimeoutMs);
