@@ -1,19 +1,13 @@
 /** Messages between the bench (parent) and its forked child processes. */
+import type { BenchAppSettings } from './conveyor-app';
 
 /** Result backend of a forked Conveyor worker. */
 export type BackendKind = 'redis' | 'postgres' | 'none';
 
 /** What a forked Conveyor worker builds (passed in env `BENCH_CHILD_CONFIG` as JSON). */
-export interface WorkerChildConfig {
+export interface WorkerChildConfig extends Omit<BenchAppSettings, 'backend'> {
   kind: 'conveyor-worker';
-  queue: string;
   backend: BackendKind;
-  amqpUrl: string;
-  redisUrl: string;
-  databaseUrl: string;
-  redisPrefix: string;
-  pgSchema: string;
-  delayNamespace: string;
   concurrency: number;
   prefetchMultiplier: number;
 }
@@ -28,7 +22,10 @@ export interface RawConsumerChildConfig {
 }
 
 /** The backlog's producer (passed the same way): a Conveyor app that only sends. */
-export interface ProducerChildConfig extends Omit<WorkerChildConfig, 'kind' | 'concurrency' | 'prefetchMultiplier'> {
+export interface ProducerChildConfig extends Omit<
+  WorkerChildConfig,
+  'kind' | 'concurrency' | 'prefetchMultiplier'
+> {
   kind: 'conveyor-producer';
   /** Tasks to send on `start`. */
   n: number;
