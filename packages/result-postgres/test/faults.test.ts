@@ -12,6 +12,15 @@ const target = new URL(DATABASE_URL);
 let proxy: TcpProxy;
 
 /** DATABASE_URL through the proxy, with a password (trust auth ignores it) to watch for leaks. */
+/** A backend through the proxy whose connects and queries give up after a second. */
+function shortTimeoutBackend(): ReturnType<typeof makeBackend> {
+  return makeBackend(schema, {
+    connectionString: proxiedUrl(),
+    connectionTimeoutMs: 1_000,
+    statementTimeoutMs: 1_000,
+  });
+}
+
 function proxiedUrl(): string {
   const url = new URL(proxy.rewrite(DATABASE_URL));
   url.username = url.username || 'postgres';
@@ -87,11 +96,7 @@ describe('a connection cut or refused on the network', () => {
   });
 
   it('rejects store with a ConnectionError in bounded time while the database is unreachable', async () => {
-    const b = makeBackend(schema, {
-      connectionString: proxiedUrl(),
-      connectionTimeoutMs: 1_000,
-      statementTimeoutMs: 1_000,
-    });
+    const b = shortTimeoutBackend();
     try {
       await b.connect();
       proxy.block();
@@ -116,11 +121,7 @@ describe('a connection cut or refused on the network', () => {
   });
 
   it('rejects a burst of batched stores in bounded time while the database is unreachable', async () => {
-    const b = makeBackend(schema, {
-      connectionString: proxiedUrl(),
-      connectionTimeoutMs: 1_000,
-      statementTimeoutMs: 1_000,
-    });
+    const b = shortTimeoutBackend();
     try {
       await b.connect();
       proxy.block();
