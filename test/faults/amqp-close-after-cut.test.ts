@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AmqpTransport } from '@conveyor/amqp-transport';
-import { removeQueues } from '../support/rabbitmq';
+import { delayNamespace, removeDelayNamespace, removeQueues } from '../support/rabbitmq';
 import { AMQP_URL } from '../support/services';
 import { TcpProxy } from '../support/tcp-proxy';
 
@@ -13,12 +13,14 @@ describe('faults: closing the AMQP transport while its connection is down', () =
   let proxy: TcpProxy;
   let transport: AmqpTransport;
   const queue = `faults-close-${randomUUID()}`;
+  const namespace = delayNamespace();
 
   beforeEach(async () => {
     proxy = new TcpProxy('127.0.0.1', Number(new URL(AMQP_URL).port || 5672));
     await proxy.start();
     transport = new AmqpTransport({
       url: proxy.rewrite(AMQP_URL),
+      delayNamespace: namespace,
       reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
       logger: { warn: () => undefined },
     });
@@ -31,6 +33,9 @@ describe('faults: closing the AMQP transport while its connection is down', () =
   afterEach(async () => {
     await proxy.stop();
     await removeQueues([queue]);
+  });
+  afterAll(async () => {
+    await removeDelayNamespace(namespace);
   });
 
   const closesWithin = async (ms: number): Promise<boolean> => {
