@@ -1,15 +1,15 @@
-import type { Channel, ConsumeMessage } from 'amqplib';
 import {
   ConnectionError,
   DEAD_LETTER_REASON_HEADER,
   type Delivery,
   type TransportMessage,
 } from '@conveyor/core';
-import { batchWrites } from './write-batching';
+import type { AckCoalescer, TrackedDelivery } from './ack-coalescer';
 
 /** A consumer channel, as its deliveries see it. Delivery tags only mean something on it. */
 export interface DeliveryChannel {
-  readonly channel: Channel;
+  /** Writes the channel's acks and requeues. */
+  readonly acks: AckCoalescer;
   /** True once the channel is gone: its deliveries are back with the broker. */
   readonly closed: boolean;
 }
@@ -18,8 +18,8 @@ export interface DeliveryChannel {
 export type DeadLetterPublisher = (message: TransportMessage, queue: string) => Promise<void>;
 
 /**
- * A message handed to a consumer. Settling writes basic.ack / basic.nack on the channel it came
- * from; if that channel has died the broker has already put the message back, so settling
+ * A message handed to a consumer. Settling acks it (with the channel's next coalesced write) or
+ * writes basic.nack on the channel it came from; if that channel has died the broker has already put the message back, so settling
  * rejects with `ConnectionError` instead of acking a delivery tag that now means nothing.
  * @internal
  */
@@ -29,7 +29,7 @@ export class AmqpDelivery implements Delivery {
   private state: 'open' | 'settling' | 'settled' = 'open';
 
   constructor(
-    private readonly raw: ConsumeMessage,
+    private readonly tracked: TrackedDelivery,
     private readonly source: DeliveryChannel,
     readonly queue: string,
     message: TransportMessage,
@@ -37,17 +37,17 @@ export class AmqpDelivery implements Delivery {
     private readonly onSettled: () => void,
   ) {
     this.message = message;
-    this.redelivered = raw.fields.redelivered;
+    this.redelivered = tracked.raw.fields.redelivered;
   }
 
   async ack(): Promise<void> {
     this.begin('ack');
-    this.finish('ack', (channel) => channel.ack(this.raw));
+    this.finish('ack', (acks) => acks.ack(this.tracked));
   }
 
   async requeue(): Promise<void> {
     this.begin('requeue');
-    this.finish('requeue', (channel) => channel.nack(this.raw, false, true));
+    this.finish('requeue', (acks) => acks.requeue(this.tracked));
   }
 
   /**
@@ -68,7 +68,7 @@ export class AmqpDelivery implements Delivery {
       this.state = 'open';
       throw error;
     }
-    this.finish('dead-letter', (channel) => channel.ack(this.raw));
+    this.finish('dead-letter', (acks) => acks.ack(this.tracked));
   }
 
   private begin(what: string): void {
@@ -81,11 +81,10 @@ export class AmqpDelivery implements Delivery {
     this.state = 'settling';
   }
 
-  private finish(what: string, settle: (channel: Channel) => void): void {
+  private finish(what: string, settle: (acks: AckCoalescer) => void): void {
     try {
       this.checkChannel(what);
-      batchWrites(this.source.channel);
-      settle(this.source.channel);
+      settle(this.source.acks);
     } catch (error) {
       this.state = 'open';
       throw error instanceof ConnectionError ? error : this.channelGone(what, error);

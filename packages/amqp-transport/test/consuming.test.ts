@@ -2,9 +2,9 @@ import { DEAD_LETTER_REASON_HEADER, type Delivery } from '@conveyor/core';
 import { sleep, waitFor } from '@conveyor/core/testing';
 import {
   queueName,
-  rabbitmqctl,
   readyCount,
   textMessage,
+  unacked,
   withRawChannel,
   useTestTransport,
 } from './support/broker';
@@ -17,14 +17,6 @@ async function declared(label: string): Promise<string> {
   queues.push(name);
   await ctx.transport.declareQueue({ name });
   return name;
-}
-
-/** Unacknowledged messages of `queue`, live from the broker. */
-async function unacked(queue: string): Promise<number> {
-  const line = (await rabbitmqctl('list_queues', 'name', 'messages_unacknowledged'))
-    .split('\n')
-    .find((l) => l.startsWith(`${queue}\t`));
-  return Number(line?.split('\t')[1] ?? NaN);
 }
 
 describe('prefetch', () => {

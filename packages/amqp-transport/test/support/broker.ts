@@ -69,6 +69,14 @@ export async function readyCount(queue: string): Promise<number> {
   return withRawChannel(async (ch) => (await ch.checkQueue(queue)).messageCount);
 }
 
+/** Unacknowledged messages of `queue`, live from the broker. */
+export async function unacked(queue: string): Promise<number> {
+  const line = (await rabbitmqctl('list_queues', 'name', 'messages_unacknowledged'))
+    .split('\n')
+    .find((l) => l.startsWith(`${queue}\t`));
+  return Number(line?.split('\t')[1] ?? NaN);
+}
+
 /** Runs rabbitmqctl (live broker state, unlike the management API's sampled stats). */
 export async function rabbitmqctl(...args: string[]): Promise<string> {
   const { stdout } = await promisify(execFile)('rabbitmqctl', ['-q', ...args], { timeout: 20_000 });
