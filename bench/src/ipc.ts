@@ -19,6 +19,8 @@ export interface RawConsumerChildConfig {
   amqpUrl: string;
   prefetch: number;
   noDelay: boolean;
+  /** Publish a reply to each message's `replyTo` (the ceiling) or only ack (the split scenario). */
+  reply: boolean;
 }
 
 /** The backlog's producer (passed the same way): a Conveyor app that only sends. */

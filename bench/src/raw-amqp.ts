@@ -1,5 +1,45 @@
 import { once } from 'node:events';
-import { connect, type Channel, type ChannelModel, type ConfirmChannel } from 'amqplib';
+import { connect, type Channel, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
+
+/**
+ * Writes one persistent, mandatory message on a confirm channel, the way every raw producer of
+ * the bench does. `confirmed` settles on the broker's confirm; `written` is amqplib's answer
+ * (false: its buffer is full, wait for `drain` before writing more).
+ */
+export function writePersistent(
+  channel: ConfirmChannel,
+  queue: string,
+  body: Buffer,
+  options: Options.Publish = {},
+): { confirmed: Promise<void>; written: boolean } {
+  let written = true;
+  const confirmed = new Promise<void>((resolve, reject) => {
+    written = channel.publish('', queue, body, { ...options, persistent: true, mandatory: true }, (error) =>
+      error ? reject(new Error(`publish not confirmed: ${String(error)}`)) : resolve(),
+    );
+  });
+  return { confirmed, written };
+}
+
+/**
+ * Publishes `n` messages (the i-th from `message(i)`) without waiting between them, honouring
+ * `drain`; resolves once the broker has confirmed all of them.
+ */
+export async function publishBurst(
+  channel: ConfirmChannel,
+  queue: string,
+  n: number,
+  message: (i: number) => { body: Buffer; options: Options.Publish },
+): Promise<void> {
+  const confirms: Array<Promise<void>> = [];
+  for (let i = 0; i < n; i += 1) {
+    const { body, options } = message(i);
+    const { confirmed, written } = writePersistent(channel, queue, body, options);
+    confirms.push(confirmed);
+    if (!written) await once(channel, 'drain');
+  }
+  await Promise.all(confirms);
+}
 
 /**
  * The producer side of the raw amqplib ceiling: a publisher connection with a confirm channel
@@ -56,34 +96,23 @@ export class RawRequester {
     return requester;
   }
 
-  /**
-   * Writes one request; `confirmed` settles on its confirm, `written` is amqplib's answer
-   * (false: its buffer is full, wait for `drain` before writing more).
-   */
-  private write(id: string): { confirmed: Promise<void>; written: boolean } {
-    let written = true;
-    const confirmed = new Promise<void>((resolve, reject) => {
-      written = this.publisher.publish(
-        '',
-        this.requestQueue,
-        Buffer.from(JSON.stringify([[Number(id)], {}, {}])),
-        {
-          persistent: true,
-          mandatory: true,
-          correlationId: id,
-          replyTo: this.replyQueue,
-          contentType: 'application/json',
-          headers: this.headers ? { ...this.headers, id } : undefined,
-        },
-        (error) => (error ? reject(new Error(`publish not confirmed: ${String(error)}`)) : resolve()),
-      );
-    });
-    return { confirmed, written };
+  /** The body and properties of request `id`. */
+  private request(id: string): { body: Buffer; options: Options.Publish } {
+    return {
+      body: Buffer.from(JSON.stringify([[Number(id)], {}, {}])),
+      options: {
+        correlationId: id,
+        replyTo: this.replyQueue,
+        contentType: 'application/json',
+        headers: this.headers ? { ...this.headers, id } : undefined,
+      },
+    };
   }
 
   /** Publishes one request; resolves on its confirm. */
   async publish(id: string): Promise<void> {
-    const { confirmed, written } = this.write(id);
+    const { body, options } = this.request(id);
+    const { confirmed, written } = writePersistent(this.publisher, this.requestQueue, body, options);
     if (!written) await once(this.publisher, 'drain');
     await confirmed;
   }
@@ -103,13 +132,7 @@ export class RawRequester {
         if (this.replies >= target) resolve();
       };
     });
-    const confirms: Array<Promise<void>> = [];
-    for (let i = 0; i < n; i += 1) {
-      const { confirmed, written } = this.write(String(i));
-      confirms.push(confirmed);
-      if (!written) await once(this.publisher, 'drain');
-    }
-    await Promise.all(confirms);
+    await publishBurst(this.publisher, this.requestQueue, n, (i) => this.request(String(i)));
     await allReplied;
     this.onAnyReply = undefined;
   }
@@ -145,23 +168,10 @@ export async function rawPublishConsumeAck(url: string, queue: string, n: number
       if (acked === n) done();
     });
     const started = performance.now();
-    const confirms: Array<Promise<void>> = [];
-    for (let i = 0; i < n; i += 1) {
-      let written = true;
-      confirms.push(
-        new Promise<void>((resolve, reject) => {
-          written = publisher.publish(
-            '',
-            queue,
-            Buffer.from(JSON.stringify([[i], {}, {}])),
-            { persistent: true, mandatory: true, contentType: 'application/json' },
-            (error) => (error ? reject(new Error(`publish not confirmed: ${String(error)}`)) : resolve()),
-          );
-        }),
-      );
-      if (!written) await once(publisher, 'drain');
-    }
-    await Promise.all(confirms);
+    await publishBurst(publisher, queue, n, (i) => ({
+      body: Buffer.from(JSON.stringify([[i], {}, {}])),
+      options: { contentType: 'application/json' },
+    }));
     await allAcked;
     return performance.now() - started;
   } finally {

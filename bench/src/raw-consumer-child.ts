@@ -1,7 +1,7 @@
 /**
  * The ceiling's consumer, in its own process: raw amqplib, one connection, prefetch as the
  * Conveyor worker's. For every message it publishes a reply to the message's `replyTo` queue
- * (with its `correlationId`), then acks it.
+ * (with its `correlationId`) when told to reply, then acks it.
  */
 import { connect } from 'amqplib';
 import { AckTarget, childConfig, fail, onParentMessage, send, stats } from './child-support';
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
         const consumer = await channel.consume(config.queue, (msg) => {
           if (!msg) return;
           const { replyTo, correlationId } = msg.properties as { replyTo?: string; correlationId?: string };
-          if (replyTo) channel.publish('', replyTo, msg.content, { correlationId });
+          if (config.reply && replyTo) channel.publish('', replyTo, msg.content, { correlationId });
           channel.ack(msg);
           acked += 1;
           target.check();

@@ -7,6 +7,7 @@ import type {
   ConveyorThroughputResult,
   MemoryBackendResult,
   NagleResult,
+  SplitResult,
 } from './scenarios/results';
 
 /** Everything a run measured; scenarios not run are absent. */
@@ -17,6 +18,7 @@ export interface BenchResults {
   latency: Partial<Record<'redis' | 'postgres', ConveyorLatencyResult>>;
   memoryBackend?: MemoryBackendResult;
   backlog?: BacklogResult;
+  split?: SplitResult;
 }
 
 /** One target of the issue and whether this run met it. */
@@ -126,6 +128,27 @@ export function resultRows(r: BenchResults): string[][] {
       `p50 ${ms(s.p50)} · p90 ${ms(s.p90)} · p99 ${ms(s.p99)}`,
       c ? `p50 ×${(s.p50 / c.latency.p50).toFixed(1)} vs no-delay on` : '',
     ]);
+  }
+  const split = r.split;
+  if (split) {
+    const base = split['raw->raw'];
+    const cells: Array<[keyof SplitResult, string]> = [
+      ['raw->raw', 'raw amqplib producer → raw consumer (the protocol alone)'],
+      ['conveyor->raw', 'Conveyor producer → raw consumer'],
+      ['raw->conveyor', 'raw amqplib producer → Conveyor worker'],
+      ['conveyor->conveyor', 'Conveyor producer → Conveyor worker'],
+    ];
+    for (const [key, label] of cells) {
+      const t = split[key];
+      const isBase = key === 'raw->raw';
+      rows.push([
+        `Split, ${t.n.toLocaleString('en-US')} tasks with Celery headers, sent at once until all acked: ${label}`,
+        isBase ? '' : rate(t.perSecond),
+        isBase ? rate(t.perSecond) : '',
+        isBase ? '' : `${pct(t.perSecond / base.perSecond)} of raw → raw`,
+        cpuText(t.cpu),
+      ]);
+    }
   }
   const m = r.memoryBackend;
   if (m) {

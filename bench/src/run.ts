@@ -7,7 +7,7 @@
  * `--profile DIR` runs every forked child with `--cpu-prof` into DIR (run the bench itself with
  * `node --cpu-prof` to profile the producer too); `node bench/dist/profile-summary.js FILE`
  * summarises a profile.
- * Scenarios: ceiling, throughput, latency, memory, backlog, nagle. Throughput and latency also
+ * Scenarios: ceiling, throughput, split, latency, memory, backlog, nagle. Throughput and latency also
  * run the ceiling, which their ratios need.
  */
 import 'reflect-metadata';
@@ -25,10 +25,11 @@ import { runBacklog } from './scenarios/backlog';
 import { conveyorTaskHeaders, RawCeiling, runNagle } from './scenarios/ceiling';
 import { runLatency, runThroughput } from './scenarios/conveyor-remote';
 import { runMemoryBackend } from './scenarios/memory-backend';
+import { runSplit } from './scenarios/split';
 import { AMQP_URL, DATABASE_URL, REDIS_URL } from './services';
 import { summarize } from './stats';
 
-const SCENARIOS = ['ceiling', 'throughput', 'latency', 'memory', 'backlog', 'nagle'] as const;
+const SCENARIOS = ['ceiling', 'throughput', 'split', 'latency', 'memory', 'backlog', 'nagle'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const FULL: BenchSizes = { throughput: 20_000, latency: 1_000, backlog: 100_000, memory: 20_000, nagle: 100, warmup: 1_000 };
@@ -138,6 +139,7 @@ async function main(): Promise<void> {
       }
     }
     await ceiling?.close();
+    if (options.only.has('split')) results.split = await runSplit(ctx);
     if (options.only.has('latency')) {
       for (const backend of ['redis', 'postgres'] as const) {
         if (options.backends.has(backend)) results.latency[backend] = await runLatency(ctx, backend);

@@ -28,7 +28,7 @@ export class RawCeiling {
     const replies = ctx.names.rawQueue('replies');
     const requester = await RawRequester.open(ctx.urls.amqp, noDelay, queue, replies);
     try {
-      const config: RawConsumerChildConfig = { kind: 'raw-consumer', queue, amqpUrl: ctx.urls.amqp, prefetch: ctx.prefetch, noDelay };
+      const config: RawConsumerChildConfig = { kind: 'raw-consumer', queue, amqpUrl: ctx.urls.amqp, prefetch: ctx.prefetch, noDelay, reply: true };
       const child = await Child.start('raw-consumer-child.js', config, `raw consumer (noDelay ${noDelay})`);
       await child.startConsuming();
       return new RawCeiling(ctx, requester, child);

@@ -63,3 +63,11 @@ export interface BacklogResult {
   perWorker: number[];
   memory: ProcessMemory[];
 }
+
+/** The one-way pipeline (send N, all acked, no results) with each side raw or Conveyor. */
+export interface SplitResult {
+  'raw->raw': Throughput;
+  'conveyor->raw': Throughput;
+  'raw->conveyor': Throughput;
+  'conveyor->conveyor': Throughput;
+}
