@@ -36,3 +36,4 @@ export * from './backend/result-backend';
 export * from './memory/memory-broker';
 export * from './memory/memory-transport';
 export * from './memory/memory-result-backend';
+export { coalesceWrites } from './io/write-coalescing';

@@ -1,5 +1,6 @@
 import { Cluster, Redis } from 'ioredis';
 import {
+  coalesceWrites,
   ConfigError,
   ConnectionError,
   isReadyState,
@@ -85,9 +86,9 @@ export class RedisResultBackend implements ResultBackend {
 
     this.subscriber = new ResultSubscriber({
       connect: () => this.createSubscriberConnection(),
-      reader: this.client,
+      readMany: (keys) =>
+        this.run(`read of ${keys.length} results`, () => readKeys(this.client, keys)),
       channelPrefix: channelPrefixOf(this.client),
-      readTimeoutMs: this.timeoutMs,
       afterSubscribe: (keys) => this.afterSubscribe(keys),
     });
   }
@@ -115,7 +116,10 @@ export class RedisResultBackend implements ResultBackend {
   async getMany(taskIds: readonly string[]): Promise<Array<ResultMeta | undefined>> {
     if (taskIds.length === 0) return [];
     const raw = await this.run(`read of ${taskIds.length} tasks`, () =>
-      this.client.mget(...taskIds.map((id) => this.keyPrefix + id)),
+      readKeys(
+        this.client,
+        taskIds.map((id) => this.keyPrefix + id),
+      ),
     );
     return raw.map((value) => (value === null ? undefined : (JSON.parse(value) as ResultMeta)));
   }
@@ -193,8 +197,28 @@ export class RedisResultBackend implements ResultBackend {
   private run<T>(what: string, operation: () => Promise<T>): Promise<T> {
     if (this.closed)
       return Promise.reject(new ConnectionError(`redis: ${what} after the backend was closed`));
+    coalesceCommands(this.client);
     return bounded(operation(), this.timeoutMs, what);
   }
+}
+
+/**
+ * Values of many keys: one MGET on a single node. A cluster refuses an MGET whose keys live in
+ * different slots, so there each key is read with its own GET.
+ */
+function readKeys(client: RedisClient, keys: string[]): Promise<Array<string | null>> {
+  if (client instanceof Cluster) return Promise.all(keys.map((key) => client.get(key)));
+  return client.mget(...keys);
+}
+
+/**
+ * ioredis writes every command to the socket as it is sent: a worker storing the results of one
+ * turn would make one syscall per result. Commands of the same turn leave in one write instead.
+ * A cluster has a socket per node; its commands are written as they come.
+ */
+function coalesceCommands(client: RedisClient): void {
+  if (client instanceof Cluster || client.status !== 'ready') return;
+  coalesceWrites(client.stream);
 }
 
 /**

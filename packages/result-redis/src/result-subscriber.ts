@@ -1,5 +1,4 @@
 import { isReadyState, type ResultMeta } from '@conveyor/core';
-import { bounded } from './bounded';
 import { REREAD_DELAY_MS, SUBSCRIBE_BATCH_SIZE } from './defaults';
 import type { RedisClient } from './redis-client';
 
@@ -7,12 +6,13 @@ import type { RedisClient } from './redis-client';
 export interface ResultSubscriberDeps {
   /** Makes the subscriber connection (once, on the first wait). */
   connect(): RedisClient;
-  /** The command connection, used to read keys: a subscribed RESP2 connection cannot GET. */
-  reader: RedisClient;
+  /**
+   * Reads keys on the command connection (a subscribed RESP2 connection cannot GET), one value
+   * or null per key, bounded like every other operation of the backend.
+   */
+  readMany(keys: string[]): Promise<Array<string | null>>;
   /** Prepended to a key to get its channel (the `keyPrefix` of a user's ioredis client). */
   channelPrefix: string;
-  /** Bound on each read, as for every other operation of the backend. */
-  readTimeoutMs: number;
   /** Called after SUBSCRIBE is acknowledged and before the keys are read (a test seam). */
   afterSubscribe(keys: string[]): Promise<void>;
 }
@@ -184,42 +184,45 @@ export class ResultSubscriber {
     if (live.length === 0 || this.closed) return;
     const keys = live.map((name) => this.channels.get(name)!.key);
     await this.deps.afterSubscribe(keys).catch(() => undefined);
-    const replies = await Promise.allSettled(
-      keys.map((key) =>
-        bounded(this.deps.reader.get(key), this.deps.readTimeoutMs, `read of ${key}`),
-      ),
-    );
-    const failed: string[] = [];
-    replies.forEach((reply, i) => {
-      if (reply.status === 'rejected') failed.push(live[i]);
-      else if (reply.value !== null) this.deliver(live[i], reply.value);
-    });
-    // The subscription is live, so later results arrive as messages; only one stored before it
-    // could be missed, so the read is tried again while anyone still waits.
-    if (failed.length > 0 && !this.closed) {
-      setTimeout(() => void this.read(failed), REREAD_DELAY_MS).unref();
+    let values: Array<string | null>;
+    try {
+      values = await this.deps.readMany(keys);
+    } catch {
+      // The subscription is live, so later results arrive as messages; only one stored before
+      // it could be missed, so the read is tried again while anyone still waits.
+      if (!this.closed) setTimeout(() => void this.read(live), REREAD_DELAY_MS).unref();
+      return;
     }
+    values.forEach((value, i) => {
+      if (value !== null) this.deliver(live[i]!, value);
+    });
   }
 
   private deliver(name: string, payload: string): void {
     const channel = this.channels.get(name);
     if (!channel) return;
-    if (!isReadyState(readStatus(payload))) return;
+    const meta = readyMeta(payload);
+    if (!meta) return;
     // Each waiter gets its own copy, so one caller mutating its result cannot affect another.
-    for (const waiter of [...channel.waiters]) waiter.settle(JSON.parse(payload) as ResultMeta);
+    let first = true;
+    for (const waiter of [...channel.waiters]) {
+      waiter.settle(first ? meta : (JSON.parse(payload) as ResultMeta));
+      first = false;
+    }
   }
 }
 
-/** The `status` of a JSON meta, or '' when the payload is not one (it is then ignored). */
-function readStatus(payload: string): string {
+/** The meta in `payload` when it is one in a ready state; undefined for anything else (ignored). */
+function readyMeta(payload: string): ResultMeta | undefined {
+  let parsed: unknown;
   try {
-    const parsed: unknown = JSON.parse(payload);
-    if (typeof parsed !== 'object' || parsed === null) return '';
-    const status = (parsed as { status?: unknown }).status;
-    return typeof status === 'string' ? status : '';
+    parsed = JSON.parse(payload);
   } catch {
-    return '';
+    return undefined;
   }
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  const status = (parsed as { status?: unknown }).status;
+  return typeof status === 'string' && isReadyState(status) ? (parsed as ResultMeta) : undefined;
 }
 
 function chunks(names: string[]): string[][] {
