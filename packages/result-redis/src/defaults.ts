@@ -29,3 +29,13 @@ export const SUBSCRIBE_BATCH_SIZE = 1_000;
 
 /** Pause before reading a pending key again after the read failed (the store was unreachable). */
 export const REREAD_DELAY_MS = 1_000;
+/**
+ * How long the backend listens for the result of a task it was told about on send, before
+ * anyone waits for it, and keeps a result that arrived meanwhile. Celery's Redis backend
+ * subscribes on send too.
+ */
+export const DEFAULT_WATCH_ON_SEND_MS = 10_000;
+/** Most tasks watched without a waiter, and most early results kept, at once; beyond, waits take the usual path. */
+export const MAX_WATCHED = 50_000;
+/** Longest pause between two sweeps of expired watches and early results. */
+export const WATCH_SWEEP_INTERVAL_MS = 1_000;

@@ -44,6 +44,14 @@ export interface RedisResultBackendOptions {
    */
   resultExpiresMs?: number;
   /**
+   * When a producer sends a task whose result is kept, the backend subscribes to its channel at
+   * once (as Celery does on send) and keeps a result that arrives before anyone waits, for this
+   * long; a `get()` within that time then settles without a round trip. After it, a wait reads
+   * Redis as usual. 0 turns this off (each `get()` subscribes when called).
+   * @defaultValue 10_000
+   */
+  watchOnSendMs?: number;
+  /**
    * Longest time one operation (`store`, `get`, `forget`, ...) may take before it rejects with
    * a `ConnectionError`, including time spent waiting for a lost connection to come back. A
    * worker retries a failed `store()` with backoff, so this bounds each attempt, not the task.

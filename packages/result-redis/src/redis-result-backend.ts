@@ -16,6 +16,7 @@ import {
   DEFAULT_KEY_PREFIX,
   DEFAULT_RESULT_EXPIRES_MS,
   DEFAULT_URL,
+  DEFAULT_WATCH_ON_SEND_MS,
 } from './defaults';
 import { redactUrl } from './redact-url';
 import type { RedisClient } from './redis-client';
@@ -89,6 +90,7 @@ export class RedisResultBackend implements ResultBackend {
       readMany: (keys) =>
         this.run(`read of ${keys.length} results`, () => readKeys(this.client, keys)),
       channelPrefix: channelPrefixOf(this.client),
+      watchMs: nonNegative('watchOnSendMs', options.watchOnSendMs ?? DEFAULT_WATCH_ON_SEND_MS),
       afterSubscribe: (keys) => this.afterSubscribe(keys),
     });
   }
@@ -132,6 +134,11 @@ export class RedisResultBackend implements ResultBackend {
       return meta && isReadyState(meta.status) ? meta : undefined;
     }
     return this.subscriber.wait(this.keyPrefix + taskId, timeoutMs);
+  }
+
+  /** Subscribes to the task's channel now, as Celery does on send; see `watchOnSendMs`. */
+  watch(taskId: string): void {
+    if (!this.closed) this.subscriber.watch(this.keyPrefix + taskId);
   }
 
   async forget(taskId: string): Promise<void> {

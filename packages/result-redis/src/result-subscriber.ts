@@ -1,5 +1,10 @@
 import { isReadyState, type ResultMeta } from '@conveyor/core';
-import { REREAD_DELAY_MS, SUBSCRIBE_BATCH_SIZE } from './defaults';
+import {
+  MAX_WATCHED,
+  REREAD_DELAY_MS,
+  SUBSCRIBE_BATCH_SIZE,
+  WATCH_SWEEP_INTERVAL_MS,
+} from './defaults';
 import type { RedisClient } from './redis-client';
 
 /** What a {@link ResultSubscriber} needs from its backend. */
@@ -13,6 +18,8 @@ export interface ResultSubscriberDeps {
   readMany(keys: string[]): Promise<Array<string | null>>;
   /** Prepended to a key to get its channel (the `keyPrefix` of a user's ioredis client). */
   channelPrefix: string;
+  /** How long a {@link ResultSubscriber.watch} lasts without a waiter; 0 turns watching off. */
+  watchMs: number;
   /** Called after SUBSCRIBE is acknowledged and before the keys are read (a test seam). */
   afterSubscribe(keys: string[]): Promise<void>;
 }
@@ -24,6 +31,14 @@ interface Waiter {
 interface Channel {
   key: string;
   waiters: Set<Waiter>;
+  /** A watched channel without waiters is dropped after this time (ms since the epoch). */
+  watchedUntil: number;
+}
+
+/** A ready result that arrived for a watched task before anyone waited for it. */
+interface EarlyResult {
+  meta: ResultMeta;
+  until: number;
 }
 
 const MAX_TIMER_MS = 2_147_483_647;
@@ -38,6 +53,11 @@ const MAX_TIMER_MS = 2_147_483_647;
  * event loop go out in one SUBSCRIBE, and their keys are read together once it is
  * acknowledged. A channel is unsubscribed when its last waiter is done.
  *
+ * A task can be watched from the moment it is sent, before anyone waits (Celery subscribes on
+ * send too): its channel is subscribed and read at once, and a result that arrives with nobody
+ * waiting is kept for a while, so the `get()` that usually follows settles without a round
+ * trip. Watches and early results end by themselves after `watchMs`.
+ *
  * Recovery is done here rather than by ioredis (`autoResubscribe` and
  * `autoResendUnfulfilledCommands` are off on this connection): a fresh connection has no
  * subscriptions, so on every `ready` all pending channels are subscribed again and their keys
@@ -47,6 +67,9 @@ const MAX_TIMER_MS = 2_147_483_647;
  */
 export class ResultSubscriber {
   private readonly channels = new Map<string, Channel>();
+  private readonly early = new Map<string, EarlyResult>();
+  private watched = 0;
+  private sweeper?: NodeJS.Timeout;
   private readonly toSubscribe = new Set<string>();
   private readonly toUnsubscribe = new Set<string>();
   private connection?: RedisClient;
@@ -57,15 +80,37 @@ export class ResultSubscriber {
 
   constructor(private readonly deps: ResultSubscriberDeps) {}
 
+  /** Starts listening for the result at `key` before anyone waits for it. */
+  watch(key: string): void {
+    if (this.closed || this.deps.watchMs <= 0) return;
+    const name = this.deps.channelPrefix + key;
+    if (this.channels.has(name) || this.watched >= MAX_WATCHED) return;
+    this.ensureConnection();
+    this.channels.set(name, {
+      key,
+      waiters: new Set(),
+      watchedUntil: Date.now() + this.deps.watchMs,
+    });
+    this.watched += 1;
+    this.toSubscribe.add(name);
+    this.scheduleFlush();
+    this.startSweeper();
+  }
+
   /** Waits for a ready meta at `key`; undefined after `timeoutMs` or on {@link close}. */
   wait(key: string, timeoutMs: number): Promise<ResultMeta | undefined> {
     if (this.closed) return Promise.resolve(undefined);
-    this.ensureConnection();
     const name = this.deps.channelPrefix + key;
+    const early = this.early.get(name);
+    if (early) {
+      this.early.delete(name);
+      return Promise.resolve(early.meta);
+    }
+    this.ensureConnection();
     return new Promise((resolve) => {
       let channel = this.channels.get(name);
       if (!channel) {
-        channel = { key, waiters: new Set() };
+        channel = { key, waiters: new Set(), watchedUntil: 0 };
         this.channels.set(name, channel);
         this.toSubscribe.add(name);
         this.scheduleFlush();
@@ -80,6 +125,8 @@ export class ResultSubscriber {
           resolve(meta);
         },
       };
+      if (joined.waiters.size === 0 && joined.watchedUntil > 0) this.watched -= 1;
+      joined.watchedUntil = 0;
       joined.waiters.add(waiter);
       // setTimeout fires at once for delays beyond 2^31-1 ms, so long waits are re-armed.
       const arm = (remaining: number): void => {
@@ -98,10 +145,12 @@ export class ResultSubscriber {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.sweeper);
     for (const channel of [...this.channels.values()]) {
       for (const waiter of [...channel.waiters]) waiter.settle(undefined);
     }
     this.channels.clear();
+    this.early.clear();
     this.connection?.disconnect();
   }
 
@@ -132,10 +181,34 @@ export class ResultSubscriber {
   }
 
   private drop(name: string): void {
+    const channel = this.channels.get(name);
+    if (channel && channel.watchedUntil > 0) this.watched -= 1;
     this.channels.delete(name);
     // Never sent: nothing to undo. Otherwise the server holds (or is about to hold) it.
     if (!this.toSubscribe.delete(name)) this.toUnsubscribe.add(name);
     this.scheduleFlush();
+  }
+
+  private startSweeper(): void {
+    if (this.sweeper) return;
+    const every = Math.min(WATCH_SWEEP_INTERVAL_MS, Math.max(10, this.deps.watchMs / 2));
+    this.sweeper = setInterval(() => this.sweep(), every);
+    this.sweeper.unref();
+  }
+
+  /** Ends watches nobody joined and forgets early results nobody asked for, once their time is up. */
+  private sweep(): void {
+    const now = Date.now();
+    for (const [name, channel] of this.channels) {
+      if (channel.waiters.size === 0 && channel.watchedUntil > 0 && channel.watchedUntil <= now) {
+        this.drop(name);
+      }
+    }
+    for (const [name, early] of this.early) if (early.until <= now) this.early.delete(name);
+    if (this.watched === 0 && this.early.size === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
   }
 
   private scheduleFlush(): void {
@@ -203,6 +276,14 @@ export class ResultSubscriber {
     if (!channel) return;
     const meta = readyMeta(payload);
     if (!meta) return;
+    if (channel.waiters.size === 0) {
+      // Watched, and nobody waits yet: keep it for the wait that usually follows.
+      if (this.early.size < MAX_WATCHED) {
+        this.early.set(name, { meta, until: Date.now() + this.deps.watchMs });
+      }
+      this.drop(name);
+      return;
+    }
     // Each waiter gets its own copy, so one caller mutating its result cannot affect another.
     let first = true;
     for (const waiter of [...channel.waiters]) {

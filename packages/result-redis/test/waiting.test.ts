@@ -163,6 +163,84 @@ describe('waiting for results', () => {
     });
   });
 
+  describe('watching from the send (as Celery subscribes on send)', () => {
+    it('subscribes when told of a send and answers the later wait from the result that came meanwhile, with no second subscription', async () => {
+      const waiter = kit.track(
+        new BackendWithLandingWindow(
+          { url: REDIS_URL, keyPrefix: kit.keyPrefix, groupKeyPrefix: kit.groupKeyPrefix },
+          async () => undefined,
+        ),
+      );
+      const id = randomUUID();
+      const channel = `${kit.keyPrefix}${id}`;
+      waiter.watch(id);
+      await waitFor(async () => (await numsub(kit, channel)) === 1, 'subscription on send');
+      const stored = meta(id, 'SUCCESS', 'early');
+      await kit.backend().store(stored);
+      // The result arrived with nobody waiting: kept, and the channel given up.
+      await waitFor(async () => (await numsub(kit, channel)) === 0, 'unsubscribe once it came');
+      await expect(waiter.waitForReady(id, 10_000)).resolves.toEqual(stored);
+      expect(waiter.windows).toEqual([[channel]]);
+    });
+
+    it('lets a wait join a watched channel and settles it from the message', async () => {
+      const waiter = kit.backend();
+      const id = randomUUID();
+      const channel = `${kit.keyPrefix}${id}`;
+      waiter.watch(id);
+      await waitFor(async () => (await numsub(kit, channel)) === 1, 'subscription on send');
+      const waiting = waiter.waitForReady(id, 10_000);
+      const stored = meta(id, 'FAILURE', { exc_type: 'E', exc_message: [], exc_module: 'm' });
+      await kit.backend().store(stored);
+      await expect(waiting).resolves.toEqual(stored);
+      await waitFor(async () => (await numsub(kit, channel)) === 0, 'unsubscribe');
+    });
+
+    it('ends a watch nobody joined after watchOnSendMs, and then waits the usual way', async () => {
+      const waiter = kit.backend({ watchOnSendMs: 200 });
+      const id = randomUUID();
+      const channel = `${kit.keyPrefix}${id}`;
+      waiter.watch(id);
+      await waitFor(async () => (await numsub(kit, channel)) === 1, 'subscription on send');
+      await waitFor(async () => (await numsub(kit, channel)) === 0, 'the watch to end', 5_000);
+      const waiting = waiter.waitForReady(id, 10_000);
+      const stored = meta(id, 'SUCCESS', 'late');
+      await kit.backend().store(stored);
+      await expect(waiting).resolves.toEqual(stored);
+    });
+
+    it('forgets an early result nobody asked for after watchOnSendMs; a later wait reads it from Redis', async () => {
+      const waiter = kit.track(
+        new BackendWithLandingWindow(
+          {
+            url: REDIS_URL,
+            keyPrefix: kit.keyPrefix,
+            groupKeyPrefix: kit.groupKeyPrefix,
+            watchOnSendMs: 200,
+          },
+          async () => undefined,
+        ),
+      );
+      const id = randomUUID();
+      const channel = `${kit.keyPrefix}${id}`;
+      waiter.watch(id);
+      await waitFor(async () => (await numsub(kit, channel)) === 1, 'subscription on send');
+      const stored = meta(id, 'SUCCESS', 'kept in Redis');
+      await kit.backend().store(stored);
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      await expect(waiter.waitForReady(id, 10_000)).resolves.toEqual(stored);
+      // Forgotten locally, so the wait subscribed and read again.
+      expect(waiter.windows).toEqual([[channel], [channel]]);
+    });
+
+    it('does not watch when watchOnSendMs is 0', async () => {
+      const waiter = kit.backend({ watchOnSendMs: 0 });
+      waiter.watch(randomUUID());
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await kit.clientsNamed(kit.subscriberName)).toHaveLength(0);
+    });
+  });
+
   describe('closing', () => {
     it('ends pending waits with undefined and closes the subscriber connection', async () => {
       const backend = kit.backend();

@@ -51,7 +51,7 @@ export class Conveyor {
     for (const definition of new TaskExplorer(this.defaultQueue).explore(options.tasks ?? [])) {
       this.definitions.set(definition.name, definition);
     }
-    this.producer = new Producer(this.transport, this.queueDeclarations);
+    this.producer = new Producer(this.transport, this.queueDeclarations, this.backend ?? undefined);
   }
 
   /** The registered tasks. */

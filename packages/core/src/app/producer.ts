@@ -7,6 +7,7 @@ import { emptyEmbed, JSON_CONTENT_TYPE, UTF8, type TaskMessage } from '../protoc
 import { currentTaskContext } from '../task/task-context';
 import type { TaskOptions } from '../task/task-options';
 import type { QueueDeclaration, Transport } from '../transport/transport';
+import type { ResultBackend } from '../backend/result-backend';
 import { ConfigError } from '../errors';
 import type { SendOptions } from './send-options';
 
@@ -33,12 +34,14 @@ export class Producer {
   constructor(
     private readonly transport: Transport,
     private readonly queueDeclarations: ReadonlyMap<string, QueueDeclaration>,
+    private readonly backend?: ResultBackend,
   ) {}
 
   /** Publishes the call; resolves with its task id once the broker has confirmed it. */
   async send(call: TaskCall): Promise<string> {
     const { message, deliverAt } = this.build(call);
     await this.ensureQueue(call.options.queue ?? call.queue);
+    if (!message.headers.ignore_result) this.backend?.watch?.(message.headers.id);
     await this.transport.publish(encodeTaskMessage(message), {
       queue: call.options.queue ?? call.queue,
       deliverAt,

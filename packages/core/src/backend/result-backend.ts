@@ -28,6 +28,13 @@ export interface ResultBackend {
    * is seen. Many concurrent waits must share the backend's connections.
    */
   waitForReady(taskId: string, timeoutMs: number): Promise<ResultMeta | undefined>;
+  /**
+   * Told by the producer just before it publishes a task whose result will be stored, as
+   * Celery's `on_task_call`. Optional. A backend that pushes results may start listening now,
+   * so that a `waitForReady()` soon after finds the result without a round trip of its own.
+   * Must not throw and must not wait; what it sets up must end by itself if nobody waits.
+   */
+  watch?(taskId: string): void;
   /** Deletes a task's meta. */
   forget(taskId: string): Promise<void>;
   /** Stores a group's meta. */

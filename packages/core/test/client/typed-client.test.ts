@@ -2,9 +2,13 @@ import {
   AsyncResult,
   ConfigError,
   Conveyor,
+  MemoryResultBackend,
+  MemoryTransport,
   Task,
   TaskService,
+  type PublishOptions,
   type Signature,
+  type TransportMessage,
 } from '@conveyor/core';
 
 class Options {
@@ -112,5 +116,39 @@ describe('Typed client proxies', () => {
     await app.worker({ handleSignals: false }).start();
     const result = await app.client(Add).s(20, 22).delay();
     await expect(result.get({ timeoutMs: 5_000 })).resolves.toBe(42);
+  });
+});
+
+describe('telling the backend of a send', () => {
+  /** A memory backend that records `watch` calls and what the transport held at each. */
+  class WatchingBackend extends MemoryResultBackend {
+    readonly watched: Array<{ id: string; publishedBefore: number }> = [];
+    constructor(private readonly transport: CountingTransport) {
+      super();
+    }
+    watch(taskId: string): void {
+      this.watched.push({ id: taskId, publishedBefore: this.transport.published });
+    }
+  }
+  class CountingTransport extends MemoryTransport {
+    published = 0;
+    override async publish(message: TransportMessage, options: PublishOptions): Promise<void> {
+      this.published += 1;
+      await super.publish(message, options);
+    }
+  }
+
+  it('watches a task whose result is kept before publishing it, and not one that ignores its result', async () => {
+    const broker = new CountingTransport();
+    const backend = new WatchingBackend(broker);
+    const app = new Conveyor({ broker, backend, tasks: [Add] });
+    try {
+      const kept = await app.client(Add).delay(1, 2);
+      await app.client(Add).applyAsync([3, 4], { ignoreResult: true });
+      expect(backend.watched).toEqual([{ id: kept.id, publishedBefore: 0 }]);
+      expect(broker.published).toBe(2);
+    } finally {
+      await app.close();
+    }
   });
 });
