@@ -46,6 +46,7 @@ import {
 import { ThreadPool } from './thread-pool';
 import type { TaskEvent, WorkerEvents } from './worker-events';
 import type { WorkerOptions } from './worker-options';
+import { LazyAbort } from './lazy-abort';
 
 /** Header of a message re-delayed by the rate limiter: the slot (epoch ms) it reserved. */
 export const RATE_SLOT_HEADER = 'x-conveyor-rate-slot';
@@ -55,7 +56,7 @@ interface Job {
   readonly delivery: Delivery;
   readonly message: TaskMessage;
   readonly definition: TaskDefinition;
-  readonly abort: AbortController;
+  readonly abort: LazyAbort;
   /** Stops the running task for good (terminates its thread); set while it runs. */
   control?: RunControl;
   /** Set when shutdown gave the message back: the run's outcome must then be dropped. */
@@ -239,7 +240,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       delivery,
       message,
       definition,
-      abort: new AbortController(),
+      abort: new LazyAbort(),
       abandoned: false,
       settled: false,
     };
@@ -419,9 +420,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       );
     }
     job.control = {
-      abort: (reason) => {
-        if (!job.abort.signal.aborted) job.abort.abort(reason);
-      },
+      abort: (reason) => job.abort.abort(reason),
       terminate,
     };
     return withTimeLimits(h.id, run, job.control, timeLimitsOf(message, definition));
@@ -436,7 +435,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
       retries: h.retries,
       attempt: h.retries + 1,
       headers: h,
-      signal: job.abort.signal,
+      get signal() {
+        return job.abort.signal;
+      },
       rootId: h.root_id,
       parentId: h.parent_id,
       queue: delivery.queue,
