@@ -6,7 +6,6 @@ import {
   type Consumer,
   type DeliveryHandler,
 } from '@conveyor/core';
-import { AckCoalescer } from './ack-coalescer';
 import type { AmqpTransportLogger } from './amqp-transport-options';
 import { AmqpDelivery, type DeadLetterPublisher, type DeliveryChannel } from './amqp-delivery';
 import { isRefusal, messageOf, replyCode, serverText } from './broker-errors';
@@ -33,21 +32,10 @@ class ConsumerChannel implements DeliveryChannel {
   consumerTag?: string;
   /** Cancelled with deliveries outstanding: close once they are settled. */
   retiring = false;
-  readonly acks: AckCoalescer;
 
-  constructor(readonly channel: Channel) {
-    this.acks = new AckCoalescer(channel);
-  }
-
-  /** Marks the channel gone: the broker has its unacked deliveries back. */
-  lost(): void {
-    this.closed = true;
-    this.acks.drop();
-  }
+  constructor(readonly channel: Channel) {}
 
   async close(): Promise<void> {
-    // Acks still waiting for their turn go out ahead of channel.close, on the same channel.
-    if (!this.closed) this.acks.flush();
     await closeWithin(() => this.channel.close());
   }
 }
@@ -222,7 +210,7 @@ export class AmqpConsumer implements Consumer {
     state.unsettled += 1;
     const message = transportMessage(raw, this.context.isDelayExchange(raw.fields.exchange));
     const delivery = new AmqpDelivery(
-      state.acks.track(raw),
+      raw,
       state,
       this.queue,
       message,
@@ -240,7 +228,7 @@ export class AmqpConsumer implements Consumer {
   }
 
   private channelClosed(state: ConsumerChannel): void {
-    state.lost();
+    state.closed = true;
     this.channels.delete(state);
     this.finishIfIdle();
     if (this.current !== state) return;

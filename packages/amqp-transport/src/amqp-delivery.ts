@@ -1,15 +1,15 @@
+import type { Channel, ConsumeMessage } from 'amqplib';
 import {
   ConnectionError,
   DEAD_LETTER_REASON_HEADER,
   type Delivery,
   type TransportMessage,
 } from '@conveyor/core';
-import type { AckCoalescer, TrackedDelivery } from './ack-coalescer';
+import { batchWrites } from './write-batching';
 
 /** A consumer channel, as its deliveries see it. Delivery tags only mean something on it. */
 export interface DeliveryChannel {
-  /** Writes the channel's acks and requeues. */
-  readonly acks: AckCoalescer;
+  readonly channel: Channel;
   /** True once the channel is gone: its deliveries are back with the broker. */
   readonly closed: boolean;
 }
@@ -18,8 +18,8 @@ export interface DeliveryChannel {
 export type DeadLetterPublisher = (message: TransportMessage, queue: string) => Promise<void>;
 
 /**
- * A message handed to a consumer. Settling acks it (with the channel's next coalesced write) or
- * writes basic.nack on the channel it came from; if that channel has died the broker has already put the message back, so settling
+ * A message handed to a consumer. Settling writes basic.ack / basic.nack on the channel it came
+ * from; if that channel has died the broker has already put the message back, so settling
  * rejects with `ConnectionError` instead of acking a delivery tag that now means nothing.
  * @internal
  */
@@ -29,7 +29,7 @@ export class AmqpDelivery implements Delivery {
   private state: 'open' | 'settling' | 'settled' = 'open';
 
   constructor(
-    private readonly tracked: TrackedDelivery,
+    private readonly raw: ConsumeMessage,
     private readonly source: DeliveryChannel,
     readonly queue: string,
     message: TransportMessage,
@@ -37,17 +37,17 @@ export class AmqpDelivery implements Delivery {
     private readonly onSettled: () => void,
   ) {
     this.message = message;
-    this.redelivered = tracked.raw.fields.redelivered;
+    this.redelivered = raw.fields.redelivered;
   }
 
   async ack(): Promise<void> {
     this.begin('ack');
-    this.finish('ack', (acks) => acks.ack(this.tracked));
+    this.finish('ack', (channel) => channel.ack(this.raw));
   }
 
   async requeue(): Promise<void> {
     this.begin('requeue');
-    this.finish('requeue', (acks) => acks.requeue(this.tracked));
+    this.finish('requeue', (channel) => channel.nack(this.raw, false, true));
   }
 
   /**
@@ -68,7 +68,7 @@ export class AmqpDelivery implements Delivery {
       this.state = 'open';
       throw error;
     }
-    this.finish('dead-letter', (acks) => acks.ack(this.tracked));
+    this.finish('dead-letter', (channel) => channel.ack(this.raw));
   }
 
   private begin(what: string): void {
@@ -81,10 +81,11 @@ export class AmqpDelivery implements Delivery {
     this.state = 'settling';
   }
 
-  private finish(what: string, settle: (acks: AckCoalescer) => void): void {
+  private finish(what: string, settle: (channel: Channel) => void): void {
     try {
       this.checkChannel(what);
-      settle(this.source.acks);
+      batchWrites(this.source.channel);
+      settle(this.source.channel);
     } catch (error) {
       this.state = 'open';
       throw error instanceof ConnectionError ? error : this.channelGone(what, error);
