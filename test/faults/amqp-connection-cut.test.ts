@@ -3,7 +3,7 @@ import { rabbitmqctl, readyCount } from '../support/rabbitmq';
 import { AMQP_URL } from '../support/services';
 import { TcpProxy } from '../support/tcp-proxy';
 import { buildPackages } from './support/build';
-import { whileCutting } from './support/chaos';
+import { CHAOS_WINDOW_MS, cutWhile, SETTLE_MS, whileCutting } from './support/chaos';
 import { FaultScope } from './support/fault-scope';
 import { expectSound, Ledger } from './support/ledger';
 import { killAllWorkers, WorkerProcess } from './support/worker-process';
@@ -55,16 +55,6 @@ async function explainLoss(scope: FaultScope, worker: WorkerProcess): Promise<vo
       `worker ${worker.pid} alive=${worker.alive}, last output:\n${worker.output.slice(-4_000)}`,
   );
 }
-
-/**
- * How long the consuming cases cut: until every result is in, or this long at most. Cuts every
- * few hundred milliseconds can keep a worker reconnecting for most of the time, so on a slow
- * machine the tasks may not all be done inside the window; the cuts then stop, and the rest
- * must complete within SETTLE_MS. A loss is a task that never completes, not one that
- * completes after the chaos.
- */
-const CHAOS_MS = 25_000;
-const SETTLE_MS = 30_000;
 
 const returnedItsNumber = (value: unknown): boolean =>
   typeof (value as { n?: unknown }).n === 'number';
@@ -128,10 +118,12 @@ describe('faults: RabbitMQ connection cut', () => {
       scope.workerEnv({ amqpUrl: proxy.rewrite(AMQP_URL), concurrency: 20, prefetchMultiplier: 5 }),
     );
 
-    const { cuts } = await whileCutting(proxy, 150, 400, () =>
-      ledger.collect(CHAOS_MS, returnedItsNumber),
+    const cuts = await cutWhile(
+      proxy,
+      150,
+      400,
+      ledger.collect(CHAOS_WINDOW_MS + SETTLE_MS, returnedItsNumber),
     );
-    await ledger.collect(SETTLE_MS, returnedItsNumber);
     expect(cuts).toBeGreaterThan(3);
     const counts = ledger.tally(await scope.runs());
     if (counts.lost > 0) await explainLoss(scope, worker);
@@ -149,10 +141,12 @@ describe('faults: RabbitMQ connection cut', () => {
     );
     // Start cutting once tasks run, so cuts land while 20 of them are between their run and ack.
     await waitFor(async () => (await scope.runCount()) > 0, 'the first run');
-    const { cuts } = await whileCutting(proxy, 100, 250, () =>
-      ledger.collect(CHAOS_MS, returnedItsNumber),
+    const cuts = await cutWhile(
+      proxy,
+      100,
+      250,
+      ledger.collect(CHAOS_WINDOW_MS + SETTLE_MS, returnedItsNumber),
     );
-    await ledger.collect(SETTLE_MS, returnedItsNumber);
     expect(cuts).toBeGreaterThan(3);
     const counts = ledger.tally(await scope.runs());
     if (counts.lost > 0) await explainLoss(scope, worker);

@@ -2,12 +2,15 @@ import { waitFor } from '@conveyor/core/testing';
 import { DATABASE_URL, REDIS_URL } from '../support/services';
 import { TcpProxy } from '../support/tcp-proxy';
 import { buildPackages } from './support/build';
-import { whileCutting } from './support/chaos';
+import { CHAOS_WINDOW_MS, cutWhile, SETTLE_MS } from './support/chaos';
 import { FaultScope, type BackendKind, type Endpoints } from './support/fault-scope';
 import { expectSound, Ledger } from './support/ledger';
 import { killAllWorkers, WorkerProcess } from './support/worker-process';
 
 const TASKS = 1_000;
+
+const returnedItsNumber = (value: unknown): boolean =>
+  typeof (value as { n?: unknown }).n === 'number';
 
 const services: Record<
   BackendKind,
@@ -63,8 +66,11 @@ describe.each(['redis', 'postgres'] as BackendKind[])(
         }),
       );
       await waitFor(async () => (await scope.runCount()) > 0, 'the first run');
-      const { cuts } = await whileCutting(proxy, 100, 300, () =>
-        ledger.collect(60_000, (v) => typeof (v as { n?: unknown }).n === 'number'),
+      const cuts = await cutWhile(
+        proxy,
+        100,
+        300,
+        ledger.collect(CHAOS_WINDOW_MS + SETTLE_MS, returnedItsNumber),
       );
       expect(cuts).toBeGreaterThan(3);
       const counts = ledger.tally(await scope.runs());
@@ -81,14 +87,12 @@ describe.each(['redis', 'postgres'] as BackendKind[])(
         scope.resultBackend(service.endpoints(proxy.rewrite(service.url))),
       );
       await sendAll(ledger, producer, 20);
-      const collecting = ledger.collect(
-        60_000,
-        (v) => typeof (v as { n?: unknown }).n === 'number',
-      );
+      // Waits pending while the cuts come must resolve across them (or after them).
+      const collecting = ledger.collect(CHAOS_WINDOW_MS + SETTLE_MS, returnedItsNumber);
       const worker = await WorkerProcess.start(
         scope.workerEnv({ concurrency: 10, prefetchMultiplier: 2 }),
       );
-      const { cuts } = await whileCutting(proxy, 100, 300, () => collecting);
+      const cuts = await cutWhile(proxy, 100, 300, collecting);
       expect(cuts).toBeGreaterThan(3);
       const counts = ledger.tally(await scope.runs());
       expectSound(counts, ledger.lostIds());

@@ -49,3 +49,30 @@ export async function whileCutting<T>(
     await cutter.stop();
   }
 }
+
+/** Longest time a case cuts connections while its tasks complete. */
+export const CHAOS_WINDOW_MS = 25_000;
+/** Time the tasks then get, without cuts, to complete. */
+export const SETTLE_MS = 30_000;
+
+/**
+ * Cuts `proxy` every `minMs`..`maxMs` while `collecting` runs, for at most
+ * {@link CHAOS_WINDOW_MS}; then stops cutting and waits for `collecting`. Returns the cut count.
+ *
+ * Cuts every few hundred milliseconds can keep a client reconnecting most of the time, so on a
+ * loaded machine the tasks may not all finish inside the window. A loss is a task that never
+ * completes, not one that completes once the cuts have stopped: give `collecting` a timeout of
+ * `CHAOS_WINDOW_MS + SETTLE_MS`.
+ */
+export async function cutWhile(
+  proxy: TcpProxy,
+  minMs: number,
+  maxMs: number,
+  collecting: Promise<unknown>,
+): Promise<number> {
+  const { cuts } = await whileCutting(proxy, minMs, maxMs, () =>
+    Promise.race([collecting, sleep(CHAOS_WINDOW_MS)]),
+  );
+  await collecting;
+  return cuts;
+}
