@@ -5,5 +5,6 @@ export {
   readyCount,
   removeDelayNamespace,
   removeQueues,
+  unacked,
   withRawChannel,
 } from '../../packages/amqp-transport/test/support/broker';
