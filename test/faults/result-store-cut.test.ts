@@ -74,6 +74,11 @@ describe.each(['redis', 'postgres'] as BackendKind[])(
       );
       expect(cuts).toBeGreaterThan(3);
       const counts = ledger.tally(await scope.runs());
+      if (counts.lost > 0) {
+        console.log(
+          `[fault-diagnosis] worker ${worker.pid} alive=${worker.alive}, last output:\n${worker.output.slice(-4_000)}`,
+        );
+      }
       expectSound(counts, ledger.lostIds());
       expect(worker.alive).toBe(true);
     }, 90_000);
