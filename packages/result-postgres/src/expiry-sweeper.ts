@@ -1,3 +1,4 @@
+import { withCheckedOutClient } from './checked-out-client';
 import type { Pool, PoolClient } from 'pg';
 import type { TimedQuery } from './migrator';
 import { qualify, type ResultTables } from './schema';
@@ -62,9 +63,9 @@ export class ExpirySweeper {
       batches: 0,
     };
     if (this.options.resultExpiresMs <= 0) return result;
-    const client = await this.options.pool.connect();
-    let failure: Error | undefined;
-    try {
+    // Dropping the connection on a failure also releases the session lock if the unlock did
+    // not run.
+    return withCheckedOutClient(this.options.pool, async (client) => {
       const locked = await this.query<{ locked: boolean }>(
         client,
         'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
@@ -81,13 +82,7 @@ export class ExpirySweeper {
         ]);
       }
       return result;
-    } catch (error) {
-      // Dropping the connection also releases the session lock if the unlock did not run.
-      failure = error instanceof Error ? error : new Error(String(error));
-      throw error;
-    } finally {
-      client.release(failure);
-    }
+    });
   }
 
   /** Sweeps every `intervalMs` (with a little jitter, so processes do not all try at once). */

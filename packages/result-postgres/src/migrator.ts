@@ -1,3 +1,4 @@
+import { withCheckedOutClient } from './checked-out-client';
 import type { Pool, PoolClient } from 'pg';
 import { qualify, quoteIdentifier, renderTablesSql, type ResultTables } from './schema';
 
@@ -16,9 +17,8 @@ export class Migrator {
 
   /** Makes sure the tables exist. Returns true when this call created something. */
   async migrate(): Promise<boolean> {
-    const client = await this.pool.connect();
-    let failure: Error | undefined;
-    try {
+    // A client that failed mid-transaction may be in any state: it is dropped, not reused.
+    return withCheckedOutClient(this.pool, async (client) => {
       // The common case (tables exist) takes no lock and needs no CREATE privilege.
       if (await this.tablesExist(client)) return false;
       await this.query(client, 'BEGIN');
@@ -48,13 +48,7 @@ export class Migrator {
         await this.query(client, 'ROLLBACK').catch(() => undefined);
         throw error;
       }
-    } catch (error) {
-      failure = error instanceof Error ? error : new Error(String(error));
-      throw error;
-    } finally {
-      // A client that failed mid-transaction may be in any state: drop it rather than reuse it.
-      client.release(failure);
-    }
+    });
   }
 
   private async tablesExist(client: PoolClient): Promise<boolean> {

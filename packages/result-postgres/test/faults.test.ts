@@ -95,6 +95,49 @@ describe('a connection cut or refused on the network', () => {
     }
   });
 
+  it('survives cuts while expiry sweeps and schema checks hold a connection, and stores again after them', async () => {
+    // A client checked out of the pool (the sweeper's advisory-lock session, the schema check)
+    // reports a lost connection as an 'error' event; unheard, that event would be thrown and
+    // end the process (and Jest's run of this file).
+    const b = makeBackend(schema, { connectionString: proxiedUrl(), connectionTimeoutMs: 1_000 });
+    let sweeps = 0;
+    let failures = 0;
+    let cutting = true;
+    try {
+      await b.store(state(randomUUID(), 'STARTED'));
+      const sweeping = (async () => {
+        while (cutting) {
+          await b.sweepExpired().then(
+            () => (sweeps += 1),
+            () => (failures += 1),
+          );
+        }
+      })();
+      const checking = (async () => {
+        while (cutting) {
+          // A new backend checks the schema on its first operation, on a checked-out client.
+          const fresh = makeBackend(schema, { connectionString: proxiedUrl() });
+          await fresh.get(randomUUID()).catch(() => (failures += 1));
+          await fresh.close().catch(() => undefined);
+        }
+      })();
+      for (let i = 0; i < 60; i += 1) {
+        await sleep(10 + Math.random() * 40);
+        proxy.cut();
+      }
+      cutting = false;
+      await Promise.all([sweeping, checking]);
+      expect(sweeps).toBeGreaterThan(0);
+      expect(failures).toBeGreaterThan(0);
+      const meta = success(randomUUID(), 'after the cuts');
+      await b.store(meta);
+      await expect(b.get(meta.task_id)).resolves.toEqual(meta);
+    } finally {
+      cutting = false;
+      await b.close();
+    }
+  }, 30_000);
+
   it('rejects store with a ConnectionError in bounded time while the database is unreachable', async () => {
     const b = shortTimeoutBackend();
     try {
