@@ -72,8 +72,10 @@ describe('acceptance: a real worker on RabbitMQ + Redis', () => {
     const first = await WorkerProcess.start(settings);
     const result = await producer.send<{ pid: number }>('faults.record', [1, 1_500]);
     await waitFor(async () => (await scope.runCount()) === 1, 'the task running on the first worker');
-    const second = await WorkerProcess.start(settings);
+    // Killed before the second worker starts: starting a process can take longer than the task
+    // on a loaded machine, and the kill must land while the task runs.
     await first.killNow();
+    const second = await WorkerProcess.start(settings);
     await expect(result.get({ timeoutMs: 15_000 })).resolves.toEqual({ n: 1, pid: second.pid });
     const runs = await scope.runs();
     expect(runs).toEqual([
