@@ -90,6 +90,9 @@ describe('faults: RabbitMQ connection cut', () => {
     // One more publish once the cuts stopped: the producer is connected again before anything
     // closes it (closing it while its connection is dead hangs: see amqp-close-after-cut.test.ts).
     await ledger.track(producer.send('faults.record', [4_000, 0]));
+    if (ledger.sent !== 4_001) {
+      console.log(`[fault-diagnosis] publish errors: ${[...ledger.publishErrors].join(' | ')}`);
+    }
     expect(ledger.sent).toBe(4_001);
     // No worker yet: every message the broker holds is in the queue. More than sent means a
     // publish was written twice (its confirm was lost with the connection), which is documented.

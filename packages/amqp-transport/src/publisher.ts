@@ -5,7 +5,6 @@ import type { AmqpTransportLogger } from './amqp-transport-options';
 import { isRefusal, messageOf, missingExchange, serverText } from './broker-errors';
 import type { ConnectionManager } from './connection-manager';
 import { MAX_PUBLISH_ATTEMPTS, PUBLISH_WATCHDOG_INTERVAL_MS } from './defaults';
-import { batchWrites } from './write-batching';
 
 /** Settings of a {@link Publisher}. */
 export interface PublisherSettings {
@@ -143,7 +142,6 @@ export class Publisher {
           continue;
         }
         this.head += 1;
-        batchWrites(channel.channel);
         this.write(channel, next);
       }
     } finally {
