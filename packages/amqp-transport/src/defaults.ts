@@ -42,9 +42,12 @@ export const DELAY_LEVELS = 32;
 
 /**
  * How many times one publish is written before it gives up, when the channel keeps dying before
- * the broker confirms it. Bounds a publish that itself makes the broker close the channel.
+ * the broker confirms it. Bounds a publish that itself makes the broker close the channel or
+ * the connection. Generous, because a flapping network loses channels in a row too: with the
+ * connection cut every 100-300 ms on a loaded machine, 5 was reached by a few publishes of a
+ * burst, which then failed although the broker was fine.
  */
-export const MAX_PUBLISH_ATTEMPTS = 5;
+export const MAX_PUBLISH_ATTEMPTS = 20;
 
 /** How long the TCP connect and AMQP handshake may take before the attempt counts as failed. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
