@@ -6,7 +6,7 @@ import { rabbitmqctl, withRawChannel } from '../support/rabbitmq';
 import { AMQP_URL } from '../support/services';
 import { buildPackages } from '../faults/support/build';
 import { FaultScope } from '../faults/support/fault-scope';
-import { expectSound, Ledger } from '../faults/support/ledger';
+import { expectSound, Ledger, returnedItsNumber } from '../faults/support/ledger';
 import { killAllWorkers, WorkerProcess } from '../faults/support/worker-process';
 import { validHeaders, validMessage } from '../faults/support/messages';
 
@@ -39,7 +39,7 @@ describe('acceptance: a real worker on RabbitMQ + Redis', () => {
       }),
     );
     expect(ledger.sent).toBe(10_000);
-    await ledger.collect(40_000, (v) => typeof (v as { n?: unknown }).n === 'number');
+    await ledger.collect(40_000, returnedItsNumber);
     const runs = await scope.runs();
     const counts = ledger.tally(runs);
     expectSound(counts, ledger.lostIds());

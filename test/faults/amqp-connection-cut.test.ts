@@ -3,9 +3,9 @@ import { rabbitmqctl, readyCount } from '../support/rabbitmq';
 import { AMQP_URL } from '../support/services';
 import { TcpProxy } from '../support/tcp-proxy';
 import { buildPackages } from './support/build';
-import { CHAOS_WINDOW_MS, cutWhile, SETTLE_MS, whileCutting } from './support/chaos';
+import { COLLECT_THROUGH_CUTS_MS, cutWhile, whileCutting } from './support/chaos';
 import { FaultScope } from './support/fault-scope';
-import { expectSound, Ledger } from './support/ledger';
+import { expectSound, Ledger, returnedItsNumber } from './support/ledger';
 import { killAllWorkers, WorkerProcess } from './support/worker-process';
 
 /** Sends `count` `faults.record(i, sleepMs)` tasks, at most `window` publishes in flight. */
@@ -55,9 +55,6 @@ async function explainLoss(scope: FaultScope, worker: WorkerProcess): Promise<vo
       `worker ${worker.pid} alive=${worker.alive}, last output:\n${worker.output.slice(-4_000)}`,
   );
 }
-
-const returnedItsNumber = (value: unknown): boolean =>
-  typeof (value as { n?: unknown }).n === 'number';
 
 describe('faults: RabbitMQ connection cut', () => {
   let scope: FaultScope;
@@ -125,7 +122,7 @@ describe('faults: RabbitMQ connection cut', () => {
       proxy,
       150,
       400,
-      ledger.collect(CHAOS_WINDOW_MS + SETTLE_MS, returnedItsNumber),
+      ledger.collect(COLLECT_THROUGH_CUTS_MS, returnedItsNumber),
     );
     expect(cuts).toBeGreaterThan(3);
     const counts = ledger.tally(await scope.runs());
@@ -148,7 +145,7 @@ describe('faults: RabbitMQ connection cut', () => {
       proxy,
       100,
       250,
-      ledger.collect(CHAOS_WINDOW_MS + SETTLE_MS, returnedItsNumber),
+      ledger.collect(COLLECT_THROUGH_CUTS_MS, returnedItsNumber),
     );
     expect(cuts).toBeGreaterThan(3);
     const counts = ledger.tally(await scope.runs());

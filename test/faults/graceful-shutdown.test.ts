@@ -1,11 +1,8 @@
 import { waitFor } from '@conveyor/core/testing';
 import { buildPackages } from './support/build';
 import { FaultScope } from './support/fault-scope';
-import { expectSound, Ledger } from './support/ledger';
+import { expectSound, Ledger, returnedItsNumber } from './support/ledger';
 import { killAllWorkers, WorkerProcess } from './support/worker-process';
-
-const returnedItsNumber = (value: unknown): boolean =>
-  typeof (value as { n?: unknown }).n === 'number';
 
 describe('faults: graceful shutdown under load with a second worker taking over', () => {
   let scope: FaultScope;

@@ -6,7 +6,7 @@ import { rabbitmqctl, withRawChannel } from '../support/rabbitmq';
 import { AMQP_URL } from '../support/services';
 import { buildPackages } from './support/build';
 import { FaultScope } from './support/fault-scope';
-import { expectSound, Ledger } from './support/ledger';
+import { expectSound, Ledger, returnedItsNumber } from './support/ledger';
 import { JSON_PROPS, EMBED, validHeaders, validMessage, type RawMessage } from './support/messages';
 import { killAllWorkers, WorkerProcess } from './support/worker-process';
 
@@ -247,7 +247,7 @@ describe('faults: poison and hostile input', () => {
       await connection.close();
     }
 
-    await ledger.collect(30_000, (v) => typeof (v as { n?: unknown }).n === 'number');
+    await ledger.collect(30_000, returnedItsNumber);
     const dead = deadLetterQueueName(scope.queue);
     await waitFor(
       async () => (await withRawChannel((ch) => ch.checkQueue(dead))).messageCount >= MALFORMED,

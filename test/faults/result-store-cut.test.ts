@@ -2,15 +2,12 @@ import { waitFor } from '@conveyor/core/testing';
 import { DATABASE_URL, REDIS_URL } from '../support/services';
 import { TcpProxy } from '../support/tcp-proxy';
 import { buildPackages } from './support/build';
-import { CHAOS_WINDOW_MS, cutWhile, SETTLE_MS } from './support/chaos';
+import { COLLECT_THROUGH_CUTS_MS, cutWhile } from './support/chaos';
 import { FaultScope, type BackendKind, type Endpoints } from './support/fault-scope';
-import { expectSound, Ledger } from './support/ledger';
+import { expectSound, Ledger, returnedItsNumber } from './support/ledger';
 import { killAllWorkers, WorkerProcess } from './support/worker-process';
 
 const TASKS = 1_000;
-
-const returnedItsNumber = (value: unknown): boolean =>
-  typeof (value as { n?: unknown }).n === 'number';
 
 const services: Record<
   BackendKind,
@@ -70,7 +67,7 @@ describe.each(['redis', 'postgres'] as BackendKind[])(
         proxy,
         100,
         300,
-        ledger.collect(CHAOS_WINDOW_MS + SETTLE_MS, returnedItsNumber),
+        ledger.collect(COLLECT_THROUGH_CUTS_MS, returnedItsNumber),
       );
       expect(cuts).toBeGreaterThan(3);
       const counts = ledger.tally(await scope.runs());
@@ -93,7 +90,7 @@ describe.each(['redis', 'postgres'] as BackendKind[])(
       );
       await sendAll(ledger, producer, 20);
       // Waits pending while the cuts come must resolve across them (or after them).
-      const collecting = ledger.collect(CHAOS_WINDOW_MS + SETTLE_MS, returnedItsNumber);
+      const collecting = ledger.collect(COLLECT_THROUGH_CUTS_MS, returnedItsNumber);
       const worker = await WorkerProcess.start(
         scope.workerEnv({ concurrency: 10, prefetchMultiplier: 2 }),
       );

@@ -3,7 +3,13 @@ import { sleep, waitFor } from '@conveyor/core/testing';
 import { readyCount, unacked } from '../support/rabbitmq';
 import { buildPackages } from './support/build';
 import { FaultScope } from './support/fault-scope';
-import { expectSound, Ledger, printCounts, type CaseCounts } from './support/ledger';
+import {
+  expectSound,
+  Ledger,
+  returnedItsNumber,
+  printCounts,
+  type CaseCounts,
+} from './support/ledger';
 import { killAllWorkers, WorkerProcess } from './support/worker-process';
 
 const RUNS = 20;
@@ -43,7 +49,7 @@ describe('faults: worker SIGKILL', () => {
       worker = await WorkerProcess.start(settings);
       await sending;
       expect(ledger.sent).toBe(TASKS);
-      await ledger.collect(30_000, (value) => typeof (value as { n?: unknown }).n === 'number');
+      await ledger.collect(30_000, returnedItsNumber);
     }
 
     // A task whose result was stored but whose ack died with its worker comes back to the next

@@ -54,6 +54,8 @@ export async function whileCutting<T>(
 export const CHAOS_WINDOW_MS = 25_000;
 /** Time the tasks then get, without cuts, to complete. */
 export const SETTLE_MS = 30_000;
+/** The timeout of the collection {@link cutWhile} watches: the chaos window, then the settling. */
+export const COLLECT_THROUGH_CUTS_MS = CHAOS_WINDOW_MS + SETTLE_MS;
 
 /**
  * Cuts `proxy` every `minMs`..`maxMs` while `collecting` runs, for at most
@@ -62,7 +64,7 @@ export const SETTLE_MS = 30_000;
  * Cuts every few hundred milliseconds can keep a client reconnecting most of the time, so on a
  * loaded machine the tasks may not all finish inside the window. A loss is a task that never
  * completes, not one that completes once the cuts have stopped: give `collecting` a timeout of
- * `CHAOS_WINDOW_MS + SETTLE_MS`.
+ * {@link COLLECT_THROUGH_CUTS_MS}.
  */
 export async function cutWhile(
   proxy: TcpProxy,

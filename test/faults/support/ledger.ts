@@ -50,6 +50,10 @@ export interface CaseCounts {
  * Sent task ids and their outcomes, for one fault case: what was sent, what was stored, and,
  * from the workers' run log, what ran how often and whether each repeat was a redelivery.
  */
+/** Whether a result is what `faults.record` returns (`{ n, pid }`): what `collect` counts as stored. */
+export const returnedItsNumber = (value: unknown): boolean =>
+  typeof (value as { n?: unknown }).n === 'number';
+
 export class Ledger {
   private readonly sentIds = new Set<string>();
   private readonly storedIds = new Set<string>();
