@@ -1,10 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   Conveyor,
   Task,
   TaskFailedError,
   TaskService,
   taskContext,
+  type ResultMeta,
   type TaskState,
   type TransportMessage,
 } from '@conveyor/core';
@@ -14,7 +18,8 @@ import { sleep, waitFor } from '@conveyor/core/testing';
 import { deleteRedisKeys } from '../support/redis';
 import { delayNamespace, removeDelayNamespace, removeQueues } from '../support/rabbitmq';
 import { AMQP_URL, REDIS_URL } from '../support/services';
-import { PythonCeleryWorker, pythonSend } from './python-celery';
+import { celeryWireReference, type CeleryWireReference } from '../support/celery-reference';
+import { captureCeleryReference, PythonCeleryWorker, pythonSend } from './python-celery';
 
 class InventoryError extends Error {
   override name = 'InventoryError';
@@ -255,5 +260,34 @@ describe('Celery interoperability (real Python Celery 5 on RabbitMQ and Redis)',
       expect(props(conveyor)).toEqual(props(python));
       expect(JSON.parse(conveyor.body.toString())).toEqual(JSON.parse(python.body.toString()));
     });
+  });
+
+  describe('the committed Celery capture (test/fixtures)', () => {
+    it('is what this Python Celery puts on the wire and stores today', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'celery-capture-'));
+      try {
+        await captureCeleryReference(join(dir, 'capture.json'));
+        const fresh = JSON.parse(
+          readFileSync(join(dir, 'capture.json'), 'utf8'),
+        ) as CeleryWireReference;
+        const committed = celeryWireReference();
+        // Ids, the producer's name and times differ by nature; everything else must not.
+        const message = (m: CeleryWireReference['message']) => ({
+          headers: { ...m.headers, id: 'id', root_id: 'id', origin: 'origin' },
+          properties: { ...m.properties, correlationId: 'id', replyTo: 'reply' },
+          body: m.body,
+        });
+        const meta = ({ task_id: _id, date_done: _done, traceback, ...rest }: ResultMeta) => ({
+          ...rest,
+          traceback: traceback === null ? null : 'a traceback',
+        });
+        expect(message(fresh.message)).toEqual(message(committed.message));
+        expect(meta(fresh.success_meta)).toEqual(meta(committed.success_meta));
+        expect(meta(fresh.failure_meta)).toEqual(meta(committed.failure_meta));
+        expect(fresh.unknown_task_meta_result).toEqual(committed.unknown_task_meta_result);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 90_000);
   });
 });

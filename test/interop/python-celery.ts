@@ -113,3 +113,12 @@ export async function pythonSend(command: {
   const lines = stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!) as PythonProducerResult;
 }
+
+/** Runs `capture_reference.py`: what this Python Celery puts on the wire and stores, as JSON. */
+export async function captureCeleryReference(outPath: string): Promise<void> {
+  await promisify(execFile)(PYTHON, ['capture_reference.py', outPath], {
+    cwd: PYTHON_DIR,
+    env: pythonEnv('unused'),
+    timeout: 90_000,
+  });
+}

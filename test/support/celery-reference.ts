@@ -1,8 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResultMeta } from '@conveyor/core';
 
-/** What Python Celery 5.2.6 put on the wire, captured once (`shared/reference` beside the repo). */
+/** What Python Celery 5.2.6 put on the wire and stored in Redis, captured from a real Celery. */
 export interface CeleryWireReference {
   message: {
     exchange: string;
@@ -16,17 +16,12 @@ export interface CeleryWireReference {
   unknown_task_meta_result: Record<string, unknown>;
 }
 
-const REPO_ROOT = join(__dirname, '../..');
+const CAPTURE = join(__dirname, '../fixtures/celery-5.2.6-wire.json');
 
 /**
- * Reads the captured Celery reference. It lives in the project's shared folder, beside the
- * repository (`../shared/reference`); `CONVEYOR_SHARED_DIR` points elsewhere.
+ * Reads the Celery reference captured from Debian's Celery 5.2.6 and committed with the tests.
+ * `test/interop/python/capture_reference.py` captures it again (see its docstring).
  */
 export function celeryWireReference(): CeleryWireReference {
-  const shared = process.env.CONVEYOR_SHARED_DIR ?? join(REPO_ROOT, '../shared');
-  const path = join(shared, 'reference/celery-5.2.6-wire.json');
-  if (!existsSync(path)) {
-    throw new Error(`the Celery reference capture is missing at ${path} (set CONVEYOR_SHARED_DIR)`);
-  }
-  return JSON.parse(readFileSync(path, 'utf8')) as CeleryWireReference;
+  return JSON.parse(readFileSync(CAPTURE, 'utf8')) as CeleryWireReference;
 }
