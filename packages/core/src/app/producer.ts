@@ -41,11 +41,14 @@ export class Producer {
   async send(call: TaskCall): Promise<string> {
     const { message, deliverAt } = this.build(call);
     await this.ensureQueue(call.options.queue ?? call.queue);
-    if (!message.headers.ignore_result) this.backend?.watch?.(message.headers.id);
-    await this.transport.publish(encodeTaskMessage(message), {
+    const published = this.transport.publish(encodeTaskMessage(message), {
       queue: call.options.queue ?? call.queue,
       deliverAt,
     });
+    // Watched once the publish is handed over, so that the task's own socket write goes first;
+    // the result cannot be missed, since a watch reads the key once it is subscribed.
+    if (!message.headers.ignore_result) this.backend?.watch?.(message.headers.id);
+    await published;
     return message.headers.id;
   }
 

@@ -120,32 +120,39 @@ describe('Typed client proxies', () => {
 });
 
 describe('telling the backend of a send', () => {
-  /** A memory backend that records `watch` calls and what the transport held at each. */
+  /** A memory backend that records `watch` calls and what the transport had at each. */
   class WatchingBackend extends MemoryResultBackend {
-    readonly watched: Array<{ id: string; publishedBefore: number }> = [];
+    readonly watched: Array<{ id: string; handedOver: number; confirmed: number }> = [];
     constructor(private readonly transport: CountingTransport) {
       super();
     }
     watch(taskId: string): void {
-      this.watched.push({ id: taskId, publishedBefore: this.transport.published });
+      this.watched.push({
+        id: taskId,
+        handedOver: this.transport.published,
+        confirmed: this.transport.confirmed,
+      });
     }
   }
   class CountingTransport extends MemoryTransport {
     published = 0;
+    confirmed = 0;
     override async publish(message: TransportMessage, options: PublishOptions): Promise<void> {
       this.published += 1;
       await super.publish(message, options);
+      this.confirmed += 1;
     }
   }
 
-  it('watches a task whose result is kept before publishing it, and not one that ignores its result', async () => {
+  it('watches a task whose result is kept once its publish is handed over and before it is confirmed, and not one that ignores its result', async () => {
     const broker = new CountingTransport();
     const backend = new WatchingBackend(broker);
     const app = new Conveyor({ broker, backend, tasks: [Add] });
     try {
       const kept = await app.client(Add).delay(1, 2);
       await app.client(Add).applyAsync([3, 4], { ignoreResult: true });
-      expect(backend.watched).toEqual([{ id: kept.id, publishedBefore: 0 }]);
+      // Handed over first, so the task's own socket write goes before the backend's.
+      expect(backend.watched).toEqual([{ id: kept.id, handedOver: 1, confirmed: 0 }]);
       expect(broker.published).toBe(2);
     } finally {
       await app.close();
