@@ -1,4 +1,5 @@
 import { closeWithin } from './bounded-close';
+import { publishConfirmed } from './confirmed-publish';
 import type { ConfirmChannel, Message, Options } from 'amqplib';
 import { ConnectionError, UnroutableError } from '@conveyor/core';
 import type { AmqpTransportLogger } from './amqp-transport-options';
@@ -164,7 +165,8 @@ export class Publisher {
     channel.inFlight.add(p);
     let ok: boolean;
     try {
-      ok = channel.channel.publish(
+      ok = publishConfirmed(
+        channel.channel,
         p.exchange,
         p.routingKey,
         p.content,
