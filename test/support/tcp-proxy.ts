@@ -3,12 +3,14 @@ import { createServer, connect, type AddressInfo, type Server, type Socket } fro
 /**
  * A TCP proxy for fault tests: clients connect to `url`'s port here and are piped to the real
  * server. `cut()` destroys every open connection (the server stays up), `block()` refuses new
- * ones until `unblock()`. Shared services are never stopped to test a failure; this is cut instead.
+ * ones until `unblock()`, `holdReplies()` keeps what the server sends from the clients until
+ * `releaseReplies()`. Shared services are never stopped to test a failure; this is cut instead.
  */
 export class TcpProxy {
   private server?: Server;
   private readonly sockets = new Set<Socket>();
   private blocked = false;
+  private held: Array<{ client: Socket; chunk: Buffer }> | undefined;
   /** Connections accepted so far. */
   connections = 0;
 
@@ -31,7 +33,10 @@ export class TcpProxy {
       this.track(client);
       this.track(upstream);
       client.pipe(upstream);
-      upstream.pipe(client);
+      upstream.on('data', (chunk: Buffer) => {
+        if (this.held) this.held.push({ client, chunk });
+        else client.write(chunk);
+      });
       const close = (): void => {
         client.destroy();
         upstream.destroy();
@@ -61,6 +66,18 @@ export class TcpProxy {
 
   unblock(): void {
     this.blocked = false;
+  }
+
+  /** From now on, bytes from the server wait here instead of reaching the clients. */
+  holdReplies(): void {
+    this.held ??= [];
+  }
+
+  /** Delivers the held bytes, in order, and forwards again. */
+  releaseReplies(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const { client, chunk } of held) if (!client.destroyed) client.write(chunk);
   }
 
   async stop(): Promise<void> {

@@ -56,6 +56,13 @@ export interface AmqpTransportOptions {
    */
   publishTimeoutMs?: number;
   /**
+   * How many publishes may be written to the broker and not yet confirmed; further publishes
+   * wait in this process until confirms come back. Keeps a burst from queueing in the broker
+   * ahead of the consumers' acks.
+   * @defaultValue 256 (`DEFAULT_MAX_UNCONFIRMED`)
+   */
+  maxUnconfirmed?: number;
+  /**
    * How long `connect()`, `declareQueue()` and `consume()` wait for a broker connection before
    * rejecting with `ConnectionError`.
    * @defaultValue 10_000 (`DEFAULT_CONNECT_TIMEOUT_MS`)

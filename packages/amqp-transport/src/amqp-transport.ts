@@ -23,6 +23,7 @@ import {
   DEFAULT_CONNECTION_NAME,
   DEFAULT_DELAY_NAMESPACE,
   DEFAULT_HEARTBEAT_SECONDS,
+  DEFAULT_MAX_UNCONFIRMED,
   DEFAULT_PUBLISH_TIMEOUT_MS,
   DEFAULT_QUEUE_TYPE,
   DEFAULT_RECONNECT_INITIAL_DELAY_MS,
@@ -59,6 +60,7 @@ export class AmqpTransport implements Transport {
   private readonly urls: BrokerUrl[];
   private readonly connectionName: string;
   private readonly publishTimeoutMs: number;
+  private readonly maxUnconfirmed: number;
   private readonly connectTimeoutMs: number;
   private readonly reconnect: ReconnectSettings;
   private readonly logger: AmqpTransportLogger;
@@ -74,6 +76,11 @@ export class AmqpTransport implements Transport {
     this.publishTimeoutMs = requireNumber(
       'publishTimeoutMs',
       options.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS,
+      1,
+    );
+    this.maxUnconfirmed = requireInteger(
+      'maxUnconfirmed',
+      options.maxUnconfirmed ?? DEFAULT_MAX_UNCONFIRMED,
       1,
     );
     this.connectTimeoutMs = requireNumber(
@@ -276,6 +283,7 @@ export class AmqpTransport implements Transport {
       consumerConnection,
       publisher: new Publisher(publisherConnection, {
         publishTimeoutMs: this.publishTimeoutMs,
+        maxUnconfirmed: this.maxUnconfirmed,
         logger: settings.logger,
         onMissingExchange: (name) => this.topology.forgetExchange(name),
       }),
@@ -321,6 +329,13 @@ export class AmqpTransport implements Transport {
       }
     }
   }
+}
+
+function requireInteger(name: string, value: number, min: number): number {
+  if (!Number.isInteger(value) || value < min) {
+    throw new ConfigError(`AmqpTransport: \`${name}\` must be an integer from ${min}`);
+  }
+  return value;
 }
 
 function requireNumber(

@@ -10,6 +10,8 @@ import { MAX_PUBLISH_ATTEMPTS, PUBLISH_WATCHDOG_INTERVAL_MS } from './defaults';
 /** Settings of a {@link Publisher}. */
 export interface PublisherSettings {
   publishTimeoutMs: number;
+  /** Publishes written and awaiting their confirm, at most, per channel. */
+  maxUnconfirmed: number;
   logger: AmqpTransportLogger;
   /** Told when the broker says an exchange the transport believed in does not exist. */
   onMissingExchange(name: string): void;
@@ -42,12 +44,26 @@ class PublishChannel {
   readonly lost: PendingPublish[] = [];
   private wakers: Array<() => void> = [];
 
-  constructor(readonly channel: ConfirmChannel) {}
+  constructor(
+    readonly channel: ConfirmChannel,
+    private readonly maxUnconfirmed: number,
+  ) {}
 
-  /** Resolves when the channel can take more (drain) or is gone. */
-  whenWritable(): Promise<void> {
-    if (this.writable || this.closed) return Promise.resolve();
+  /** True when another publish may be written: the buffer has room and the window is not full. */
+  get ready(): boolean {
+    return this.writable && this.inFlight.size < this.maxUnconfirmed;
+  }
+
+  /** Resolves when the channel can take more (drain, or a confirm in a full window) or is gone. */
+  whenReady(): Promise<void> {
+    if (this.ready || this.closed) return Promise.resolve();
     return new Promise((resolve) => this.wakers.push(resolve));
+  }
+
+  /** A confirm (or failure) took `p` out of the window. */
+  release(p: PendingPublish): void {
+    this.inFlight.delete(p);
+    if (this.wakers.length > 0 && this.ready) this.wake();
   }
 
   wake(): void {
@@ -138,8 +154,8 @@ export class Publisher {
           if (!channel) return;
           continue;
         }
-        if (!channel.writable) {
-          await channel.whenWritable();
+        if (!channel.ready) {
+          await channel.whenReady();
           continue;
         }
         this.head += 1;
@@ -190,7 +206,7 @@ export class Publisher {
   }
 
   private confirmed(channel: PublishChannel, p: PendingPublish, error: unknown): void {
-    channel.inFlight.delete(p);
+    channel.release(p);
     if (!channel.closed) this.lastProgress = Date.now();
     if (p.settled) return;
     if (error === null || error === undefined) {
@@ -257,7 +273,10 @@ export class Publisher {
         return undefined;
       }
       try {
-        const channel = new PublishChannel(await model.createConfirmChannel());
+        const channel = new PublishChannel(
+          await model.createConfirmChannel(),
+          this.settings.maxUnconfirmed,
+        );
         this.watch(channel);
         this.current = channel;
         this.lastProgress = Date.now();

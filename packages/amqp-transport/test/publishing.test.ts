@@ -1,7 +1,12 @@
-import { UnroutableError } from '@conveyor/core';
+import { ConfigError, UnroutableError } from '@conveyor/core';
+import { sleep, waitFor } from '@conveyor/core/testing';
+import { TcpProxy } from '../../../test/support/tcp-proxy';
+import { AmqpTransport } from '../src';
 import {
+  AMQP_URL,
   queueName,
   readyCount,
+  testTransport,
   textMessage,
   withRawChannel,
   useTestTransport,
@@ -152,4 +157,45 @@ describe('back-pressure', () => {
     );
     expect(await readyCount(q)).toBe(n);
   }, 60_000);
+});
+
+describe('the window of unconfirmed publishes', () => {
+  it('writes no more than maxUnconfirmed publishes while their confirms are held back, and the rest once they come', async () => {
+    const target = new URL(AMQP_URL);
+    const proxy = new TcpProxy(target.hostname, Number(target.port || 5672));
+    await proxy.start();
+    const transport = testTransport({
+      url: proxy.rewrite(AMQP_URL),
+      delayNamespace: ctx.namespace,
+      maxUnconfirmed: 4,
+    });
+    try {
+      const q = queueName('window');
+      queues.push(q);
+      await transport.declareQueue({ name: q });
+      // The publisher's channel is open and the exchange known before the confirms are held.
+      await transport.publish(textMessage('first'), { queue: q });
+      proxy.holdReplies();
+      const publishes = Array.from({ length: 20 }, (_, i) =>
+        transport.publish(textMessage(String(i)), { queue: q }),
+      );
+      await waitFor(async () => (await readyCount(q)) === 5, 'the first four of the burst');
+      // Without the window all twenty would reach the broker in this time.
+      await sleep(500);
+      expect(await readyCount(q)).toBe(5);
+      proxy.releaseReplies();
+      await Promise.all(publishes);
+      expect(await readyCount(q)).toBe(21);
+    } finally {
+      proxy.releaseReplies();
+      await transport.close();
+      await proxy.stop();
+    }
+  }, 30_000);
+
+  it('refuses a window that is not a positive integer', () => {
+    for (const maxUnconfirmed of [0, -1, 1.5, Number.NaN]) {
+      expect(() => new AmqpTransport({ maxUnconfirmed })).toThrow(ConfigError);
+    }
+  });
 });
