@@ -85,12 +85,15 @@ export class AckCountingTransport implements Transport {
 
 /**
  * Experiment hooks, for measuring a proposed change without editing the packages: env
- * `BENCH_EXPERIMENT` as JSON `{ "redisOptions": {...}, "workerOptions": {...} }`. Never set by
+ * `BENCH_EXPERIMENT` as JSON `{ "redisOptions": {...}, "workerOptions": {...},
+ * "transportOptions": {...} }`. Never set by
  * the bench itself; a run made with it records it in its JSON.
  */
 export interface Experiment {
   redisOptions?: Record<string, unknown>;
   workerOptions?: Record<string, unknown>;
+  /** Options of every Conveyor `AmqpTransport` (producer and workers). */
+  transportOptions?: Record<string, unknown>;
 }
 
 export function experiment(): Experiment {
@@ -119,7 +122,12 @@ export function buildBackend(settings: BenchAppSettings): ResultBackend | null {
 /** A Conveyor app on RabbitMQ whose only task, `bench.echo`, goes to `settings.queue`. */
 export function buildApp(settings: BenchAppSettings): { app: Conveyor; transport: AckCountingTransport } {
   const transport = new AckCountingTransport(
-    new AmqpTransport({ url: settings.amqpUrl, delayNamespace: settings.delayNamespace, connectionName: 'conveyor-bench' }),
+    new AmqpTransport({
+      url: settings.amqpUrl,
+      delayNamespace: settings.delayNamespace,
+      connectionName: 'conveyor-bench',
+      ...experiment().transportOptions,
+    }),
   );
   const app = new Conveyor({
     broker: transport,
