@@ -76,9 +76,10 @@ class PublishChannel {
 /**
  * Publishing with publisher confirms on one confirm channel of the publisher connection.
  *
- * Publishes are written in call order by a single pump. When amqplib's write buffer is full
- * (`publish()` returns false) the pump waits for `drain`, so a burst queues in this process as
- * the caller's own message objects, never as an ever-growing socket buffer.
+ * Publishes are written in call order by a single pump. When `maxUnconfirmed` publishes await
+ * their confirm, or amqplib's write buffer is full (`publish()` returns false), the pump waits for
+ * a confirm or `drain`, so a burst queues in this process as the caller's own message objects,
+ * never as an ever-growing socket buffer or ahead of the consumers' acks in the broker.
  *
  * A publish resolves on the broker's ack; one the broker returned (mandatory, no queue) rejects
  * with `UnroutableError`. If the channel or connection dies before the confirm, the message is
