@@ -22,6 +22,20 @@ class BackendWithLandingWindow extends RedisResultBackend {
   }
 }
 
+/** A {@link BackendWithLandingWindow} on the kit's keys, with `options` on top. */
+function landingBackend(
+  kit: RedisTestKit,
+  land: (keys: string[]) => Promise<void> = async () => undefined,
+  options: Partial<RedisResultBackendOptions> = {},
+): BackendWithLandingWindow {
+  return kit.track(
+    new BackendWithLandingWindow(
+      { url: REDIS_URL, keyPrefix: kit.keyPrefix, groupKeyPrefix: kit.groupKeyPrefix, ...options },
+      land,
+    ),
+  );
+}
+
 async function numsub(kit: RedisTestKit, channel: string): Promise<number> {
   const reply = (await kit.admin.pubsub('NUMSUB', channel)) as [string, number | string];
   return Number(reply[1]);
@@ -55,12 +69,7 @@ describe('waiting for results', () => {
           else if (how === 'publish') await kit.admin.publish(key, JSON.stringify(stored));
           else await writer.store(stored);
         };
-        const waiter = kit.track(
-          new BackendWithLandingWindow(
-            { url: REDIS_URL, keyPrefix: kit.keyPrefix, groupKeyPrefix: kit.groupKeyPrefix },
-            land,
-          ),
-        );
+        const waiter = landingBackend(kit, land);
 
         await expect(waiter.waitForReady(id, 10_000)).resolves.toEqual(stored);
         expect(waiter.windows).toEqual([[key]]);
@@ -165,12 +174,7 @@ describe('waiting for results', () => {
 
   describe('watching from the send (as Celery subscribes on send)', () => {
     it('subscribes when told of a send and answers the later wait from the result that came meanwhile, with no second subscription', async () => {
-      const waiter = kit.track(
-        new BackendWithLandingWindow(
-          { url: REDIS_URL, keyPrefix: kit.keyPrefix, groupKeyPrefix: kit.groupKeyPrefix },
-          async () => undefined,
-        ),
-      );
+      const waiter = landingBackend(kit);
       const id = randomUUID();
       const channel = `${kit.keyPrefix}${id}`;
       waiter.watch(id);
@@ -210,17 +214,7 @@ describe('waiting for results', () => {
     });
 
     it('forgets an early result nobody asked for after watchOnSendMs; a later wait reads it from Redis', async () => {
-      const waiter = kit.track(
-        new BackendWithLandingWindow(
-          {
-            url: REDIS_URL,
-            keyPrefix: kit.keyPrefix,
-            groupKeyPrefix: kit.groupKeyPrefix,
-            watchOnSendMs: 200,
-          },
-          async () => undefined,
-        ),
-      );
+      const waiter = landingBackend(kit, undefined, { watchOnSendMs: 200 });
       const id = randomUUID();
       const channel = `${kit.keyPrefix}${id}`;
       waiter.watch(id);
