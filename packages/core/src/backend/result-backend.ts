@@ -31,9 +31,9 @@ export interface ResultBackend {
   /**
    * Told by the producer when it has handed a task whose result will be stored to the transport,
    * before the broker's confirm (Celery's `on_task_call` comes just before the publish).
-   * Optional. A backend that pushes results may start listening now,
-   * so that a `waitForReady()` soon after finds the result without a round trip of its own.
-   * Must not throw and must not wait; what it sets up must end by itself if nobody waits.
+   * Optional. A backend that pushes results may start listening now, so that a `waitForReady()`
+   * soon after finds the result without a round trip of its own. Must not throw and must not
+   * wait; what it sets up must end by itself if nobody waits.
    */
   watch?(taskId: string): void;
   /** Deletes a task's meta. */
