@@ -1,5 +1,6 @@
 import { closeWithin } from './bounded-close';
 import { publishConfirmed } from './confirmed-publish';
+import { batchWrites } from './write-batching';
 import type { ConfirmChannel, Message, Options } from 'amqplib';
 import { ConnectionError, UnroutableError } from '@conveyor/core';
 import type { AmqpTransportLogger } from './amqp-transport-options';
@@ -79,7 +80,9 @@ class PublishChannel {
  * Publishes are written in call order by a single pump. When `maxUnconfirmed` publishes await
  * their confirm, or amqplib's write buffer is full (`publish()` returns false), the pump waits for
  * a confirm or `drain`, so a burst queues in this process as the caller's own message objects,
- * never as an ever-growing socket buffer or ahead of the consumers' acks in the broker.
+ * never as an ever-growing socket buffer or ahead of the consumers' acks in the broker. The
+ * publishes written in one turn (a window refilled by a batch of confirms, usually) leave in one
+ * socket write.
  *
  * A publish resolves on the broker's ack; one the broker returned (mandatory, no queue) rejects
  * with `UnroutableError`. If the channel or connection dies before the confirm, the message is
@@ -182,6 +185,7 @@ export class Publisher {
     channel.inFlight.add(p);
     let ok: boolean;
     try {
+      batchWrites(channel.channel);
       ok = publishConfirmed(
         channel.channel,
         p.exchange,

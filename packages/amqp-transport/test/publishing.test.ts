@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { ConfigError, UnroutableError } from '@conveyor/core';
 import { sleep, waitFor } from '@conveyor/core/testing';
 import { TcpProxy } from '../../../test/support/tcp-proxy';
@@ -157,6 +158,35 @@ describe('back-pressure', () => {
     );
     expect(await readyCount(q)).toBe(n);
   }, 60_000);
+});
+
+describe('socket writes', () => {
+  /** Write syscalls this process has made (Linux: /proc/self/io, `syscw`; writev counts once). */
+  function writeSyscalls(): number {
+    return Number(/^syscw: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'))![1]);
+  }
+
+  it('sends a burst of publishes in a few socket writes, not one per message', async () => {
+    const q = await declared('writes');
+    // Channel open and exchange known, so the burst below is all the transport writes.
+    await ctx.transport.publish(textMessage('first'), { queue: q });
+    const n = 1_000;
+    const body = Buffer.alloc(400, 'x');
+    const before = writeSyscalls();
+    await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        ctx.transport.publish(
+          { headers: { i }, properties: { contentType: 'text/plain' }, body },
+          { queue: q },
+        ),
+      ),
+    );
+    const writes = writeSyscalls() - before;
+    // A window of 256 publishes is about 120 KiB: one writev when the socket takes it whole,
+    // one write per message past the first 16 KiB when it does not (Node's default mark).
+    expect(writes).toBeLessThan(n / 10);
+    expect(await readyCount(q)).toBe(n + 1);
+  });
 });
 
 describe('the window of unconfirmed publishes', () => {
