@@ -5,7 +5,7 @@ import { closeConnection } from './bounded-close';
 import type { AmqpTransportLogger } from './amqp-transport-options';
 import { redact, type BrokerUrl } from './broker-url';
 import { messageOf } from './broker-errors';
-import { HANDSHAKE_TIMEOUT_MS, SOCKET_HIGH_WATER_MARK } from './defaults';
+import { HANDSHAKE_TIMEOUT_MS, SOCKET_WRITE_HIGH_WATER_MARK } from './defaults';
 import { reconnectDelay, type ReconnectSettings } from './reconnect-backoff';
 
 /** What a connection is used for; publishing and consuming never share one (see README). */
@@ -209,12 +209,12 @@ export class ConnectionManager {
   }
 
   /** amqplib hands these to `net.connect` (or `tls.connect`), which builds the socket from them. */
-  private socketOptions(): SocketOptions & { highWaterMark: number } {
+  private socketOptions(): SocketOptions & { writableHighWaterMark: number } {
     return {
       // Nagle's algorithm holds small frames back (~40 ms a round trip with delayed acks).
       noDelay: true,
       keepAlive: true,
-      highWaterMark: SOCKET_HIGH_WATER_MARK,
+      writableHighWaterMark: SOCKET_WRITE_HIGH_WATER_MARK,
       timeout: HANDSHAKE_TIMEOUT_MS,
       clientProperties: { connection_name: this.displayName },
     };
