@@ -8,6 +8,7 @@ import type {
   MemoryBackendResult,
   NagleResult,
   SplitResult,
+  Throughput,
 } from './scenarios/results';
 
 /** Everything a run measured; scenarios not run are absent. */
@@ -180,6 +181,38 @@ export function resultRows(r: BenchResults): string[][] {
   return rows;
 }
 
+/**
+ * CPU time per task (per round trip for the raw ceiling) of every process, in µs: the CPU shares
+ * of a measurement turned into a budget. On a saturated machine the total per task decides the
+ * rate, so this shows which process would have to give up how much for a ratio to move.
+ */
+export function cpuBudgetRows(r: BenchResults): string[][] {
+  const rows: string[][] = [];
+  const add = (label: string, t: Throughput | undefined): void => {
+    if (!t?.cpu) return;
+    const us = Object.entries(t.cpu)
+      .map(([name, share]): [string, number] => [name, ((share / 100) * t.ms * 1000) / t.n])
+      .filter(([, v]) => v >= 1)
+      .sort((a, b) => b[1] - a[1]);
+    const total = us.reduce((sum, [, v]) => sum + v, 0);
+    rows.push([label, us.map(([name, v]) => `${name} ${v.toFixed(0)}`).join(', '), total.toFixed(0)]);
+  };
+  add('Ceiling: raw request/reply, plain (per round trip)', r.ceiling?.throughput);
+  add('Ceiling with Celery headers on each request (per round trip)', r.ceiling?.withCeleryHeaders);
+  for (const backend of ['redis', 'postgres', 'none'] as const) {
+    const t = r.throughput[backend];
+    if (!t) continue;
+    add(`Throughput, ${backend === 'none' ? 'no backend' : backend}`, t);
+    add(`  its paired ceiling (per round trip)`, t.pairedCeiling);
+  }
+  const split = r.split;
+  if (split) {
+    add('Split raw → raw, Celery headers (per message, one way)', split['raw->raw']);
+    add('Split Conveyor → Conveyor (per message, one way)', split['conveyor->conveyor']);
+  }
+  return rows;
+}
+
 /** A Markdown table (it also reads well on a terminal). */
 export function markdownTable(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
@@ -194,5 +227,6 @@ export function renderReport(r: BenchResults): string {
     ['Target', 'Measured', 'Met'],
     checkTargets(r).map((t) => [t.target, t.measured, t.met === null ? 'not run' : t.met ? 'yes' : 'NO']),
   );
-  return `${results}\n\n${targets}`;
+  const budget = markdownTable(['CPU per task', 'µs by process', 'Total µs'], cpuBudgetRows(r));
+  return `${results}\n\n${budget}\n\n${targets}`;
 }
