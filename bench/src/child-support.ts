@@ -3,7 +3,8 @@ import { CHILD_CONFIG_ENV, type ChildConfig, type ChildMessage, type ParentMessa
 /** The config a child was forked with. */
 export function childConfig<C extends ChildConfig>(kind: C['kind']): C {
   const raw = process.env[CHILD_CONFIG_ENV];
-  if (!raw) throw new Error(`${CHILD_CONFIG_ENV} is not set: this script is forked by bench/dist/run.js`);
+  if (!raw)
+    throw new Error(`${CHILD_CONFIG_ENV} is not set: this script is forked by bench/dist/run.js`);
   const config = JSON.parse(raw) as ChildConfig;
   if (config.kind !== kind) throw new Error(`expected a ${kind} config, got ${config.kind}`);
   return config as C;
@@ -54,5 +55,11 @@ export class AckTarget {
 export function stats(acked: number): ChildMessage {
   const memory = process.memoryUsage();
   const cpu = process.cpuUsage();
-  return { type: 'stats', acked, rss: memory.rss, heapUsed: memory.heapUsed, cpuMs: (cpu.user + cpu.system) / 1000 };
+  return {
+    type: 'stats',
+    acked,
+    rss: memory.rss,
+    heapUsed: memory.heapUsed,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+  };
 }

@@ -20,7 +20,11 @@ export class Child {
   private failure?: Error;
   private exited = false;
 
-  private constructor(script: string, config: ChildConfig, readonly label: string) {
+  private constructor(
+    script: string,
+    config: ChildConfig,
+    readonly label: string,
+  ) {
     this.process = fork(join(__dirname, script), [], {
       env: { ...process.env, [CHILD_CONFIG_ENV]: JSON.stringify(config) },
       execArgv: [...childExecArgv],
@@ -43,7 +47,12 @@ export class Child {
   }
 
   /** Forks `script` (a compiled file beside this one) and waits for its `ready`. */
-  static async start(script: string, config: ChildConfig, label: string, timeoutMs = 30_000): Promise<Child> {
+  static async start(
+    script: string,
+    config: ChildConfig,
+    label: string,
+    timeoutMs = 30_000,
+  ): Promise<Child> {
     const child = new Child(script, config, label);
     try {
       await child.next('ready', timeoutMs);
@@ -55,7 +64,10 @@ export class Child {
   }
 
   /** Waits for the next message of `type` from the child. */
-  next<T extends ChildMessage['type']>(type: T, timeoutMs: number): Promise<Extract<ChildMessage, { type: T }>> {
+  next<T extends ChildMessage['type']>(
+    type: T,
+    timeoutMs: number,
+  ): Promise<Extract<ChildMessage, { type: T }>> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {

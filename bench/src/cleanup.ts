@@ -12,7 +12,10 @@ const DELAY_LEVELS = 32;
  * its PostgreSQL schema. Each step is independent: one failing does not skip the others.
  * Returns what went wrong, if anything.
  */
-export async function cleanUp(names: RunNames, urls: { amqp: string; redis: string; database: string }): Promise<string[]> {
+export async function cleanUp(
+  names: RunNames,
+  urls: { amqp: string; redis: string; database: string },
+): Promise<string[]> {
   const problems: string[] = [];
   const step = async (what: string, work: () => Promise<void>): Promise<void> => {
     try {
@@ -57,7 +60,13 @@ async function cleanRedis(names: RunNames, url: string): Promise<void> {
     await redis.connect();
     let cursor = '0';
     do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${names.redisPrefix}*`, 'COUNT', 5000);
+      const [next, keys] = await redis.scan(
+        cursor,
+        'MATCH',
+        `${names.redisPrefix}*`,
+        'COUNT',
+        5000,
+      );
       cursor = next;
       if (keys.length > 0) await redis.unlink(...keys);
     } while (cursor !== '0');

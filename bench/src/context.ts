@@ -34,7 +34,11 @@ export interface BenchContext {
 }
 
 /** Settings of a Conveyor app (producer or worker) of this run on `queue`. */
-export function appSettings(ctx: BenchContext, queue: string, backend: BenchAppSettings['backend']): BenchAppSettings {
+export function appSettings(
+  ctx: BenchContext,
+  queue: string,
+  backend: BenchAppSettings['backend'],
+): BenchAppSettings {
   return {
     queue,
     backend,
@@ -48,7 +52,11 @@ export function appSettings(ctx: BenchContext, queue: string, backend: BenchAppS
 }
 
 /** Config of a forked Conveyor worker of this run on `queue`. */
-export function workerConfig(ctx: BenchContext, queue: string, backend: BackendKind): WorkerChildConfig {
+export function workerConfig(
+  ctx: BenchContext,
+  queue: string,
+  backend: BackendKind,
+): WorkerChildConfig {
   return {
     kind: 'conveyor-worker',
     ...appSettings(ctx, queue, backend),
@@ -63,7 +71,12 @@ export function workerConfig(ctx: BenchContext, queue: string, backend: BackendK
  * value. Returns the milliseconds from the first `delay()` to the last `get()`; `phases.sendMs`
  * receives the milliseconds until every `delay()` had resolved (all confirmed by the broker).
  */
-export async function sendAllThenGet(app: Conveyor, n: number, offset: number, phases?: { sendMs?: number }): Promise<number> {
+export async function sendAllThenGet(
+  app: Conveyor,
+  n: number,
+  offset: number,
+  phases?: { sendMs?: number },
+): Promise<number> {
   const client = app.client(Echo);
   const started = performance.now();
   const results = await Promise.all(Array.from({ length: n }, (_, i) => client.delay(offset + i)));

@@ -60,7 +60,10 @@ export class AckCountingTransport implements Transport {
   broadcast(exchange: string, message: TransportMessage): Promise<void> {
     return this.inner.broadcast(exchange, message);
   }
-  subscribeBroadcast(exchange: string, handler: (message: TransportMessage) => void): Promise<Consumer> {
+  subscribeBroadcast(
+    exchange: string,
+    handler: (message: TransportMessage) => void,
+  ): Promise<Consumer> {
     return this.inner.subscribeBroadcast(exchange, handler);
   }
   close(): Promise<void> {
@@ -111,7 +114,10 @@ export function buildBackend(settings: BenchAppSettings): ResultBackend | null {
         groupKeyPrefix: `${settings.redisPrefix}celery-taskset-meta-`,
       });
     case 'postgres':
-      return new PostgresResultBackend({ connectionString: settings.databaseUrl, schema: settings.pgSchema });
+      return new PostgresResultBackend({
+        connectionString: settings.databaseUrl,
+        schema: settings.pgSchema,
+      });
     case 'memory':
       return new MemoryResultBackend();
     case 'none':
@@ -120,7 +126,10 @@ export function buildBackend(settings: BenchAppSettings): ResultBackend | null {
 }
 
 /** A Conveyor app on RabbitMQ whose only task, `bench.echo`, goes to `settings.queue`. */
-export function buildApp(settings: BenchAppSettings): { app: Conveyor; transport: AckCountingTransport } {
+export function buildApp(settings: BenchAppSettings): {
+  app: Conveyor;
+  transport: AckCountingTransport;
+} {
   const transport = new AckCountingTransport(
     new AmqpTransport({
       url: settings.amqpUrl,

@@ -19,7 +19,14 @@ export function serviceCpuMs(): Record<string, number> {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const service = name === 'beam.smp' ? 'rabbitmq' : name === 'redis-server' ? 'redis' : name === 'postgres' ? 'postgres' : undefined;
+      const service =
+        name === 'beam.smp'
+          ? 'rabbitmq'
+          : name === 'redis-server'
+            ? 'redis'
+            : name === 'postgres'
+              ? 'postgres'
+              : undefined;
       if (!service) continue;
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
@@ -33,7 +40,10 @@ export function serviceCpuMs(): Record<string, number> {
 }
 
 /** Per-service CPU milliseconds spent between two {@link serviceCpuMs} readings. */
-export function cpuBetween(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+export function cpuBetween(
+  before: Record<string, number>,
+  after: Record<string, number>,
+): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [name, ms] of Object.entries(after)) out[name] = Math.round(ms - (before[name] ?? 0));
   return out;
@@ -58,6 +68,7 @@ export async function measureCpu<T>(
   const share = (ms: number): number => Math.round((100 * ms) / wall);
   const cpu: CpuShare = { producer: share((ownUsed.user + ownUsed.system) / 1000) };
   children.forEach((c, i) => (cpu[c.label] = share(childEnd[i]! - childStart[i]!)));
-  for (const [name, ms] of Object.entries(cpuBetween(services, serviceCpuMs()))) cpu[name] = share(ms);
+  for (const [name, ms] of Object.entries(cpuBetween(services, serviceCpuMs())))
+    cpu[name] = share(ms);
   return { value, cpu };
 }

@@ -1,5 +1,11 @@
 import { once } from 'node:events';
-import { connect, type Channel, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
+import {
+  connect,
+  type Channel,
+  type ChannelModel,
+  type ConfirmChannel,
+  type Options,
+} from 'amqplib';
 
 /**
  * Writes one persistent, mandatory message on a confirm channel, the way every raw producer of
@@ -14,8 +20,12 @@ export function writePersistent(
 ): { confirmed: Promise<void>; written: boolean } {
   let written = true;
   const confirmed = new Promise<void>((resolve, reject) => {
-    written = channel.publish('', queue, body, { ...options, persistent: true, mandatory: true }, (error) =>
-      error ? reject(new Error(`publish not confirmed: ${String(error)}`)) : resolve(),
+    written = channel.publish(
+      '',
+      queue,
+      body,
+      { ...options, persistent: true, mandatory: true },
+      (error) => (error ? reject(new Error(`publish not confirmed: ${String(error)}`)) : resolve()),
     );
   });
   return { confirmed, written };
@@ -68,14 +78,26 @@ export class RawRequester {
   headers?: Record<string, unknown>;
 
   /** Declares both queues (durable request queue, reply queue) and starts taking replies. */
-  static async open(url: string, noDelay: boolean, requestQueue: string, replyQueue: string): Promise<RawRequester> {
+  static async open(
+    url: string,
+    noDelay: boolean,
+    requestQueue: string,
+    replyQueue: string,
+  ): Promise<RawRequester> {
     const publisherConnection = await connect(url, { noDelay });
     const consumerConnection = await connect(url, { noDelay });
     const publisher = await publisherConnection.createConfirmChannel();
     const consumer = await consumerConnection.createChannel();
     await publisher.assertQueue(requestQueue, { durable: true });
     await consumer.assertQueue(replyQueue, { durable: false });
-    const requester = new RawRequester(publisherConnection, publisher, consumerConnection, consumer, requestQueue, replyQueue);
+    const requester = new RawRequester(
+      publisherConnection,
+      publisher,
+      consumerConnection,
+      consumer,
+      requestQueue,
+      replyQueue,
+    );
     await consumer.consume(
       replyQueue,
       (msg) => {
@@ -112,7 +134,12 @@ export class RawRequester {
   /** Publishes one request; resolves on its confirm. */
   async publish(id: string): Promise<void> {
     const { body, options } = this.request(id);
-    const { confirmed, written } = writePersistent(this.publisher, this.requestQueue, body, options);
+    const { confirmed, written } = writePersistent(
+      this.publisher,
+      this.requestQueue,
+      body,
+      options,
+    );
     if (!written) await once(this.publisher, 'drain');
     await confirmed;
   }
@@ -150,7 +177,12 @@ export class RawRequester {
  * messages on a confirm channel, consume them on another connection with `prefetch`, ack each.
  * Returns the elapsed milliseconds from the first publish to the last ack (and all confirms).
  */
-export async function rawPublishConsumeAck(url: string, queue: string, n: number, prefetch: number): Promise<number> {
+export async function rawPublishConsumeAck(
+  url: string,
+  queue: string,
+  n: number,
+  prefetch: number,
+): Promise<number> {
   const publisherConnection = await connect(url, { noDelay: true });
   const consumerConnection = await connect(url, { noDelay: true });
   try {

@@ -20,7 +20,10 @@ async function main(): Promise<void> {
       case 'start': {
         const consumer = await channel.consume(config.queue, (msg) => {
           if (!msg) return;
-          const { replyTo, correlationId } = msg.properties as { replyTo?: string; correlationId?: string };
+          const { replyTo, correlationId } = msg.properties as {
+            replyTo?: string;
+            correlationId?: string;
+          };
           if (config.reply && replyTo) channel.publish('', replyTo, msg.content, { correlationId });
           channel.ack(msg);
           acked += 1;

@@ -43,7 +43,11 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
   const checks: TargetCheck[] = [];
   checks.push(
     redis !== undefined && ceiling !== undefined
-      ? { target: 'Redis throughput ≥ 80% of raw amqplib ceiling', measured: pct(redis / ceiling), met: redis / ceiling >= 0.8 }
+      ? {
+          target: 'Redis throughput ≥ 80% of raw amqplib ceiling',
+          measured: pct(redis / ceiling),
+          met: redis / ceiling >= 0.8,
+        }
       : { target: 'Redis throughput ≥ 80% of raw amqplib ceiling', measured: 'not run', met: null },
   );
   const p50 = r.latency.redis?.p50;
@@ -54,10 +58,16 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
   );
   checks.push(
     pg !== undefined && redis !== undefined
-      ? { target: 'PostgreSQL throughput ≥ 50% of Redis', measured: pct(pg / redis), met: pg / redis >= 0.5 }
+      ? {
+          target: 'PostgreSQL throughput ≥ 50% of Redis',
+          measured: pct(pg / redis),
+          met: pg / redis >= 0.5,
+        }
       : { target: 'PostgreSQL throughput ≥ 50% of Redis', measured: 'not run', met: null },
   );
-  const growth = r.backlog?.memory.filter((m) => m.label.startsWith('worker')).map((m) => m.rssEnd - m.rssStart);
+  const growth = r.backlog?.memory
+    .filter((m) => m.label.startsWith('worker'))
+    .map((m) => m.rssEnd - m.rssStart);
   checks.push(
     growth && growth.length > 0
       ? {
@@ -93,7 +103,7 @@ export function resultRows(r: BenchResults): string[][] {
       cpuText(c.throughput.cpu),
     ]);
     rows.push([
-      'Ceiling with a Conveyor task message\'s Celery headers on each request (analysis)',
+      "Ceiling with a Conveyor task message's Celery headers on each request (analysis)",
       '',
       rate(c.withCeleryHeaders.perSecond),
       `${pct(c.withCeleryHeaders.perSecond / c.throughput.perSecond)} of plain`,
@@ -162,7 +172,12 @@ export function resultRows(r: BenchResults): string[][] {
   }
   const b = r.backlog;
   if (b) {
-    rows.push([`Backlog: ${b.n.toLocaleString('en-US')} tasks published (window 2,000)`, `${ms(b.publishMs)} · ${rate(b.publishPerSecond)}`, '', '']);
+    rows.push([
+      `Backlog: ${b.n.toLocaleString('en-US')} tasks published (window 2,000)`,
+      `${ms(b.publishMs)} · ${rate(b.publishPerSecond)}`,
+      '',
+      '',
+    ]);
     rows.push([
       `Backlog: drained by ${b.workers} workers (Redis backend), per worker ${b.perWorker.map((n) => n.toLocaleString('en-US')).join(' / ')}`,
       `${(b.drainMs / 1000).toFixed(1)} s · ${rate(b.drainPerSecond)}`,
@@ -195,7 +210,11 @@ export function cpuBudgetRows(r: BenchResults): string[][] {
       .filter(([, v]) => v >= 1)
       .sort((a, b) => b[1] - a[1]);
     const total = us.reduce((sum, [, v]) => sum + v, 0);
-    rows.push([label, us.map(([name, v]) => `${name} ${v.toFixed(0)}`).join(', '), total.toFixed(0)]);
+    rows.push([
+      label,
+      us.map(([name, v]) => `${name} ${v.toFixed(0)}`).join(', '),
+      total.toFixed(0),
+    ]);
   };
   add('Ceiling: raw request/reply, plain (per round trip)', r.ceiling?.throughput);
   add('Ceiling with Celery headers on each request (per round trip)', r.ceiling?.withCeleryHeaders);
@@ -215,17 +234,31 @@ export function cpuBudgetRows(r: BenchResults): string[][] {
 
 /** A Markdown table (it also reads well on a terminal). */
 export function markdownTable(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: string[]): string => `| ${cells.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`;
-  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+  const widths = header.map((h, i) =>
+    Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)),
+  );
+  const line = (cells: string[]): string =>
+    `| ${cells.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`;
+  return [
+    line(header),
+    `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
+    ...rows.map(line),
+  ].join('\n');
 }
 
 export function renderReport(r: BenchResults): string {
   const rows = resultRows(r).map((row) => [...row, ...Array<string>(5 - row.length).fill('')]);
-  const results = markdownTable(['Scenario', 'Conveyor', 'Raw amqplib', 'Ratio', 'CPU % of one core (2 cores = 200)'], rows);
+  const results = markdownTable(
+    ['Scenario', 'Conveyor', 'Raw amqplib', 'Ratio', 'CPU % of one core (2 cores = 200)'],
+    rows,
+  );
   const targets = markdownTable(
     ['Target', 'Measured', 'Met'],
-    checkTargets(r).map((t) => [t.target, t.measured, t.met === null ? 'not run' : t.met ? 'yes' : 'NO']),
+    checkTargets(r).map((t) => [
+      t.target,
+      t.measured,
+      t.met === null ? 'not run' : t.met ? 'yes' : 'NO',
+    ]),
   );
   const budget = markdownTable(['CPU per task', 'µs by process', 'Total µs'], cpuBudgetRows(r));
   return `${results}\n\n${budget}\n\n${targets}`;

@@ -29,11 +29,33 @@ import { runSplit } from './scenarios/split';
 import { AMQP_URL, DATABASE_URL, REDIS_URL } from './services';
 import { summarize } from './stats';
 
-const SCENARIOS = ['ceiling', 'throughput', 'split', 'latency', 'memory', 'backlog', 'nagle'] as const;
+const SCENARIOS = [
+  'ceiling',
+  'throughput',
+  'split',
+  'latency',
+  'memory',
+  'backlog',
+  'nagle',
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-const FULL: BenchSizes = { throughput: 20_000, latency: 1_000, backlog: 100_000, memory: 20_000, nagle: 100, warmup: 1_000 };
-const QUICK: BenchSizes = { throughput: 2_000, latency: 200, backlog: 10_000, memory: 2_000, nagle: 10, warmup: 200 };
+const FULL: BenchSizes = {
+  throughput: 20_000,
+  latency: 1_000,
+  backlog: 100_000,
+  memory: 20_000,
+  nagle: 100,
+  warmup: 1_000,
+};
+const QUICK: BenchSizes = {
+  throughput: 2_000,
+  latency: 200,
+  backlog: 10_000,
+  memory: 2_000,
+  nagle: 10,
+  warmup: 200,
+};
 
 interface RunOptions {
   only: Set<Scenario>;
@@ -57,7 +79,8 @@ function parse(): RunOptions {
   });
   const only = new Set<Scenario>();
   for (const name of (values.only ?? SCENARIOS.join(',')).split(',').map((s) => s.trim())) {
-    if (!SCENARIOS.includes(name as Scenario)) throw new Error(`unknown scenario '${name}'; known: ${SCENARIOS.join(', ')}`);
+    if (!SCENARIOS.includes(name as Scenario))
+      throw new Error(`unknown scenario '${name}'; known: ${SCENARIOS.join(', ')}`);
     only.add(name as Scenario);
   }
   if (only.has('throughput') || only.has('latency')) only.add('ceiling');
@@ -69,11 +92,24 @@ function parse(): RunOptions {
   const concurrency = Number(values.concurrency);
   const prefetchMultiplier = Number(values['prefetch-multiplier']);
   const backends = new Set((values.backends ?? '').split(',').map((b) => b.trim()));
-  for (const b of backends) if (!['redis', 'postgres', 'none'].includes(b)) throw new Error(`unknown backend '${b}'`);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || !Number.isInteger(prefetchMultiplier) || prefetchMultiplier < 1) {
+  for (const b of backends)
+    if (!['redis', 'postgres', 'none'].includes(b)) throw new Error(`unknown backend '${b}'`);
+  if (
+    !Number.isInteger(concurrency) ||
+    concurrency < 1 ||
+    !Number.isInteger(prefetchMultiplier) ||
+    prefetchMultiplier < 1
+  ) {
     throw new Error('--concurrency and --prefetch-multiplier take positive integers');
   }
-  return { only, backends, sizes: values.quick ? QUICK : FULL, concurrency, prefetchMultiplier, quick: values.quick ?? false };
+  return {
+    only,
+    backends,
+    sizes: values.quick ? QUICK : FULL,
+    concurrency,
+    prefetchMultiplier,
+    quick: values.quick ?? false,
+  };
 }
 
 function machine(): Record<string, unknown> {
@@ -99,7 +135,8 @@ async function main(): Promise<void> {
     concurrency: options.concurrency,
     prefetchMultiplier: options.prefetchMultiplier,
     prefetch: options.concurrency * options.prefetchMultiplier,
-    log: (message) => console.error(`[bench ${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`),
+    log: (message) =>
+      console.error(`[bench ${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`),
   };
   let interrupted = false;
   const onSignal = (): void => {
@@ -124,7 +161,9 @@ async function main(): Promise<void> {
   }
 
   const results: BenchResults = { throughput: {}, latency: {} };
-  ctx.log(`run ${names.id}: ${[...options.only].join(', ')}; concurrency ${ctx.concurrency}, prefetch ${ctx.prefetch}${options.quick ? ' (quick)' : ''}`);
+  ctx.log(
+    `run ${names.id}: ${[...options.only].join(', ')}; concurrency ${ctx.concurrency}, prefetch ${ctx.prefetch}${options.quick ? ' (quick)' : ''}`,
+  );
   try {
     const ceiling = options.only.has('ceiling') ? await RawCeiling.open(ctx) : undefined;
     if (ceiling) {
@@ -135,14 +174,16 @@ async function main(): Promise<void> {
     }
     if (options.only.has('throughput')) {
       for (const backend of ['redis', 'postgres', 'none'] as const) {
-        if (options.backends.has(backend)) results.throughput[backend] = await runThroughput(ctx, backend, () => ceiling!.burst());
+        if (options.backends.has(backend))
+          results.throughput[backend] = await runThroughput(ctx, backend, () => ceiling!.burst());
       }
     }
     await ceiling?.close();
     if (options.only.has('split')) results.split = await runSplit(ctx);
     if (options.only.has('latency')) {
       for (const backend of ['redis', 'postgres'] as const) {
-        if (options.backends.has(backend)) results.latency[backend] = await runLatency(ctx, backend);
+        if (options.backends.has(backend))
+          results.latency[backend] = await runLatency(ctx, backend);
       }
     }
     if (options.only.has('memory')) results.memoryBackend = await runMemoryBackend(ctx);
@@ -160,7 +201,14 @@ async function main(): Promise<void> {
     runId: names.id,
     durationSeconds: Math.round((Date.now() - started) / 1000),
     machine: machine(),
-    settings: { experiment: experiment(), sizes: options.sizes, quick: options.quick, concurrency: ctx.concurrency, prefetchMultiplier: ctx.prefetchMultiplier, prefetch: ctx.prefetch },
+    settings: {
+      experiment: experiment(),
+      sizes: options.sizes,
+      quick: options.quick,
+      concurrency: ctx.concurrency,
+      prefetchMultiplier: ctx.prefetchMultiplier,
+      prefetch: ctx.prefetch,
+    },
     results,
     targets: checkTargets(results),
     table: report,
@@ -169,7 +217,11 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const json = `${JSON.stringify(document, null, 2)}\n`;
   // Only a complete run at full size is "latest"; quick or partial runs are kept apart.
-  const complete = !process.env.BENCH_EXPERIMENT && !options.quick && options.only.size === SCENARIOS.length && options.backends.size === 3;
+  const complete =
+    !process.env.BENCH_EXPERIMENT &&
+    !options.quick &&
+    options.only.size === SCENARIOS.length &&
+    options.backends.size === 3;
   const suffix = complete ? '' : '-partial';
   writeFileSync(join(dir, `${date.replace(/:/g, '-')}${suffix}.json`), json);
   writeFileSync(join(dir, `latest${suffix}.json`), json);

@@ -25,11 +25,23 @@ export async function runBacklog(ctx: BenchContext): Promise<BacklogResult> {
   try {
     producer = await Child.start(
       'producer-child.js',
-      { ...appSettings(ctx, queue, 'redis'), backend: 'redis', kind: 'conveyor-producer', n, window: PUBLISH_WINDOW },
+      {
+        ...appSettings(ctx, queue, 'redis'),
+        backend: 'redis',
+        kind: 'conveyor-producer',
+        n,
+        window: PUBLISH_WINDOW,
+      },
       'backlog producer',
     );
     for (let i = 0; i < WORKERS; i += 1) {
-      workers.push(await Child.start('worker-child.js', workerConfig(ctx, queue, 'redis'), `backlog worker ${i + 1}`));
+      workers.push(
+        await Child.start(
+          'worker-child.js',
+          workerConfig(ctx, queue, 'redis'),
+          `backlog worker ${i + 1}`,
+        ),
+      );
     }
     const producerStart = await producer.stats();
     const workerStart = await Promise.all(workers.map((w) => w.stats()));
@@ -49,7 +61,8 @@ export async function runBacklog(ctx: BenchContext): Promise<BacklogResult> {
       stats.forEach((s, i) => (peaks[i] = Math.max(peaks[i]!, s.rss)));
       acked = stats.map((s) => s.acked);
       if (acked.reduce((a, b) => a + b, 0) >= n) break;
-      if (performance.now() - started > 600_000) throw new Error(`backlog not drained in 10 minutes (${acked.join(' + ')} acked)`);
+      if (performance.now() - started > 600_000)
+        throw new Error(`backlog not drained in 10 minutes (${acked.join(' + ')} acked)`);
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
     const drainMs = performance.now() - started;

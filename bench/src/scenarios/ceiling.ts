@@ -1,5 +1,10 @@
 import 'reflect-metadata';
-import { Conveyor, MemoryTransport, type PublishOptions, type TransportMessage } from '@conveyor/core';
+import {
+  Conveyor,
+  MemoryTransport,
+  type PublishOptions,
+  type TransportMessage,
+} from '@conveyor/core';
 import { Echo } from '../bench-tasks';
 import { Child } from '../children';
 import { measureCpu } from '../cpu';
@@ -28,8 +33,19 @@ export class RawCeiling {
     const replies = ctx.names.rawQueue('replies');
     const requester = await RawRequester.open(ctx.urls.amqp, noDelay, queue, replies);
     try {
-      const config: RawConsumerChildConfig = { kind: 'raw-consumer', queue, amqpUrl: ctx.urls.amqp, prefetch: ctx.prefetch, noDelay, reply: true };
-      const child = await Child.start('raw-consumer-child.js', config, `raw consumer (noDelay ${noDelay})`);
+      const config: RawConsumerChildConfig = {
+        kind: 'raw-consumer',
+        queue,
+        amqpUrl: ctx.urls.amqp,
+        prefetch: ctx.prefetch,
+        noDelay,
+        reply: true,
+      };
+      const child = await Child.start(
+        'raw-consumer-child.js',
+        config,
+        `raw consumer (noDelay ${noDelay})`,
+      );
       await child.startConsuming();
       return new RawCeiling(ctx, requester, child);
     } catch (error) {
@@ -44,12 +60,17 @@ export class RawCeiling {
     try {
       await this.requester.burst(this.ctx.sizes.warmup);
       const n = this.ctx.sizes.throughput;
-      const { value: ms, cpu } = await measureCpu([{ label: 'consumer', cpuMs: async () => (await this.child.stats()).cpuMs }], async () => {
-        const started = performance.now();
-        await this.requester.burst(n);
-        return performance.now() - started;
-      });
-      this.ctx.log(`ceiling${headers ? ' with Celery headers' : ''}: ${n} round trips in ${ms.toFixed(0)} ms; CPU % ${JSON.stringify(cpu)}`);
+      const { value: ms, cpu } = await measureCpu(
+        [{ label: 'consumer', cpuMs: async () => (await this.child.stats()).cpuMs }],
+        async () => {
+          const started = performance.now();
+          await this.requester.burst(n);
+          return performance.now() - started;
+        },
+      );
+      this.ctx.log(
+        `ceiling${headers ? ' with Celery headers' : ''}: ${n} round trips in ${ms.toFixed(0)} ms; CPU % ${JSON.stringify(cpu)}`,
+      );
       return { n, ms, perSecond: perSecond(n, ms), cpu };
     } finally {
       this.requester.headers = undefined;
@@ -87,7 +108,8 @@ export async function conveyorTaskHeaders(): Promise<Record<string, unknown>> {
   await app.close();
   if (!captured) throw new Error('no task message was captured');
   const headers: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(captured.headers)) if (value !== undefined) headers[key] = value;
+  for (const [key, value] of Object.entries(captured.headers))
+    if (value !== undefined) headers[key] = value;
   return headers;
 }
 

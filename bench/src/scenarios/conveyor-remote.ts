@@ -1,7 +1,13 @@
 import { Child } from '../children';
 import { measureCpu } from '../cpu';
 import { buildApp, type AckCountingTransport } from '../conveyor-app';
-import { appSettings, sendAllThenGet, sendWindowed, workerConfig, type BenchContext } from '../context';
+import {
+  appSettings,
+  sendAllThenGet,
+  sendWindowed,
+  workerConfig,
+  type BenchContext,
+} from '../context';
 import type { BackendKind } from '../ipc';
 import { perSecond, summarize } from '../stats';
 import { Echo } from '../bench-tasks';
@@ -21,7 +27,11 @@ async function withRemoteWorker<T>(
     await app.transport.connect();
     await app.backend?.connect();
     await app.ensureQueue(queue);
-    worker = await Child.start('worker-child.js', workerConfig(ctx, queue, backend), `conveyor worker (${backend})`);
+    worker = await Child.start(
+      'worker-child.js',
+      workerConfig(ctx, queue, backend),
+      `conveyor worker (${backend})`,
+    );
     await worker.startConsuming();
     return await work(app, worker, transport);
   } finally {
@@ -48,13 +58,17 @@ export async function runThroughput(
     else await sendAllThenGet(app, warm, 0);
     const phases: { sendMs?: number } = {};
     let sendMs = 0;
-    const { value: ms, cpu } = await measureCpu([{ label: 'worker', cpuMs: async () => (await worker.stats()).cpuMs }], () =>
-      backend === 'none'
-        ? timedAcks(worker, warm + n, async () => (sendMs = await sendWindowed(app, n, n)))
-        : sendAllThenGet(app, n, warm, phases),
+    const { value: ms, cpu } = await measureCpu(
+      [{ label: 'worker', cpuMs: async () => (await worker.stats()).cpuMs }],
+      () =>
+        backend === 'none'
+          ? timedAcks(worker, warm + n, async () => (sendMs = await sendWindowed(app, n, n)))
+          : sendAllThenGet(app, n, warm, phases),
     );
     sendMs = phases.sendMs ?? sendMs;
-    ctx.log(`throughput ${backend}: ${n} tasks in ${ms.toFixed(0)} ms (all delay() resolved at ${sendMs.toFixed(0)} ms); CPU % ${JSON.stringify(cpu)}`);
+    ctx.log(
+      `throughput ${backend}: ${n} tasks in ${ms.toFixed(0)} ms (all delay() resolved at ${sendMs.toFixed(0)} ms); CPU % ${JSON.stringify(cpu)}`,
+    );
     return {
       backend,
       n,
@@ -72,7 +86,11 @@ export async function runThroughput(
 }
 
 /** Runs `send` and resolves with the ms until the worker has acked `total` messages in all. */
-async function timedAcks(worker: Child, total: number, send: () => Promise<number>): Promise<number> {
+async function timedAcks(
+  worker: Child,
+  total: number,
+  send: () => Promise<number>,
+): Promise<number> {
   const reached = worker.next('reached', 600_000);
   const started = performance.now();
   worker.send({ type: 'notify-at', acked: total });
@@ -81,7 +99,10 @@ async function timedAcks(worker: Child, total: number, send: () => Promise<numbe
 }
 
 /** Latency: sequential `delay().get()` round trips. */
-export async function runLatency(ctx: BenchContext, backend: 'redis' | 'postgres'): Promise<ConveyorLatencyResult> {
+export async function runLatency(
+  ctx: BenchContext,
+  backend: 'redis' | 'postgres',
+): Promise<ConveyorLatencyResult> {
   return withRemoteWorker(ctx, backend, async (app) => {
     const client = app.client(Echo);
     for (let i = 0; i < 100; i += 1) await (await client.delay(i)).get({ timeoutMs: 30_000 });

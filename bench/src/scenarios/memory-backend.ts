@@ -16,7 +16,11 @@ export async function runMemoryBackend(ctx: BenchContext): Promise<MemoryBackend
 
   const queue = ctx.names.taskQueue('memory');
   const { app } = buildApp(appSettings(ctx, queue, 'memory'));
-  const worker = app.worker({ concurrency: ctx.concurrency, prefetchMultiplier: ctx.prefetchMultiplier, handleSignals: false });
+  const worker = app.worker({
+    concurrency: ctx.concurrency,
+    prefetchMultiplier: ctx.prefetchMultiplier,
+    handleSignals: false,
+  });
   let conveyorMs: number;
   try {
     await worker.start();
@@ -28,8 +32,18 @@ export async function runMemoryBackend(ctx: BenchContext): Promise<MemoryBackend
   }
   ctx.log(`memory backend: ${n} tasks in ${conveyorMs.toFixed(0)} ms`);
 
-  await rawPublishConsumeAck(ctx.urls.amqp, ctx.names.rawQueue('memory-warmup'), warm, ctx.prefetch);
-  const rawMs = await rawPublishConsumeAck(ctx.urls.amqp, ctx.names.rawQueue('memory'), n, ctx.prefetch);
+  await rawPublishConsumeAck(
+    ctx.urls.amqp,
+    ctx.names.rawQueue('memory-warmup'),
+    warm,
+    ctx.prefetch,
+  );
+  const rawMs = await rawPublishConsumeAck(
+    ctx.urls.amqp,
+    ctx.names.rawQueue('memory'),
+    n,
+    ctx.prefetch,
+  );
   ctx.log(`memory backend raw: ${n} messages in ${rawMs.toFixed(0)} ms`);
   return {
     conveyor: { n, ms: conveyorMs, perSecond: perSecond(n, conveyorMs) },

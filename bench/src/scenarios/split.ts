@@ -35,8 +35,19 @@ export async function runSplit(ctx: BenchContext): Promise<SplitResult> {
         publishBurst(channel, queue, n, (i) => {
           const id = `split-${offset + i}`;
           return {
-            body: Buffer.from(JSON.stringify([[i], {}, { callbacks: null, errbacks: null, chain: null, chord: null }])),
-            options: { headers: { ...headers, id, root_id: id }, correlationId: id, contentType: 'application/json', contentEncoding: 'utf-8' },
+            body: Buffer.from(
+              JSON.stringify([
+                [i],
+                {},
+                { callbacks: null, errbacks: null, chain: null, chord: null },
+              ]),
+            ),
+            options: {
+              headers: { ...headers, id, root_id: id },
+              correlationId: id,
+              contentType: 'application/json',
+              contentEncoding: 'utf-8',
+            },
           };
         }),
       conveyor: (n) => sendWindowed(app, n, n),
@@ -48,17 +59,27 @@ export async function runSplit(ctx: BenchContext): Promise<SplitResult> {
           const measure = async (n: number, offset: number): Promise<Throughput> => {
             const acked = (await consumer.stats()).acked;
             const reached = consumer.next('reached', 600_000);
-            const { value: ms, cpu } = await measureCpu([{ label: consumerSide === 'raw' ? 'consumer' : 'worker', cpuMs: async () => (await consumer.stats()).cpuMs }], async () => {
-              const started = performance.now();
-              consumer.send({ type: 'notify-at', acked: acked + n });
-              await Promise.all([producers[producerSide](n, offset), reached]);
-              return performance.now() - started;
-            });
+            const { value: ms, cpu } = await measureCpu(
+              [
+                {
+                  label: consumerSide === 'raw' ? 'consumer' : 'worker',
+                  cpuMs: async () => (await consumer.stats()).cpuMs,
+                },
+              ],
+              async () => {
+                const started = performance.now();
+                consumer.send({ type: 'notify-at', acked: acked + n });
+                await Promise.all([producers[producerSide](n, offset), reached]);
+                return performance.now() - started;
+              },
+            );
             return { n, ms, perSecond: perSecond(n, ms), cpu };
           };
           await measure(ctx.sizes.warmup, 0);
           const measured = await measure(ctx.sizes.throughput, ctx.sizes.warmup);
-          ctx.log(`split ${producerSide} producer -> ${consumerSide} consumer: ${measured.n} in ${measured.ms.toFixed(0)} ms; CPU % ${JSON.stringify(measured.cpu)}`);
+          ctx.log(
+            `split ${producerSide} producer -> ${consumerSide} consumer: ${measured.n} in ${measured.ms.toFixed(0)} ms; CPU % ${JSON.stringify(measured.cpu)}`,
+          );
           result[`${producerSide}->${consumerSide}`] = measured;
         }
       } finally {
@@ -77,10 +98,21 @@ async function startConsumer(ctx: BenchContext, side: Side, queue: string): Prom
     side === 'raw'
       ? await Child.start(
           'raw-consumer-child.js',
-          { kind: 'raw-consumer', queue, amqpUrl: ctx.urls.amqp, prefetch: ctx.prefetch, noDelay: true, reply: false } satisfies RawConsumerChildConfig,
+          {
+            kind: 'raw-consumer',
+            queue,
+            amqpUrl: ctx.urls.amqp,
+            prefetch: ctx.prefetch,
+            noDelay: true,
+            reply: false,
+          } satisfies RawConsumerChildConfig,
           'raw consumer (split)',
         )
-      : await Child.start('worker-child.js', workerConfig(ctx, queue, 'none'), 'conveyor worker (split)');
+      : await Child.start(
+          'worker-child.js',
+          workerConfig(ctx, queue, 'none'),
+          'conveyor worker (split)',
+        );
   await child.startConsuming();
   return child;
 }
