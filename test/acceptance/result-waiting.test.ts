@@ -21,43 +21,50 @@ async function connectionNames(): Promise<string[]> {
   }
 }
 
-describe.each(['redis', 'postgres'] as BackendKind[])('acceptance: %s backend, 10,000 concurrent get()', (kind) => {
-  let scope: FaultScope;
+describe.each(['redis', 'postgres'] as BackendKind[])(
+  'acceptance: %s backend, 10,000 concurrent get()',
+  (kind) => {
+    let scope: FaultScope;
 
-  beforeAll(() => buildPackages(), 120_000);
-  afterEach(async () => {
-    await killAllWorkers();
-    await scope.cleanup();
-  });
+    beforeAll(() => buildPackages(), 120_000);
+    afterEach(async () => {
+      await killAllWorkers();
+      await scope.cleanup();
+    });
 
-  it(`${WAITS} concurrent get() on tasks completed by a worker all resolve${kind === 'redis' ? ', over one subscriber connection' : ''}`, async () => {
-    scope = new FaultScope(`accept-get-${kind}`, kind);
-    // Default connection names (conveyor:results:<pid>, conveyor:results-sub:<pid>).
-    const producer = scope.producer();
-    const results: Array<AsyncResult<{ n: number }>> = [];
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 500 }, async () => {
-        while (next < WAITS) {
-          const n = next++;
-          results[n] = await producer.send<{ n: number }>('faults.record', [n, 0]);
-        }
-      }),
-    );
-    // All waits start together, before the worker runs anything: they are pending, then served.
-    const started = Date.now();
-    const values = Promise.all(results.map((r) => r.get({ timeoutMs: 60_000 })));
-    await WorkerProcess.start(scope.workerEnv({ concurrency: 50, prefetchMultiplier: 4 }));
-    if (kind === 'redis') {
-      const names = await connectionNames();
-      expect(names.filter((n) => n === `conveyor:results-sub:${process.pid}`)).toHaveLength(1);
-      expect(names.filter((n) => n.startsWith('conveyor:results-sub:'))).toHaveLength(1);
-    }
-    const resolved = await values;
-    console.log(`[acceptance] ${kind}: ${WAITS} concurrent get() resolved in ${Date.now() - started} ms (worker start included)`);
-    expect(resolved.map((v) => v.n)).toEqual(results.map((_, n) => n));
-    if (kind === 'redis') {
-      expect((await connectionNames()).filter((n) => n.includes('-sub:'))).toEqual([`conveyor:results-sub:${process.pid}`]);
-    }
-  }, 80_000);
-});
+    it(`${WAITS} concurrent get() on tasks completed by a worker all resolve${kind === 'redis' ? ', over one subscriber connection' : ''}`, async () => {
+      scope = new FaultScope(`accept-get-${kind}`, kind);
+      // Default connection names (conveyor:results:<pid>, conveyor:results-sub:<pid>).
+      const producer = scope.producer();
+      const results: Array<AsyncResult<{ n: number }>> = [];
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 500 }, async () => {
+          while (next < WAITS) {
+            const n = next++;
+            results[n] = await producer.send<{ n: number }>('faults.record', [n, 0]);
+          }
+        }),
+      );
+      // All waits start together, before the worker runs anything: they are pending, then served.
+      const started = Date.now();
+      const values = Promise.all(results.map((r) => r.get({ timeoutMs: 60_000 })));
+      await WorkerProcess.start(scope.workerEnv({ concurrency: 50, prefetchMultiplier: 4 }));
+      if (kind === 'redis') {
+        const names = await connectionNames();
+        expect(names.filter((n) => n === `conveyor:results-sub:${process.pid}`)).toHaveLength(1);
+        expect(names.filter((n) => n.startsWith('conveyor:results-sub:'))).toHaveLength(1);
+      }
+      const resolved = await values;
+      console.log(
+        `[acceptance] ${kind}: ${WAITS} concurrent get() resolved in ${Date.now() - started} ms (worker start included)`,
+      );
+      expect(resolved.map((v) => v.n)).toEqual(results.map((_, n) => n));
+      if (kind === 'redis') {
+        expect((await connectionNames()).filter((n) => n.includes('-sub:'))).toEqual([
+          `conveyor:results-sub:${process.pid}`,
+        ]);
+      }
+    }, 80_000);
+  },
+);

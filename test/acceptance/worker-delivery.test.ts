@@ -13,7 +13,10 @@ import { validHeaders, validMessage } from '../faults/support/messages';
 /** Live counts of a queue from rabbitmqctl (the management API samples; this does not). */
 async function queueCounts(queue: string): Promise<{ ready: number; unacked: number }> {
   const out = await rabbitmqctl('list_queues', 'name', 'messages_ready', 'messages_unacknowledged');
-  const row = out.split('\n').map((l) => l.split('\t')).find(([name]) => name === queue);
+  const row = out
+    .split('\n')
+    .map((l) => l.split('\t'))
+    .find(([name]) => name === queue);
   return { ready: Number(row?.[1] ?? NaN), unacked: Number(row?.[2] ?? NaN) };
 }
 
@@ -31,7 +34,10 @@ describe('acceptance: a real worker on RabbitMQ + Redis', () => {
     const ledger = new Ledger('acceptance: 10,000 tasks, 2 workers');
     const producer = scope.producer();
     const settings = scope.workerEnv({ concurrency: 50, prefetchMultiplier: 4 });
-    const workers = await Promise.all([WorkerProcess.start(settings), WorkerProcess.start(settings)]);
+    const workers = await Promise.all([
+      WorkerProcess.start(settings),
+      WorkerProcess.start(settings),
+    ]);
     let next = 0;
     await Promise.all(
       Array.from({ length: 500 }, async () => {
@@ -50,7 +56,9 @@ describe('acceptance: a real worker on RabbitMQ + Redis', () => {
   it('prefetch: a worker with concurrency 2 holds at most 2 unacked of 10 slow tasks, and 2 are seen', async () => {
     scope = new FaultScope('accept-prefetch');
     const producer = scope.producer();
-    await Promise.all(Array.from({ length: 10 }, (_, n) => producer.send('faults.record', [n, 8_000])));
+    await Promise.all(
+      Array.from({ length: 10 }, (_, n) => producer.send('faults.record', [n, 8_000])),
+    );
     await WorkerProcess.start(scope.workerEnv({ concurrency: 2, prefetchMultiplier: 1 }));
     await waitFor(async () => (await scope.runCount()) === 2, 'two tasks running');
     const samples: Array<{ ready: number; unacked: number }> = [];
@@ -71,7 +79,10 @@ describe('acceptance: a real worker on RabbitMQ + Redis', () => {
     const settings = scope.workerEnv({ concurrency: 1 });
     const first = await WorkerProcess.start(settings);
     const result = await producer.send<{ pid: number }>('faults.record', [1, 1_500]);
-    await waitFor(async () => (await scope.runCount()) === 1, 'the task running on the first worker');
+    await waitFor(
+      async () => (await scope.runCount()) === 1,
+      'the task running on the first worker',
+    );
     // Killed before the second worker starts: starting a process can take longer than the task
     // on a loaded machine, and the kill must land while the task runs.
     await first.killNow();
@@ -90,30 +101,63 @@ describe('acceptance: a real worker on RabbitMQ + Redis', () => {
     const worker = await WorkerProcess.start(scope.workerEnv({ concurrency: 2 }));
     const id = (): string => randomUUID();
     const kinds: Array<[string, ReturnType<typeof validMessage>, RegExp]> = [
-      ['not JSON', { ...validMessage(id(), 0), body: Buffer.from('this is not JSON') }, /body is not valid JSON/],
-      ['wrong content type', { ...validMessage(id(), 0), properties: { contentType: 'application/x-python-serialize', contentEncoding: 'binary' } }, /content type 'application\/x-python-serialize' is not supported/],
+      [
+        'not JSON',
+        { ...validMessage(id(), 0), body: Buffer.from('this is not JSON') },
+        /body is not valid JSON/,
+      ],
+      [
+        'wrong content type',
+        {
+          ...validMessage(id(), 0),
+          properties: { contentType: 'application/x-python-serialize', contentEncoding: 'binary' },
+        },
+        /content type 'application\/x-python-serialize' is not supported/,
+      ],
       ['missing headers', { ...validMessage(id(), 0), headers: {} }, /no task headers/],
-      ['unknown task', { ...validMessage(id(), 0), headers: { ...validHeaders(randomUUID()), task: 'faults.nope' } }, /task 'faults.nope' is not registered/],
+      [
+        'unknown task',
+        {
+          ...validMessage(id(), 0),
+          headers: { ...validHeaders(randomUUID()), task: 'faults.nope' },
+        },
+        /task 'faults.nope' is not registered/,
+      ],
     ];
     const connection = await connect(AMQP_URL);
     try {
       const channel = await connection.createConfirmChannel();
       kinds.forEach(([kind, message]) =>
-        channel.sendToQueue(scope.queue, message.body, { ...message.properties, headers: { ...message.headers, 'x-kind': kind }, deliveryMode: 2 }),
+        channel.sendToQueue(scope.queue, message.body, {
+          ...message.properties,
+          headers: { ...message.headers, 'x-kind': kind },
+          deliveryMode: 2,
+        }),
       );
       await channel.waitForConfirms();
     } finally {
       await connection.close();
     }
     const dead = deadLetterQueueName(scope.queue);
-    await waitFor(async () => (await withRawChannel((ch) => ch.checkQueue(dead))).messageCount === kinds.length, 'four dead letters');
+    await waitFor(
+      async () => (await withRawChannel((ch) => ch.checkQueue(dead))).messageCount === kinds.length,
+      'four dead letters',
+    );
     const reasons = new Map<string, string>();
     await withRawChannel(async (ch) => {
-      for (let m = await ch.get(dead, { noAck: true }); m !== false; m = await ch.get(dead, { noAck: true })) {
-        reasons.set(String(m.properties.headers?.['x-kind']), String(m.properties.headers?.[DEAD_LETTER_REASON_HEADER]));
+      for (
+        let m = await ch.get(dead, { noAck: true });
+        m !== false;
+        m = await ch.get(dead, { noAck: true })
+      ) {
+        reasons.set(
+          String(m.properties.headers?.['x-kind']),
+          String(m.properties.headers?.[DEAD_LETTER_REASON_HEADER]),
+        );
       }
     });
-    for (const [kind, , reason] of kinds) expect([kind, reasons.get(kind)]).toEqual([kind, expect.stringMatching(reason)]);
+    for (const [kind, , reason] of kinds)
+      expect([kind, reasons.get(kind)]).toEqual([kind, expect.stringMatching(reason)]);
     expect(await queueCounts(scope.queue)).toEqual({ ready: 0, unacked: 0 });
     expect(worker.alive).toBe(true);
     const valid = await producer.send('faults.record', [7, 0]);
