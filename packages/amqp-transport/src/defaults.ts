@@ -68,8 +68,9 @@ export const DEFAULT_MAX_UNCONFIRMED = 256;
  * publishes (256 Celery messages are about 140 KiB) then left in one syscall per frame. With
  * room for a whole window it leaves in one `writev` (bench: producer writes per task 0.9 →
  * 0.06, Redis-backed throughput +7%). Only bytes already handed to amqplib wait here; the
- * publish window bounds how many. The read side keeps Node's default: a 1 MiB read buffer let
- * more deliveries sit in memory and raised worker RSS in the backlog benchmark.
+ * publish window bounds how many. The read side keeps Node's default: with 1 MiB there too,
+ * worker RSS growth in the backlog benchmark went over 50 MB in three of six workers (32-46 MB
+ * in ten without).
  */
 export const SOCKET_WRITE_HIGH_WATER_MARK = 1024 * 1024;
 
