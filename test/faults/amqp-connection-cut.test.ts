@@ -111,9 +111,11 @@ describe('faults: RabbitMQ connection cut', () => {
 
   it('while consuming: a worker whose connection is cut over and over loses nothing and repeats only redeliveries', async () => {
     scope = new FaultScope('amqp-consume');
-    const ledger = new Ledger('RabbitMQ cut during consuming (2,000 tasks)');
+    const ledger = new Ledger('RabbitMQ cut during consuming (2,000 tasks of 15 ms)');
     const producer = scope.producer();
-    await sendTasks(ledger, producer, 2_000, 2);
+    // At least 1.5 s of task time at concurrency 20, so that the cuts (every 150-400 ms) land
+    // several times however fast the machine gets through the rest (2 ms tasks took 3 cuts).
+    await sendTasks(ledger, producer, 2_000, 15);
     const worker = await WorkerProcess.start(
       scope.workerEnv({ amqpUrl: proxy.rewrite(AMQP_URL), concurrency: 20, prefetchMultiplier: 5 }),
     );
