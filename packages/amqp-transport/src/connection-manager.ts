@@ -208,7 +208,10 @@ export class ConnectionManager {
     });
   }
 
-  /** amqplib hands these to `net.connect` (or `tls.connect`), which builds the socket from them. */
+  /**
+   * amqplib hands these to `net.connect` (or `tls.connect`), which builds the socket from them.
+   * `tls.connect` ignores `writableHighWaterMark` (Node 20): amqps sockets keep 16 KiB.
+   */
   private socketOptions(): SocketOptions & { writableHighWaterMark: number } {
     return {
       // Nagle's algorithm holds small frames back (~40 ms a round trip with delayed acks).
