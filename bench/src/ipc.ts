@@ -21,6 +21,12 @@ export interface RawConsumerChildConfig {
   noDelay: boolean;
   /** Publish a reply to each message's `replyTo` (the ceiling) or only ack (the split scenario). */
   reply: boolean;
+  /**
+   * Instead of replying through RabbitMQ, store a Celery result meta for each message in Redis
+   * (SET with an expiry, then PUBLISH on the key) and ack once Redis answered: the work of a
+   * Redis-backed worker, done raw.
+   */
+  results?: { redisUrl: string; keyPrefix: string };
 }
 
 /** The backlog's producer (passed the same way): a Conveyor app that only sends. */

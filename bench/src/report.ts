@@ -7,6 +7,7 @@ import type {
   ConveyorThroughputResult,
   MemoryBackendResult,
   NagleResult,
+  RawRedisResult,
   SplitResult,
   Throughput,
 } from './scenarios/results';
@@ -20,6 +21,7 @@ export interface BenchResults {
   memoryBackend?: MemoryBackendResult;
   backlog?: BacklogResult;
   split?: SplitResult;
+  rawRedis?: RawRedisResult;
 }
 
 /** One target of the issue and whether this run met it. */
@@ -119,6 +121,19 @@ export function resultRows(r: BenchResults): string[][] {
       `${rate(t.pairedCeiling.perSecond)} (measured just before)`,
       pct(t.perSecond / t.pairedCeiling.perSecond),
       `${cpuText(t.cpu)} (raw: ${cpuText(t.pairedCeiling.cpu)}); all sent at ${(t.sendMs / 1000).toFixed(1)} s`,
+    ]);
+  }
+  const raw = r.rawRedis;
+  if (raw) {
+    const redis = r.throughput.redis;
+    rows.push([
+      `Raw amqplib + ioredis doing a Redis-backed task's work, ${raw.throughput.n.toLocaleString('en-US')} tasks: Celery headers, a SUBSCRIBE and UNSUBSCRIBE per task, the consumer stores (SET + PUBLISH) then acks (analysis: the target's lower bound)`,
+      redis
+        ? `Conveyor's Redis run is ${pct(redis.perSecond / raw.throughput.perSecond)} of this`
+        : '',
+      `${rate(raw.throughput.perSecond)} (ceiling just before: ${rate(raw.pairedCeiling.perSecond)})`,
+      pct(raw.throughput.perSecond / raw.pairedCeiling.perSecond),
+      `${cpuText(raw.throughput.cpu)} (raw ceiling: ${cpuText(raw.pairedCeiling.cpu)})`,
     ]);
   }
   for (const backend of ['redis', 'postgres'] as const) {
@@ -224,6 +239,8 @@ export function cpuBudgetRows(r: BenchResults): string[][] {
     add(`Throughput, ${backend === 'none' ? 'no backend' : backend}`, t);
     add(`  its paired ceiling (per round trip)`, t.pairedCeiling);
   }
+  add('Raw amqplib + ioredis, a Redis-backed task', r.rawRedis?.throughput);
+  add('  its paired ceiling (per round trip)', r.rawRedis?.pairedCeiling);
   const split = r.split;
   if (split) {
     add('Split raw → raw, Celery headers (per message, one way)', split['raw->raw']);

@@ -25,6 +25,7 @@ import { runBacklog } from './scenarios/backlog';
 import { conveyorTaskHeaders, RawCeiling, runNagle } from './scenarios/ceiling';
 import { runLatency, runThroughput } from './scenarios/conveyor-remote';
 import { runMemoryBackend } from './scenarios/memory-backend';
+import { runRawRedis } from './scenarios/raw-redis';
 import { runSplit } from './scenarios/split';
 import { AMQP_URL, DATABASE_URL, REDIS_URL } from './services';
 import { summarize } from './stats';
@@ -176,6 +177,13 @@ async function main(): Promise<void> {
       for (const backend of ['redis', 'postgres', 'none'] as const) {
         if (options.backends.has(backend))
           results.throughput[backend] = await runThroughput(ctx, backend, () => ceiling!.burst());
+      }
+      if (options.backends.has('redis')) {
+        results.rawRedis = await runRawRedis(
+          ctx,
+          () => ceiling!.burst(),
+          await conveyorTaskHeaders(),
+        );
       }
     }
     await ceiling?.close();

@@ -34,6 +34,13 @@ export interface ConveyorThroughputResult extends Throughput {
   pairedCeiling: Throughput;
 }
 
+/** Raw amqplib + ioredis doing a Redis-backed task's work (the lower bound of the Redis target). */
+export interface RawRedisResult {
+  throughput: Throughput;
+  /** The ceiling burst measured just before this one. */
+  pairedCeiling: Throughput;
+}
+
 export interface ConveyorLatencyResult extends LatencySummary {
   backend: string;
 }
