@@ -1,7 +1,7 @@
 import type { Conveyor } from '@conveyor/core';
 import { Echo } from './bench-tasks';
 import type { BenchAppSettings } from './conveyor-app';
-import type { BackendKind, WorkerChildConfig } from './ipc';
+import type { BackendKind, RawConsumerChildConfig, WorkerChildConfig } from './ipc';
 import type { RunNames } from './names';
 
 /** Sizes of one run; `--quick` divides them. */
@@ -63,6 +63,26 @@ export function workerConfig(
     backend,
     concurrency: ctx.concurrency,
     prefetchMultiplier: ctx.prefetchMultiplier,
+  };
+}
+
+/**
+ * Config of a forked raw amqplib consumer of this run on `queue`: the Conveyor workers' prefetch,
+ * TCP no-delay unless told otherwise, and what it does with each message (`reply`, `results`).
+ */
+export function rawConsumerConfig(
+  ctx: BenchContext,
+  queue: string,
+  behaviour: Pick<RawConsumerChildConfig, 'reply' | 'results'> & { noDelay?: boolean },
+): RawConsumerChildConfig {
+  return {
+    kind: 'raw-consumer',
+    queue,
+    amqpUrl: ctx.urls.amqp,
+    prefetch: ctx.prefetch,
+    noDelay: behaviour.noDelay ?? true,
+    reply: behaviour.reply,
+    results: behaviour.results,
   };
 }
 

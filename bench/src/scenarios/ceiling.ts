@@ -8,8 +8,7 @@ import {
 import { Echo } from '../bench-tasks';
 import { Child } from '../children';
 import { measureCpu } from '../cpu';
-import type { BenchContext } from '../context';
-import type { RawConsumerChildConfig } from '../ipc';
+import { rawConsumerConfig, type BenchContext } from '../context';
 import { RawRequester } from '../raw-amqp';
 import { perSecond, summarize } from '../stats';
 import type { NagleResult, Throughput } from './results';
@@ -33,14 +32,7 @@ export class RawCeiling {
     const replies = ctx.names.rawQueue('replies');
     const requester = await RawRequester.open(ctx.urls.amqp, noDelay, queue, replies);
     try {
-      const config: RawConsumerChildConfig = {
-        kind: 'raw-consumer',
-        queue,
-        amqpUrl: ctx.urls.amqp,
-        prefetch: ctx.prefetch,
-        noDelay,
-        reply: true,
-      };
+      const config = rawConsumerConfig(ctx, queue, { noDelay, reply: true });
       const child = await Child.start(
         'raw-consumer-child.js',
         config,

@@ -1,7 +1,6 @@
 import { Child } from '../children';
 import { measureCpu } from '../cpu';
-import type { BenchContext } from '../context';
-import type { RawConsumerChildConfig } from '../ipc';
+import { rawConsumerConfig, type BenchContext } from '../context';
 import { RawRedisRequester } from '../raw-redis';
 import { perSecond } from '../stats';
 import type { RawRedisResult, Throughput } from './results';
@@ -23,15 +22,10 @@ export async function runRawRedis(
   const requester = await RawRedisRequester.open(ctx.urls.amqp, ctx.urls.redis, queue, keyPrefix);
   let child: Child | undefined;
   try {
-    const config: RawConsumerChildConfig = {
-      kind: 'raw-consumer',
-      queue,
-      amqpUrl: ctx.urls.amqp,
-      prefetch: ctx.prefetch,
-      noDelay: true,
+    const config = rawConsumerConfig(ctx, queue, {
       reply: false,
       results: { redisUrl: ctx.urls.redis, keyPrefix },
-    };
+    });
     child = await Child.start('raw-consumer-child.js', config, 'raw consumer (Redis results)');
     await child.startConsuming();
     const consumer = child;

@@ -2,8 +2,13 @@ import { connect } from 'amqplib';
 import { Child } from '../children';
 import { measureCpu } from '../cpu';
 import { buildApp } from '../conveyor-app';
-import { appSettings, sendWindowed, workerConfig, type BenchContext } from '../context';
-import type { RawConsumerChildConfig } from '../ipc';
+import {
+  appSettings,
+  rawConsumerConfig,
+  sendWindowed,
+  workerConfig,
+  type BenchContext,
+} from '../context';
 import { publishBurst } from '../raw-amqp';
 import { perSecond } from '../stats';
 import { conveyorTaskHeaders } from './ceiling';
@@ -98,14 +103,7 @@ async function startConsumer(ctx: BenchContext, side: Side, queue: string): Prom
     side === 'raw'
       ? await Child.start(
           'raw-consumer-child.js',
-          {
-            kind: 'raw-consumer',
-            queue,
-            amqpUrl: ctx.urls.amqp,
-            prefetch: ctx.prefetch,
-            noDelay: true,
-            reply: false,
-          } satisfies RawConsumerChildConfig,
+          rawConsumerConfig(ctx, queue, { reply: false }),
           'raw consumer (split)',
         )
       : await Child.start(
