@@ -11,6 +11,8 @@ export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   private blocked = false;
   private held: Array<{ client: Socket; chunk: Buffer }> | undefined;
+  /** Clients that sent bytes the server has not answered yet. */
+  private readonly awaitingReply = new Set<Socket>();
   /** Connections accepted so far. */
   connections = 0;
 
@@ -33,11 +35,16 @@ export class TcpProxy {
       this.track(client);
       this.track(upstream);
       client.pipe(upstream);
+      client.on('data', () => this.awaitingReply.add(client));
       upstream.on('data', (chunk: Buffer) => {
+        // Counted as answered once the server's bytes arrive here, held or not: a held reply
+        // still leaves the client waiting, which is what `busy` reports.
+        if (!this.held) this.awaitingReply.delete(client);
         if (this.held) this.held.push({ client, chunk });
         else client.write(chunk);
       });
       const close = (): void => {
+        this.awaitingReply.delete(client);
         client.destroy();
         upstream.destroy();
       };
@@ -52,10 +59,21 @@ export class TcpProxy {
     return (this.server!.address() as AddressInfo).port;
   }
 
-  /** Destroys every connection through the proxy. */
-  cut(): void {
+  /**
+   * Open connections whose client is waiting for the server: it sent a request (a query, a
+   * command) and has had no reply since, or its reply is held by {@link holdReplies}.
+   */
+  get busy(): number {
+    return this.awaitingReply.size;
+  }
+
+  /** Destroys every connection through the proxy; returns how many of them were {@link busy}. */
+  cut(): number {
+    const busy = this.awaitingReply.size;
+    this.awaitingReply.clear();
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
+    return busy;
   }
 
   /** Refuses new connections (and cuts the open ones) until {@link unblock}. */
@@ -77,7 +95,11 @@ export class TcpProxy {
   releaseReplies(): void {
     const held = this.held ?? [];
     this.held = undefined;
-    for (const { client, chunk } of held) if (!client.destroyed) client.write(chunk);
+    for (const { client, chunk } of held) {
+      if (client.destroyed) continue;
+      this.awaitingReply.delete(client);
+      client.write(chunk);
+    }
   }
 
   async stop(): Promise<void> {
