@@ -57,7 +57,9 @@ describe('acceptance: a real worker on RabbitMQ + Redis', () => {
     scope = new FaultScope('accept-prefetch');
     const producer = scope.producer();
     await Promise.all(
-      Array.from({ length: 10 }, (_, n) => producer.send('faults.record', [n, 8_000])),
+      // Far longer than the sampling below takes on a loaded machine (rabbitmqctl takes seconds
+      // there): no task may finish while the counts are read; afterEach kills the worker.
+      Array.from({ length: 10 }, (_, n) => producer.send('faults.record', [n, 60_000])),
     );
     await WorkerProcess.start(scope.workerEnv({ concurrency: 2, prefetchMultiplier: 1 }));
     await waitFor(async () => (await scope.runCount()) === 2, 'two tasks running');
@@ -71,14 +73,15 @@ describe('acceptance: a real worker on RabbitMQ + Redis', () => {
     expect(await scope.runCount()).toBe(2);
     const consumers = await rabbitmqctl('list_consumers', 'queue_name', 'prefetch_count');
     expect(consumers).toMatch(new RegExp(`${scope.queue}\\t2\\b`));
-  }, 30_000);
+  }, 60_000);
 
   it('SIGKILL of a worker mid-task: the task is redelivered and completes on another worker', async () => {
     scope = new FaultScope('accept-kill');
     const producer = scope.producer();
     const settings = scope.workerEnv({ concurrency: 1 });
     const first = await WorkerProcess.start(settings);
-    const result = await producer.send<{ pid: number }>('faults.record', [1, 1_500]);
+    // Long enough that the kill surely lands while it runs, however late the waitFor sees it.
+    const result = await producer.send<{ pid: number }>('faults.record', [1, 5_000]);
     await waitFor(
       async () => (await scope.runCount()) === 1,
       'the task running on the first worker',
@@ -87,13 +90,13 @@ describe('acceptance: a real worker on RabbitMQ + Redis', () => {
     // on a loaded machine, and the kill must land while the task runs.
     await first.killNow();
     const second = await WorkerProcess.start(settings);
-    await expect(result.get({ timeoutMs: 15_000 })).resolves.toEqual({ n: 1, pid: second.pid });
+    await expect(result.get({ timeoutMs: 30_000 })).resolves.toEqual({ n: 1, pid: second.pid });
     const runs = await scope.runs();
     expect(runs).toEqual([
       { id: result.id, redelivered: false, pid: first.pid },
       { id: result.id, redelivered: true, pid: second.pid },
     ]);
-  }, 30_000);
+  }, 60_000);
 
   it('each poison kind ends on the dead-letter queue with its reason; the worker keeps running and completes a valid task afterwards', async () => {
     scope = new FaultScope('accept-poison');
