@@ -3,24 +3,29 @@ import { rabbitmqctl, readyCount } from '../support/rabbitmq';
 import { AMQP_URL } from '../support/services';
 import { TcpProxy } from '../support/tcp-proxy';
 import { buildPackages } from './support/build';
-import { COLLECT_THROUGH_CUTS_MS, cutWhile, whileCutting } from './support/chaos';
+import { COLLECT_THROUGH_CUTS_MS, cutWhile } from './support/chaos';
 import { FaultScope } from './support/fault-scope';
 import { expectSound, Ledger, returnedItsNumber } from './support/ledger';
 import { killAllWorkers, WorkerProcess } from './support/worker-process';
 
-/** Sends `count` `faults.record(i, sleepMs)` tasks, at most `window` publishes in flight. */
+/**
+ * Sends `count` `faults.record(i, sleepMs)` tasks, at most `window` publishes in flight;
+ * `onSent` is called after each publish settles.
+ */
 async function sendTasks(
   ledger: Ledger,
   app: ReturnType<FaultScope['producer']>,
   count: number,
   sleepMs: number,
   window = 200,
+  onSent: () => void = () => undefined,
 ): Promise<void> {
   let next = 0;
   const lane = async (): Promise<void> => {
     while (next < count) {
       const n = next++;
       await ledger.track(app.send('faults.record', [n, sleepMs]));
+      onSent();
     }
   };
   await Promise.all(Array.from({ length: window }, lane));
@@ -56,6 +61,12 @@ async function explainLoss(scope: FaultScope, worker: WorkerProcess): Promise<vo
   );
 }
 
+/**
+ * How long random cuts go on during the publishing case: cuts faster than a loaded machine
+ * reconnects would otherwise stall publishing past its timeout, which is not what it tests.
+ */
+const PUBLISH_CHAOS_WINDOW_MS = 5_000;
+
 describe('faults: RabbitMQ connection cut', () => {
   let scope: FaultScope;
   let proxy: TcpProxy;
@@ -79,11 +90,19 @@ describe('faults: RabbitMQ connection cut', () => {
     const producer = scope.producer({ amqpUrl: proxy.rewrite(AMQP_URL) });
     await producer.transport.declareQueue({ name: scope.queue });
 
-    // Enough publishes to span several cuts: publishing got faster than the cut interval.
-    const { cuts } = await whileCutting(proxy, 100, 300, () =>
-      sendTasks(ledger, producer, 4_000, 0),
-    );
-    expect(cuts).toBeGreaterThan(2);
+    // Three cuts land mid-burst whatever the machine's speed (at 1,000, 2,000 and 3,000
+    // confirmed), and random ones between them for a while; publishing can outrun a timer alone.
+    const milestones = [1_000, 2_000, 3_000];
+    let progressCuts = 0;
+    const cutOnProgress = (): void => {
+      if (milestones.length === 0 || ledger.sent < milestones[0]!) return;
+      milestones.shift();
+      proxy.cut();
+      progressCuts += 1;
+    };
+    const sending = sendTasks(ledger, producer, 4_000, 0, 200, cutOnProgress);
+    await cutWhile(proxy, 100, 300, sending, PUBLISH_CHAOS_WINDOW_MS);
+    expect(progressCuts).toBe(3);
     // One more publish once the cuts stopped: the producer is connected again before anything
     // closes it (closing it while its connection is dead hangs: see amqp-close-after-cut.test.ts).
     await ledger.track(producer.send('faults.record', [4_000, 0]));
@@ -111,11 +130,12 @@ describe('faults: RabbitMQ connection cut', () => {
 
   it('while consuming: a worker whose connection is cut over and over loses nothing and repeats only redeliveries', async () => {
     scope = new FaultScope('amqp-consume');
-    const ledger = new Ledger('RabbitMQ cut during consuming (2,000 tasks of 15 ms)');
+    const ledger = new Ledger('RabbitMQ cut during consuming (2,000 tasks of 30 ms)');
     const producer = scope.producer();
-    // At least 1.5 s of task time at concurrency 20, so that the cuts (every 150-400 ms) land
-    // several times however fast the machine gets through the rest (2 ms tasks took 3 cuts).
-    await sendTasks(ledger, producer, 2_000, 15);
+    // At least 3 s of task time at concurrency 20, so that the cuts (every 150-400 ms) land
+    // more than 3 times however fast the machine gets through the rest (2 ms tasks took 3 cuts,
+    // and 1.5 s of task time leaves no margin when every interval is long).
+    await sendTasks(ledger, producer, 2_000, 30);
     const worker = await WorkerProcess.start(
       scope.workerEnv({ amqpUrl: proxy.rewrite(AMQP_URL), concurrency: 20, prefetchMultiplier: 5 }),
     );
@@ -135,9 +155,11 @@ describe('faults: RabbitMQ connection cut', () => {
 
   it('while acking: cuts between a run and its ack make the broker redeliver, and the rerun is flagged redelivered', async () => {
     scope = new FaultScope('amqp-ack');
-    const ledger = new Ledger('RabbitMQ cut during acking (600 tasks of 40 ms)');
+    const ledger = new Ledger('RabbitMQ cut during acking (600 tasks of 80 ms)');
     const producer = scope.producer();
-    await sendTasks(ledger, producer, 600, 40);
+    // 2.4 s of task time at concurrency 20: every cut (every 100-250 ms) finds 20 tasks between
+    // their run and their ack, and there are more than 3 of them.
+    await sendTasks(ledger, producer, 600, 80);
     const worker = await WorkerProcess.start(
       scope.workerEnv({ amqpUrl: proxy.rewrite(AMQP_URL), concurrency: 20, prefetchMultiplier: 1 }),
     );

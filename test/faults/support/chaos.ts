@@ -58,8 +58,8 @@ export const SETTLE_MS = 30_000;
 export const COLLECT_THROUGH_CUTS_MS = CHAOS_WINDOW_MS + SETTLE_MS;
 
 /**
- * Cuts `proxy` every `minMs`..`maxMs` while `collecting` runs, for at most
- * {@link CHAOS_WINDOW_MS}; then stops cutting and waits for `collecting`. Returns the cut count.
+ * Cuts `proxy` every `minMs`..`maxMs` while `collecting` runs, for at most `windowMs`; then
+ * stops cutting and waits for `collecting`. Returns the cut count.
  *
  * Cuts every few hundred milliseconds can keep a client reconnecting most of the time, so on a
  * loaded machine the tasks may not all finish inside the window. A loss is a task that never
@@ -71,9 +71,10 @@ export async function cutWhile(
   minMs: number,
   maxMs: number,
   collecting: Promise<unknown>,
+  windowMs = CHAOS_WINDOW_MS,
 ): Promise<number> {
   const { cuts } = await whileCutting(proxy, minMs, maxMs, () =>
-    Promise.race([collecting, sleep(CHAOS_WINDOW_MS)]),
+    Promise.race([collecting, sleep(windowMs)]),
   );
   await collecting;
   return cuts;
