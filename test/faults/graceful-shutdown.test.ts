@@ -44,11 +44,13 @@ describe('faults: graceful shutdown under load with a second worker taking over'
 
   it('SIGTERM with tasks longer than the shutdown timeout: the aborted ones are requeued and rerun (flagged redelivered) on the second worker; zero lost', async () => {
     scope = new FaultScope('graceful-timeout');
-    const ledger = new Ledger('graceful shutdown past its timeout, 100 tasks of 1.5 s');
+    const ledger = new Ledger('graceful shutdown past its timeout, 100 tasks of 5 s');
     const producer = scope.producer();
     await Promise.all(
       Array.from({ length: 100 }, (_, n) =>
-        ledger.track(producer.send('faults.record', [n, 1_500])),
+        // Long enough that all 40 still run when the 300 ms shutdown timeout ends, however far
+        // apart their starts were on a loaded machine.
+        ledger.track(producer.send('faults.record', [n, 5_000])),
       ),
     );
     const first = await WorkerProcess.start(

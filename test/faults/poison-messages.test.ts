@@ -342,5 +342,5 @@ describe('faults: poison and hostile input', () => {
           Number(count) > 0,
       );
     expect(parked).toHaveLength(1);
-  }, 30_000);
+  }, 60_000);
 });

@@ -1,13 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sleep } from '@conveyor/core/testing';
 
 /** The repository root. */
 export const ROOT = join(__dirname, '../../..');
 
-const LOCK = join(tmpdir(), `conveyor-build-${ROOT.replace(/[^a-zA-Z0-9]/g, '_')}.lock`);
+// Inside the checkout, so a fresh clone never meets a lock an earlier run left behind.
+const LOCK_PARENT = join(ROOT, 'node_modules', '.cache');
+const LOCK = join(LOCK_PARENT, 'conveyor-build.lock');
 const STALE_LOCK_MS = 180_000;
 
 /** True when the lock's owner died or it is too old to trust. */
@@ -29,6 +30,7 @@ function staleLock(): boolean {
  * `tsc -b` runs from writing the same files together.
  */
 export async function buildPackages(): Promise<void> {
+  mkdirSync(LOCK_PARENT, { recursive: true });
   for (;;) {
     try {
       mkdirSync(LOCK);
