@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ConnectionError, type Delivery } from '@conveyor/core';
-import { sleep, waitFor } from '@conveyor/core/testing';
+import { waitFor } from '@conveyor/core/testing';
 import type { AmqpTransport } from '../src';
 import { TcpProxy } from '../../../test/support/tcp-proxy';
 import {
@@ -141,9 +141,11 @@ describe('consuming across a cut connection', () => {
     const acked = new Set<string>();
     const redelivered: string[] = [];
     let cut = false;
+    let delivered = 0;
     await consumer.consume(
       q,
       (d) => {
+        delivered += 1;
         const body = d.message.body.toString();
         if (d.redelivered) redelivered.push(body);
         // Until the cut, hold every delivery after the fifth so some are unacked when it comes.
@@ -153,7 +155,8 @@ describe('consuming across a cut connection', () => {
       { prefetch: 5 },
     );
     await waitFor(() => acked.size >= 5, 'five acks');
-    await sleep(100);
+    // Prefetch 5 with five acked: the next five arrive and are held, unacked, for the cut.
+    await waitFor(() => delivered >= 10, 'five more deliveries, held');
     cut = true;
     proxy.cut();
     await waitFor(() => acked.size === 20, 'all twenty acked after the resume', 15_000);
