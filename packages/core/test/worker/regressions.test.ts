@@ -92,7 +92,8 @@ describe('Worker regressions', () => {
     const results = await Promise.all(
       Array.from({ length: 5 }, () => app.client(Regressions).limited.delay(300)),
     );
-    await sleep(150);
+    // All five waited out the rate limit locally and run (300 ms each) when the stop comes.
+    await waitFor(() => worker.activeCount === 5, 'all five running');
     await expect(worker.stop()).resolves.toBe(0);
     const states = await Promise.all(results.map((r) => r.state()));
     expect(states).toEqual(['SUCCESS', 'SUCCESS', 'SUCCESS', 'SUCCESS', 'SUCCESS']);
