@@ -2,7 +2,7 @@ import { instanceToPlain, plainToInstance } from 'class-transformer';
 import { SerializationError } from '../errors';
 import type { TaskDefinition } from '../task/task-definition';
 import type { ClassType } from '../task/task-options';
-import { assertSendable } from './json-guard';
+import { assertSendable, jsonReplacement } from './json-guard';
 
 /** Types that design:paramtypes reports for values JSON already carries as they are. */
 const PASS_THROUGH: ReadonlySet<unknown> = new Set([
@@ -98,7 +98,28 @@ export function argumentsFromWire(
   );
 }
 
+/**
+ * The value as JSON will carry it. Objects with `toJSON()` become what it returns (class-transformer
+ * ignores toJSON and would send their fields instead); arrays and plain objects are walked so
+ * that such objects inside them are found too; other class instances go through
+ * class-transformer, which honours its decorators (`@Exclude`, `@Expose`, `@Transform`).
+ */
 function toPlain(value: unknown): unknown {
   if (typeof value !== 'object' || value === null || value instanceof Date) return value;
+  const replacement = jsonReplacement(value);
+  if (replacement !== value) return plainOf(replacement);
+  return plainOf(value);
+}
+
+/** {@link toPlain} of a value whose own `toJSON` was already applied (JSON applies it once). */
+function plainOf(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || value instanceof Date) return value;
+  if (Array.isArray(value)) return value.map(toPlain);
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto === Object.prototype || proto === null) {
+    const plain: Record<string, unknown> = {};
+    for (const [key, child] of Object.entries(value)) plain[key] = toPlain(child);
+    return plain;
+  }
   return instanceToPlain(value);
 }

@@ -27,6 +27,14 @@ class Summary {
   }
 }
 
+/** A value class that says how JSON should carry it, as URL, Decimal.js or Luxon do. */
+class Money {
+  constructor(readonly cents: number) {}
+  toJSON(): string {
+    return (this.cents / 100).toFixed(2);
+  }
+}
+
 @TaskService({ name: 'people' })
 class PeopleService {
   @Task()
@@ -43,6 +51,11 @@ class PeopleService {
   @Task()
   echo(a: unknown, b?: unknown, c?: unknown): unknown[] {
     return [a, b ?? 'no-b', c ?? 'no-c'];
+  }
+
+  @Task()
+  price(cents: number): Money {
+    return new Money(cents);
   }
 
   @Task()
@@ -104,6 +117,23 @@ describe('Arguments and results', () => {
       await expect(result.get({ timeoutMs: 5_000 })).resolves.toEqual(['a', 'no-b', 'no-c']);
     });
 
+    it('sends objects with toJSON() as JSON.stringify would, not as their fields', async () => {
+      const result = await app
+        .client(PeopleService)
+        .echo.delay(
+          new Money(150),
+          { total: new Money(99), at: new URL('https://example.com/a') },
+          [new Money(1)],
+        );
+      await expect(result.get({ timeoutMs: 5_000 })).resolves.toEqual([
+        '1.50',
+        { total: '0.99', at: 'https://example.com/a' },
+        ['0.01'],
+      ]);
+      const price = await app.client(PeopleService).price.delay(250);
+      await expect(price.get({ timeoutMs: 5_000 })).resolves.toBe('2.50');
+    });
+
     it('fails the task with SerializationError when its result cannot be sent', async () => {
       const result = await app.client(PeopleService).bad.delay();
       await expect(result.get({ timeoutMs: 5_000 })).rejects.toMatchObject({
@@ -135,6 +165,22 @@ describe('Arguments and results', () => {
       ['a Set', [{ s: new Set([1]) }], 'args[0].s'],
       ['a Promise', [Promise.resolve(1)], 'args[0]'],
       ['an invalid Date', [new Date('nope')], 'args[0]'],
+      // eslint-disable-next-line no-sparse-arrays
+      ['a hole in an array', [[1, , 3]], 'args[0][1]'],
+      ['an Error', [{ cause: new Error('boom') }], 'args[0].cause'],
+      ['a Buffer (its toJSON would send an array of numbers)', [Buffer.from('ab')], 'args[0]'],
+      ['a BigInt from toJSON()', [{ v: { toJSON: () => ({ n: 1n }) } }], 'args[0].v.n'],
+      [
+        'a toJSON() that throws',
+        [
+          {
+            toJSON: () => {
+              throw new Error('no');
+            },
+          },
+        ],
+        'args[0]',
+      ],
       ['a key that is not an identifier', [{ 'two words': () => 0 }], 'args[0]["two words"]'],
     ];
     it.each(cases)('%s', async (_label, args, path) => {
