@@ -37,3 +37,4 @@ export * from './memory/memory-broker';
 export * from './memory/memory-transport';
 export * from './memory/memory-result-backend';
 export { coalesceWrites } from './io/write-coalescing';
+export { afterDelay, MAX_TIMER_MS } from './timing/long-timeout';

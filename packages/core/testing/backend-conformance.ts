@@ -137,6 +137,23 @@ export function describeBackendConformance(label: string, makeFixture: () => Bac
       expect(elapsed).toBeLessThan(5_000);
     });
 
+    it('keeps waiting with a timeout past the reach of setTimeout (30 days, Infinity)', async () => {
+      const b = await open();
+      const ids = [randomUUID(), randomUUID()];
+      // setTimeout fires a delay over 2^31-1 ms at once, which would end these waits now.
+      const waits = [
+        b.waitForReady(ids[0]!, 30 * 24 * 3_600_000),
+        b.waitForReady(ids[1]!, Number.POSITIVE_INFINITY),
+      ];
+      const settled: unknown[] = [];
+      waits.forEach((w) => void w.then((meta) => settled.push(meta)));
+      await sleep(300);
+      expect(settled).toEqual([]);
+      const metas = ids.map((id) => success(id, 'after a long wait'));
+      await Promise.all(metas.map((meta) => b.store(meta)));
+      await expect(Promise.all(waits)).resolves.toEqual(metas);
+    });
+
     it('wakes every waiter of the same task', async () => {
       const waiter = await open();
       const writer = await open();

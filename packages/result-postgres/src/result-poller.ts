@@ -1,4 +1,4 @@
-import type { ResultMeta } from '@conveyor/core';
+import { afterDelay, type ResultMeta } from '@conveyor/core';
 
 /** What the poller needs from the database: the ready metas among some task ids. */
 export type FetchReady = (taskIds: string[]) => Promise<Map<string, ResultMeta>>;
@@ -79,12 +79,12 @@ export class ResultPoller {
       }
       const waiters = set;
       const wake: Wake = (meta) => {
-        clearTimeout(timer);
+        cancelTimer();
         waiters.delete(wake);
         if (waiters.size === 0 && this.waiters.get(taskId) === waiters) this.waiters.delete(taskId);
         resolve(meta);
       };
-      const timer = setTimeout(() => wake(undefined), Math.max(0, timeoutMs));
+      const cancelTimer = afterDelay(timeoutMs, () => wake(undefined));
       waiters.add(wake);
       if (!this.started) {
         this.started = true;

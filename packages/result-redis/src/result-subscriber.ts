@@ -1,4 +1,4 @@
-import { isReadyState, type ResultMeta } from '@conveyor/core';
+import { afterDelay, isReadyState, type ResultMeta } from '@conveyor/core';
 import { Cluster } from 'ioredis';
 import {
   MAX_WATCHED,
@@ -41,8 +41,6 @@ interface EarlyResult {
   meta: ResultMeta;
   until: number;
 }
-
-const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * One pub/sub connection serving every pending wait of a backend: a map of channel → waiters.
@@ -117,10 +115,10 @@ export class ResultSubscriber {
         this.scheduleFlush();
       }
       const joined = channel;
-      let timer: NodeJS.Timeout | undefined;
+      let cancelTimer = (): void => undefined;
       const waiter: Waiter = {
         settle: (meta) => {
-          if (timer) clearTimeout(timer);
+          cancelTimer();
           joined.waiters.delete(waiter);
           if (joined.waiters.size === 0 && this.channels.get(name) === joined) this.drop(name);
           resolve(meta);
@@ -129,16 +127,7 @@ export class ResultSubscriber {
       if (joined.waiters.size === 0 && joined.watchedUntil > 0) this.watched -= 1;
       joined.watchedUntil = 0;
       joined.waiters.add(waiter);
-      // setTimeout fires at once for delays beyond 2^31-1 ms, so long waits are re-armed.
-      const arm = (remaining: number): void => {
-        if (remaining === Number.POSITIVE_INFINITY) return;
-        const step = Math.min(remaining, MAX_TIMER_MS);
-        timer = setTimeout(() => {
-          if (remaining > step) arm(remaining - step);
-          else waiter.settle(undefined);
-        }, step);
-      };
-      arm(Math.max(0, timeoutMs));
+      cancelTimer = afterDelay(timeoutMs, () => waiter.settle(undefined));
     });
   }
 

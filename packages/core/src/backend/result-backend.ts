@@ -25,7 +25,8 @@ export interface ResultBackend {
   /**
    * Waits until the task's meta is in a ready state and returns it, or returns undefined once
    * `timeoutMs` has passed. Free of races: a result stored at any moment after the call began
-   * is seen. Many concurrent waits must share the backend's connections.
+   * is seen. Many concurrent waits must share the backend's connections. `timeoutMs` may be
+   * `Infinity` or longer than `setTimeout` allows: arm it with `afterDelay`.
    */
   waitForReady(taskId: string, timeoutMs: number): Promise<ResultMeta | undefined>;
   /**

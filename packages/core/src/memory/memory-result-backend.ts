@@ -1,5 +1,6 @@
 import type { ResultBackend } from '../backend/result-backend';
 import { isReadyState, type GroupMeta, type ResultMeta } from '../protocol/result-meta';
+import { afterDelay } from '../timing/long-timeout';
 
 /** Options of {@link MemoryResultBackend}. */
 export interface MemoryResultBackendOptions {
@@ -73,7 +74,7 @@ export class MemoryResultBackend implements ResultBackend {
         this.store_.waiters.set(taskId, waiters);
       }
       const done = (meta: ResultMeta | undefined): void => {
-        clearTimeout(timer);
+        cancelTimer();
         waiters!.delete(wake);
         if (waiters!.size === 0 && this.store_.waiters.get(taskId) === waiters) {
           this.store_.waiters.delete(taskId);
@@ -83,7 +84,7 @@ export class MemoryResultBackend implements ResultBackend {
       };
       const wake = (meta: ResultMeta): void => done(meta);
       const abandon = (): void => done(undefined);
-      const timer = setTimeout(abandon, timeoutMs);
+      const cancelTimer = afterDelay(timeoutMs, abandon);
       waiters.add(wake);
       this.pending.add(abandon);
     });

@@ -6,7 +6,9 @@ import { errorFromMeta } from './exception-meta';
 /** Options of {@link AsyncResult.get}. */
 export interface GetOptions {
   /**
-   * Give up after this long with a `TimeoutError`. There is no endless wait.
+   * Give up after this long with a `TimeoutError`; `Infinity` waits for ever (Celery's
+   * `timeout=None`), and any finite wait may be longer than `setTimeout`'s 24.8 days. A negative
+   * or NaN value is a `ConfigError`.
    * @defaultValue the app's `getTimeoutMs` (60 s)
    */
   timeoutMs?: number;
@@ -53,6 +55,11 @@ export class AsyncResult<R = unknown> {
   async get(options: GetOptions = {}): Promise<R | TaskFailedError | TaskRevokedError> {
     const backend = this.requireBackend();
     const timeoutMs = options.timeoutMs ?? this.source.defaultTimeoutMs;
+    if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
+      throw new ConfigError(
+        `timeoutMs must be a number of milliseconds >= 0 (Infinity waits for ever), not ${String(timeoutMs)}`,
+      );
+    }
     const meta = await backend.waitForReady(this.id, timeoutMs);
     if (!meta) {
       const last = await backend.get(this.id).catch(() => undefined);

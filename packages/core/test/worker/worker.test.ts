@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  ConfigError,
   Conveyor,
   DEAD_LETTER_REASON_HEADER,
   defaults,
@@ -115,6 +116,15 @@ describe('Worker', () => {
         task_id: result.id,
       });
       expect(meta!.date_done).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/);
+    });
+
+    it('refuses a negative or NaN get() timeout with ConfigError instead of timing out at once', async () => {
+      const result = await app.client(Shop).add.delay(4, 5);
+      for (const timeoutMs of [-1, Number.NaN]) {
+        await expect(result.get({ timeoutMs })).rejects.toBeInstanceOf(ConfigError);
+      }
+      await startWorker();
+      await expect(result.get({ timeoutMs: Number.POSITIVE_INFINITY })).resolves.toBe(9);
     });
 
     it('adds the extended fields when resultExtended is on', async () => {
