@@ -19,7 +19,12 @@ import { deleteRedisKeys } from '../support/redis';
 import { delayNamespace, removeDelayNamespace, removeQueues } from '../support/rabbitmq';
 import { AMQP_URL, REDIS_URL } from '../support/services';
 import { celeryWireReference, type CeleryWireReference } from '../support/celery-reference';
-import { captureCeleryReference, PythonCeleryWorker, pythonSend } from './python-celery';
+import {
+  captureCeleryReference,
+  PythonCeleryWorker,
+  pythonCanvas,
+  pythonSend,
+} from './python-celery';
 
 class InventoryError extends Error {
   override name = 'InventoryError';
@@ -193,6 +198,38 @@ describe('Celery interoperability (real Python Celery 5 on RabbitMQ and Redis)',
       const { at, eta } = out.result as { at: number; eta: string };
       expect(at * 1000).toBeGreaterThanOrEqual(sentAt + 1_500 - 50);
       expect(Date.parse(eta)).toBeGreaterThan(sentAt);
+    });
+  });
+
+  describe('workflows built in Python across both workers', () => {
+    const queues = { ts_queue: tsQueue, py_queue: pyQueue };
+
+    it('runs a chain whose steps alternate between Conveyor and Celery workers', async () => {
+      const out = await pythonCanvas({ kind: 'chain', ...queues });
+      taskIds.push(...(out.ids as string[]));
+      // math.add(1, 2) on Conveyor, tasks.add(3, 10) on Celery, math.add(13, 100) on Conveyor.
+      expect(out.result).toBe(113);
+      const metas = await Promise.all((out.ids as string[]).map((id) => app.backend!.get(id)));
+      expect(metas.map((m) => [m?.status, m?.result])).toEqual([
+        ['SUCCESS', 3],
+        ['SUCCESS', 13],
+        ['SUCCESS', 113],
+      ]);
+    });
+
+    it('sends a link (callback) of a task run by Conveyor to Celery with the result', async () => {
+      const out = await pythonCanvas({ kind: 'link', ...queues });
+      taskIds.push(out.id as string, out.link_id as string);
+      expect(out).toMatchObject({ result: 5, callback: 6 });
+    });
+
+    it('sends a link_error (errback) of a task failed on Conveyor with the failed task id', async () => {
+      const out = await pythonCanvas({ kind: 'link_error', ...queues });
+      taskIds.push(out.id as string, out.link_id as string);
+      expect(out).toMatchObject({
+        state: 'FAILURE',
+        errback: { name: out.id, count: 1, tags: [] },
+      });
     });
   });
 

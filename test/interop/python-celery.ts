@@ -114,6 +114,22 @@ export async function pythonSend(command: {
   return JSON.parse(lines[lines.length - 1]!) as PythonProducerResult;
 }
 
+/** Runs `canvas.py`: a workflow built in Python across Conveyor's and Celery's queues. */
+export async function pythonCanvas(command: {
+  kind: 'chain' | 'link' | 'link_error';
+  ts_queue: string;
+  py_queue: string;
+  timeout?: number;
+}): Promise<Record<string, unknown>> {
+  const { stdout } = await promisify(execFile)(PYTHON, ['canvas.py', JSON.stringify(command)], {
+    cwd: PYTHON_DIR,
+    env: pythonEnv(command.py_queue),
+    timeout: 60_000,
+  });
+  const lines = stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
+}
+
 /** Runs `capture_reference.py`: what this Python Celery puts on the wire and stores, as JSON. */
 export async function captureCeleryReference(outPath: string): Promise<void> {
   await promisify(execFile)(PYTHON, ['capture_reference.py', outPath], {

@@ -16,7 +16,7 @@ import type { QueueDeclaration, Transport } from '../transport/transport';
 import { Worker } from '../worker/worker';
 import type { WorkerOptions } from '../worker/worker-options';
 import type { ConveyorOptions } from './conveyor-options';
-import { Producer } from './producer';
+import { Producer, type TaskCall } from './producer';
 import type { SendOptions } from './send-options';
 
 /**
@@ -153,6 +153,19 @@ export class Conveyor {
   /** Closes the broker and backend connections. */
   async close(): Promise<void> {
     await Promise.all([this.transport.close(), this.backend?.close()]);
+  }
+
+  /**
+   * @internal Used by the worker to send a task a message's canvas links ask for (a chain's next
+   * step, callbacks, errbacks), with the task's own options when it is registered here.
+   */
+  sendCall(call: Omit<TaskCall, 'queue' | 'taskOptions'>): Promise<string> {
+    const definition = this.task(call.name);
+    return this.producer.send({
+      ...call,
+      taskOptions: definition?.options,
+      queue: definition?.queue ?? this.defaultQueue,
+    });
   }
 
   /** @internal Used by the worker to declare queues once, the same way producers do. */

@@ -3,7 +3,13 @@ import { hostname } from 'node:os';
 import { celeryTimestamp } from '../protocol/celery-time';
 import { encodeTaskMessage } from '../protocol/message-codec';
 import { reprArgs, reprKwargs } from '../protocol/python-repr';
-import { emptyEmbed, JSON_CONTENT_TYPE, UTF8, type TaskMessage } from '../protocol/task-message';
+import {
+  emptyEmbed,
+  JSON_CONTENT_TYPE,
+  UTF8,
+  type TaskEmbed,
+  type TaskMessage,
+} from '../protocol/task-message';
 import { currentTaskContext } from '../task/task-context';
 import type { TaskOptions } from '../task/task-options';
 import type { QueueDeclaration, Transport } from '../transport/transport';
@@ -21,6 +27,15 @@ export interface TaskCall {
   taskOptions?: Readonly<TaskOptions>;
   /** Queue when neither the call nor the task names one. */
   queue: string;
+  /**
+   * The task this call continues (a chain's next step, a callback, an errback), when sent by a
+   * worker after the task ended rather than from inside it.
+   */
+  parent?: { id: string; rootId: string };
+  /** Canvas links the message carries on (the rest of a chain, its own callbacks). */
+  embed?: TaskEmbed;
+  /** The group the task belongs to, from its signature's options. */
+  group?: { id: string; index: number | null };
 }
 
 /** Builds Celery protocol v2 messages and publishes them. Internal to the app. */
@@ -67,7 +82,7 @@ export class Producer {
     const { options, taskOptions = {} } = call;
     checkSendOptions(options);
     const id = options.taskId ?? randomUUID();
-    const parent = currentTaskContext();
+    const parent = call.parent ?? currentTaskContext();
     const now = Date.now();
     const etaTime =
       options.eta?.getTime() ??
@@ -89,8 +104,8 @@ export class Producer {
         shadow: options.shadow ?? null,
         eta: etaTime !== undefined ? celeryTimestamp(new Date(etaTime)) : null,
         expires: expiresTime !== undefined ? celeryTimestamp(new Date(expiresTime)) : null,
-        group: null,
-        group_index: null,
+        group: call.group?.id ?? null,
+        group_index: call.group?.index ?? null,
         retries: 0,
         timelimit: [
           hard !== undefined ? hard / 1000 : null,
@@ -113,7 +128,7 @@ export class Producer {
       },
       args: call.args,
       kwargs: call.kwargs,
-      embed: emptyEmbed(),
+      embed: call.embed ?? emptyEmbed(),
     };
     return { message, deliverAt: etaTime !== undefined && etaTime > now ? etaTime : undefined };
   }

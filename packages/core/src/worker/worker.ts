@@ -30,6 +30,7 @@ import { runInTaskContext, type TaskContext } from '../task/task-context';
 import type { TaskDefinition } from '../task/task-definition';
 import type { ClassType } from '../task/task-options';
 import type { Consumer, Delivery, TransportMessage } from '../transport/transport';
+import { failureLinks, successLinks, unsupportedCanvas, type LinkCall } from './canvas-links';
 import { parseRateLimit, RateLimiter } from './rate-limiter';
 import { ResultWriter } from './result-writer';
 import { RetryPolicy, RetryRequest, type RetryDecision } from './retry-policy';
@@ -228,6 +229,16 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.settle(this.refuseUnknown(delivery, message));
       return;
     }
+    const unsupported = unsupportedCanvas(message.embed);
+    if (unsupported) {
+      this.emit('message-rejected', {
+        id: message.headers.id,
+        reason: unsupported,
+        queue: delivery.queue,
+      });
+      this.settle(this.deadLetterOrRequeue(delivery, unsupported));
+      return;
+    }
     const eta = message.headers.eta
       ? parseCeleryTimestamp(message.headers.eta)!.getTime()
       : undefined;
@@ -370,6 +381,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
         await this.finishFailed(job, { retry: false, exhausted: false, error }, runtimeMs);
         return;
       }
+      // Sent before the result is stored, as Celery does: once a chain step's result is ready,
+      // the next step is already on the broker.
+      if (!(await this.sendLinks(job, successLinks(message, value), runtimeMs))) return;
       this.emit('task-succeeded', { ...this.event(job), runtimeMs });
       await this.finish(job, this.writer?.success(message, delivery.queue, value), 'ack');
       return;
@@ -495,6 +509,32 @@ export class Worker extends EventEmitter<WorkerEvents> {
     });
   }
 
+  /**
+   * Sends what a successful task's links ask for. False when one could not be sent: a call the
+   * broker or the app refuses (a bad option, an unroutable queue) fails the task; a lost
+   * connection gives the message back, so the task runs again and its links are sent then.
+   */
+  private async sendLinks(job: Job, calls: LinkCall[], runtimeMs: number): Promise<boolean> {
+    for (const call of calls) {
+      try {
+        await this.app.sendCall(call);
+      } catch (error) {
+        if (error instanceof ConveyorError && !(error instanceof ConnectionError)) {
+          await this.finishFailed(job, { retry: false, exhausted: false, error }, runtimeMs);
+        } else if (!job.settled && !job.abandoned) {
+          job.settled = true;
+          await this.publishFailed(
+            job.delivery,
+            error,
+            `could not send ${call.name}, linked to task ${job.message.headers.id}`,
+          );
+        }
+        return false;
+      }
+    }
+    return true;
+  }
+
   /** FAILURE; a task that ran out of retries is dead-lettered rather than acked. */
   private async finishFailed(
     job: Job,
@@ -504,27 +544,51 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const { message, delivery } = job;
     this.emit('task-failed', { ...this.event(job), runtimeMs, error: decision.error });
     const meta = this.writer?.failure(message, delivery.queue, decision.error);
+    const sendErrbacks = (): Promise<void> => this.sendErrbacks(message);
     if (decision.exhausted) {
       const why =
         decision.error instanceof Error
           ? `${decision.error.name}: ${decision.error.message}`
           : String(decision.error);
-      await this.finish(job, meta, {
-        deadLetter: `retries exhausted after ${message.headers.retries} retries; last error ${why}`,
-      });
+      await this.finish(
+        job,
+        meta,
+        {
+          deadLetter: `retries exhausted after ${message.headers.retries} retries; last error ${why}`,
+        },
+        sendErrbacks,
+      );
     } else {
-      await this.finish(job, meta, 'ack');
+      await this.finish(job, meta, 'ack', sendErrbacks);
     }
   }
 
   /**
-   * Stores `meta` (unless results are off for the task), then settles the message. A result
-   * that cannot be stored gives the message back unacked, so the task runs again.
+   * Sends a failed task's errbacks. After its FAILURE is stored, as Celery does, so an errback
+   * that looks the task up finds it failed; the failure stands whatever happens to them.
+   */
+  private async sendErrbacks(message: TaskMessage): Promise<void> {
+    for (const errback of failureLinks(message)) {
+      await this.app.sendCall(errback).catch((error: unknown) => {
+        this.warn(
+          new Error(
+            `errback ${errback.name} of task ${message.headers.id} could not be sent: ${(error as Error).message}`,
+          ),
+        );
+      });
+    }
+  }
+
+  /**
+   * Stores `meta` (unless results are off for the task), runs `afterStore`, then settles the
+   * message. A result that cannot be stored gives the message back unacked, so the task runs
+   * again (and `afterStore` waits for that run).
    */
   private async finish(
     job: Job,
     meta: ResultMeta | undefined,
     settlement: 'ack' | 'requeue' | { deadLetter: string },
+    afterStore?: () => Promise<void>,
   ): Promise<void> {
     const { message, delivery } = job;
     if (meta && this.writer && !message.headers.ignore_result) {
@@ -538,6 +602,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         settlement = 'requeue';
       }
     }
+    if (settlement !== 'requeue') await afterStore?.();
     if (job.settled || job.abandoned) return;
     job.settled = true;
     if (settlement === 'ack') await this.safely(delivery.ack());

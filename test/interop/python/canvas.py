@@ -1,0 +1,49 @@
+"""Python Celery builds a workflow that crosses Conveyor and Celery workers, for the interop tests.
+
+Reads one JSON command from argv[1]:
+  {"kind": "chain" | "link" | "link_error", "ts_queue": ..., "py_queue": ..., "timeout": 20}
+and prints one JSON line with the ids involved and what Python's AsyncResult.get() returned.
+"""
+import json
+import sys
+
+from celery import chain
+
+from interop_tasks import app
+
+
+def main():
+    command = json.loads(sys.argv[1])
+    ts, py, timeout = command['ts_queue'], command['py_queue'], command.get('timeout', 20)
+    kind = command['kind']
+    if kind == 'chain':
+        # Conveyor, then Celery, then Conveyor again: each step gets the previous result.
+        result = chain(
+            app.signature('math.add', args=(1, 2), queue=ts),
+            app.signature('tasks.add', args=(10,), queue=py),
+            app.signature('math.add', args=(100,), queue=ts),
+        ).apply_async()
+        out = {'ids': [result.parent.parent.id, result.parent.id, result.id],
+               'result': result.get(timeout=timeout)}
+    elif kind == 'link':
+        callback = app.signature('tasks.add', args=(1,), queue=py)
+        callback_id = callback.freeze().id
+        result = app.signature('math.add', args=(2, 3), queue=ts).apply_async(link=callback)
+        out = {'id': result.id, 'link_id': callback_id, 'result': result.get(timeout=timeout),
+               'callback': app.AsyncResult(callback_id).get(timeout=timeout)}
+    elif kind == 'link_error':
+        # An errback Python cannot call in process gets the failed task's id as its argument.
+        errback = app.signature('shop.describe', queue=ts)
+        errback_id = errback.freeze().id
+        result = app.signature('shop.reserve', args=('sku-1',), queue=ts).apply_async(
+            link_error=errback)
+        out = {'id': result.id, 'link_id': errback_id,
+               'errback': app.AsyncResult(errback_id).get(timeout=timeout),
+               'state': app.AsyncResult(result.id).state}
+    else:
+        raise SystemExit(f'unknown kind {kind}')
+    print(json.dumps(out))
+
+
+if __name__ == '__main__':
+    main()
