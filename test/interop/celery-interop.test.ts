@@ -215,6 +215,9 @@ describe('Celery interoperability (real Python Celery 5 on RabbitMQ and Redis)',
         ['SUCCESS', 13],
         ['SUCCESS', 113],
       ]);
+      // Each step's meta names its parent, whichever side stored it (Celery always does).
+      const ids = out.ids as string[];
+      expect(metas.map((m) => m?.parent_id)).toEqual([undefined, ids[0], ids[1]]);
     });
 
     it('sends a link (callback) of a task run by Conveyor to Celery with the result', async () => {

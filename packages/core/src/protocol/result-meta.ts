@@ -39,8 +39,11 @@ export interface ResultMeta {
   worker?: string | null;
   retries?: number | null;
   queue?: string | null;
+  /** The task that sent this one, when there is one (Celery stores it with or without extended). */
   parent_id?: string | null;
   root_id?: string | null;
+  /** The group the task belongs to, when it does. */
+  group_id?: string | null;
   [extra: string]: unknown;
 }
 

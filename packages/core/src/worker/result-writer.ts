@@ -82,6 +82,9 @@ export class ResultWriter {
       date_done: isReadyState(status) ? celeryDateDone() : null,
       task_id: h.id,
     };
+    // As Celery's _get_result_meta: only when the request has them (a chain step, a subtask).
+    if (h.group) meta.group_id = h.group;
+    if (h.parent_id) meta.parent_id = h.parent_id;
     if (this.extended) {
       Object.assign(meta, {
         name: h.task,

@@ -84,6 +84,8 @@ describe('canvas links in messages (chains, callbacks, errbacks), as Celery send
       published.mock.calls.map(([message]) => message.headers).find((h) => h.id === id);
     expect(headers(second)).toMatchObject({ parent_id: first, root_id: first });
     expect(headers(third)).toMatchObject({ parent_id: second, root_id: first });
+    // Stored as Celery stores them: parent_id when there is a parent, not otherwise.
+    expect(metas.map((m) => m?.parent_id)).toEqual([undefined, first, second]);
   });
 
   it('sends each callback with the result prepended, except to an immutable one', async () => {
