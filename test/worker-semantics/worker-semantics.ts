@@ -2,7 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import {
+  CONTROL_EXCHANGE,
   Conveyor,
+  encodeRevoke,
+  type RevokeCommand,
   DEAD_LETTER_REASON_HEADER,
   deadLetterQueueName,
   Task,
@@ -416,6 +419,29 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
         await expect(
           (await client(app).unlimited.delay(1)).get({ timeoutMs: 5_000 }),
         ).resolves.toBe(1);
+      });
+
+      it('obeys only a revoke addressed to it by destination or pattern, as kombu pidbox nodes do', async () => {
+        const app = newApp();
+        const worker = await startWorker(app);
+        const running = await client(app).untilAborted.delay();
+        await waitFor(() => probe.started.includes(running.id), 'the task to run');
+        const revoke = (address: Partial<RevokeCommand>) =>
+          app.transport.broadcast(
+            CONTROL_EXCHANGE,
+            encodeRevoke({ taskIds: [running.id], terminate: true, signal: 'SIGTERM', ...address }),
+          );
+        await revoke({ destination: ['someone-else@nowhere'] });
+        await revoke({ pattern: 'someone-*' });
+        await revoke({ pattern: '^someone', matcher: 'pcre' });
+        // Time for them to arrive; a worker that obeyed one would have aborted the task.
+        await sleep(500);
+        expect(probe.aborted).not.toContain(running.id);
+        expect(worker.activeCount).toBe(1);
+        const [name] = worker.hostname.split('@');
+        await revoke({ pattern: `${name}@*` });
+        await waitFor(() => probe.aborted.includes(running.id), 'the task saw its signal');
+        await expect(running.get({ timeoutMs: 5_000 })).rejects.toBeInstanceOf(TaskRevokedError);
       });
 
       it('terminates a CPU-bound task in a thread', async () => {

@@ -10,9 +10,60 @@ export const CONTROL_EXCHANGE = 'celery.pidbox';
 
 /** A `revoke` command. */
 export interface RevokeCommand {
+  /** The task ids to revoke. */
   taskIds: string[];
+  /** Whether running tasks with these ids are stopped too. */
   terminate: boolean;
+  /** The signal Celery's pool would send to stop them (informational here). */
   signal: string;
+  /** Hostnames of the workers it is for; null or empty: every worker. */
+  destination?: string[] | null;
+  /** A pattern the worker's hostname must match instead, per `matcher`. */
+  pattern?: string | null;
+  /** How `pattern` matches: `glob` (kombu's default) or `pcre`. */
+  matcher?: string | null;
+}
+
+/**
+ * Whether a control command is for the worker `hostname`, as kombu's pidbox decides: no
+ * destination means every worker; otherwise the hostname is in `destination` or matches
+ * `pattern`.
+ */
+export function isAddressedTo(command: RevokeCommand, hostname: string): boolean {
+  const { destination, pattern, matcher } = command;
+  if ((!destination || destination.length === 0) && !pattern) return true;
+  if (destination?.includes(hostname)) return true;
+  if (!pattern) return false;
+  try {
+    return matcher === 'pcre'
+      ? new RegExp(`^(?:${pattern})`).test(hostname)
+      : globToRegExp(pattern).test(hostname);
+  } catch {
+    // A pattern this side cannot read addresses nobody here.
+    return false;
+  }
+}
+
+/** fnmatch's glob (`*`, `?`, `[...]`) as an anchored regular expression. */
+function globToRegExp(glob: string): RegExp {
+  let source = '';
+  for (let i = 0; i < glob.length; i += 1) {
+    const c = glob[i]!;
+    if (c === '*') source += '.*';
+    else if (c === '?') source += '.';
+    else if (c === '[') {
+      const end = glob.indexOf(']', i + 2);
+      if (end < 0) {
+        source += '\\[';
+        continue;
+      }
+      let set = glob.slice(i + 1, end).replace(/\\/g, '\\\\');
+      if (set.startsWith('!')) set = `^${set.slice(1)}`;
+      source += `[${set}]`;
+      i = end;
+    } else source += c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${source}$`);
 }
 
 /** Encodes a `revoke` command as Celery's mailbox sends it. */
@@ -24,9 +75,9 @@ export function encodeRevoke(command: RevokeCommand): TransportMessage {
       terminate: command.terminate,
       signal: command.signal,
     },
-    destination: null,
-    pattern: null,
-    matcher: null,
+    destination: command.destination && command.destination.length > 0 ? command.destination : null,
+    pattern: command.pattern ?? null,
+    matcher: command.matcher ?? null,
   };
   return {
     headers: { clock: 1, expires: null },
@@ -55,9 +106,15 @@ export function decodeRevoke(message: TransportMessage): RevokeCommand | undefin
     (id): id is string => typeof id === 'string',
   );
   if (taskIds.length === 0) return undefined;
+  const { destination, pattern, matcher } = body as Record<string, unknown>;
   return {
     taskIds,
     terminate: args.terminate === true,
     signal: typeof args.signal === 'string' ? args.signal : 'SIGTERM',
+    destination: Array.isArray(destination)
+      ? destination.filter((d): d is string => typeof d === 'string')
+      : null,
+    pattern: typeof pattern === 'string' ? pattern : null,
+    matcher: typeof matcher === 'string' ? matcher : null,
   };
 }

@@ -21,7 +21,7 @@ import {
   NotRegisteredError,
 } from '../errors';
 import { celeryTimestamp, parseCeleryTimestamp } from '../protocol/celery-time';
-import { CONTROL_EXCHANGE, decodeRevoke } from '../protocol/control-message';
+import { CONTROL_EXCHANGE, decodeRevoke, isAddressedTo } from '../protocol/control-message';
 import { decodeTaskMessage } from '../protocol/message-codec';
 import type { ResultMeta } from '../protocol/result-meta';
 import type { TaskMessage } from '../protocol/task-message';
@@ -622,7 +622,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   /** A control message from `celery.pidbox`: remember revoked ids; terminate running ones if asked. */
   private control(message: TransportMessage): void {
     const revoke = decodeRevoke(message);
-    if (!revoke) return;
+    if (!revoke || !isAddressedTo(revoke, this.hostname)) return;
     for (const id of revoke.taskIds) {
       this.revocations.add(id);
       if (!revoke.terminate) continue;
