@@ -143,12 +143,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
           parseRateLimit(definition.options.rateLimit, definition.label),
         );
       }
+      // Checked now for the tasks of this worker's queues only: a worker for 'emails' must not
+      // need the constructor arguments of a service it never runs. Any other task that arrives
+      // anyway (sent to one of these queues by name) is checked when it runs, and fails then.
+      if (!this.queues.includes(definition.queue)) continue;
       if (definition.options.isolation === 'thread') {
-        if (!options.appModule) {
-          throw new ConfigError(
-            `${definition.label} has isolation 'thread': the worker needs \`appModule\`, the module that exports the app (the CLI sets it)`,
-          );
-        }
+        if (!options.appModule) throw new ConfigError(needsAppModule(definition));
       } else {
         this.instanceFor(definition);
       }
@@ -404,7 +404,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const h = message.headers;
     let run: Promise<RunOutcome>;
     let terminate = (): void => undefined;
-    if (definition.options.isolation === 'thread') {
+    if (definition.options.isolation === 'thread' && !this.threads) {
+      run = Promise.resolve({ kind: 'error', error: new ConfigError(needsAppModule(definition)) });
+    } else if (definition.options.isolation === 'thread') {
       const threadRun = this.threads!.run({
         type: 'run',
         taskName: definition.name,
@@ -817,4 +819,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly warn = (error: Error): void => {
     this.emit('worker-error', error);
   };
+}
+
+function needsAppModule(definition: TaskDefinition): string {
+  return `${definition.label} has isolation 'thread': the worker needs \`appModule\`, the module that exports the app (the CLI sets it)`;
 }

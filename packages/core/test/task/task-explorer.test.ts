@@ -208,5 +208,44 @@ describe('Task declarations', () => {
         app.worker({ handleSignals: false, instances: [new NeedsDeps({ ping: () => 'pong' })] }),
       ).not.toThrow();
     });
+
+    it("not a service on another queue: a worker for 'emails' needs no instance of 'billing'", async () => {
+      @TaskService({ name: 'billing', queue: 'billing' })
+      class Billing {
+        constructor(private readonly ledger: { total(): number }) {}
+        @Task()
+        total(): number {
+          return this.ledger.total();
+        }
+      }
+      @TaskService({ name: 'email', queue: 'emails' })
+      class Email {
+        constructor(private readonly mailer: { send(to: string): string }) {}
+        @Task()
+        welcome(to: string): string {
+          return this.mailer.send(to);
+        }
+      }
+      const app = new Conveyor({ tasks: [Billing, Email] });
+      try {
+        const worker = app.worker({
+          handleSignals: false,
+          queues: ['emails'],
+          instances: [new Email({ send: (to) => `sent to ${to}` })],
+        });
+        await worker.start();
+        const sent = await app.client(Email).welcome.delay('ada');
+        await expect(sent.get({ timeoutMs: 5_000 })).resolves.toBe('sent to ada');
+        // A billing task sent to this worker's queue anyway fails when it runs, saying why.
+        const stray = await app.client(Billing).total.applyAsync([], { queue: 'emails' });
+        await expect(stray.get({ timeoutMs: 5_000 })).rejects.toMatchObject({
+          excType: 'ConfigError',
+          excMessage: [expect.stringContaining('Billing takes constructor arguments')],
+        });
+        await worker.stop();
+      } finally {
+        await app.close();
+      }
+    });
   });
 });
