@@ -47,6 +47,8 @@ const probe = {
   aborted: [] as string[],
   started: [] as string[],
   order: [] as string[],
+  /** What `reportsProgress` waits for after its progress. */
+  gate: Promise.resolve() as Promise<void>,
 };
 
 @TaskService({ name: 'semantics' })
@@ -108,6 +110,14 @@ class SemanticsService {
   counted(): number {
     probe.runs += 1;
     return probe.runs;
+  }
+
+  @Task()
+  async reportsProgress(of: number): Promise<string> {
+    const ctx = taskContext();
+    await ctx.progress({ done: 1, of });
+    await probe.gate;
+    return `done ${of}`;
   }
 
   @Task()
@@ -194,6 +204,7 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
         aborted: [],
         started: [],
         order: [],
+        gate: Promise.resolve(),
       });
     });
     afterEach(async () => {
@@ -285,6 +296,33 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
         await expect(result.get({ timeoutMs: 10_000 })).resolves.toBe('done');
         expect(probe.attempts.map((a) => a.retries)).toEqual([0, 1, 2]);
         expect(probe.attempts[1]!.at - probe.attempts[0]!.at).toBeGreaterThanOrEqual(90);
+      });
+    });
+
+    describe('progress', () => {
+      it('stores PROGRESS with the meta the task reports, then the result replaces it', async () => {
+        const app = newApp();
+        await startWorker(app);
+        let release = (): void => undefined;
+        probe.gate = new Promise((resolve) => (release = resolve));
+        const result = await client(app).reportsProgress.delay(3);
+        await waitFor(async () => (await result.state()) === 'PROGRESS', 'PROGRESS stored');
+        await expect(result.info()).resolves.toEqual({ done: 1, of: 3 });
+        release();
+        await expect(result.get({ timeoutMs: 5_000 })).resolves.toBe('done 3');
+        await expect(result.info()).resolves.toBe('done 3');
+      });
+
+      it('stores the progress a task reports from a thread', async () => {
+        const app = newApp();
+        await startWorker(app);
+        const cpu = app.client(
+          CpuService as new () => { progressThenReturn(ms: number): Promise<string> },
+        );
+        const result = await cpu.progressThenReturn.delay(2_000);
+        await waitFor(async () => (await result.state()) === 'PROGRESS', 'PROGRESS stored');
+        await expect(result.info()).resolves.toEqual({ step: 1, in: 'thread' });
+        await expect(result.get({ timeoutMs: 10_000 })).resolves.toBe('returned after 2000 ms');
       });
     });
 

@@ -67,7 +67,7 @@ export function describeBackendConformance(label: string, makeFixture: () => Bac
     it('lets non-ready states replace each other, then a ready one', async () => {
       const b = await open();
       const id = randomUUID();
-      for (const status of ['RECEIVED', 'STARTED', 'RETRY', 'STARTED'] as TaskState[]) {
+      for (const status of ['RECEIVED', 'STARTED', 'PROGRESS', 'RETRY', 'STARTED'] as TaskState[]) {
         await b.store(state(id, status));
         expect((await b.get(id))?.status).toBe(status);
       }
@@ -87,6 +87,7 @@ export function describeBackendConformance(label: string, makeFixture: () => Bac
         };
         await b.store(first);
         await b.store(state(id, 'STARTED'));
+        await b.store(state(id, 'PROGRESS'));
         await b.store(success(id, 'second'));
         await b.store(state(id, 'FAILURE'));
         await expect(b.get(id)).resolves.toEqual(first);

@@ -3,9 +3,12 @@
  * names so that Python Celery and Conveyor can read each other's results.
  */
 
-/** Task states, as Celery names them. */
+/**
+ * Task states, as Celery names them, and `PROGRESS`: the custom state Celery users store with
+ * `update_state(state='PROGRESS', meta=...)`, which `taskContext().progress()` stores.
+ */
 export type TaskState =
-  'PENDING' | 'RECEIVED' | 'STARTED' | 'RETRY' | 'SUCCESS' | 'FAILURE' | 'REVOKED';
+  'PENDING' | 'RECEIVED' | 'STARTED' | 'PROGRESS' | 'RETRY' | 'SUCCESS' | 'FAILURE' | 'REVOKED';
 
 /** States after which a task's result never changes. */
 export const READY_STATES: ReadonlySet<TaskState> = new Set(['SUCCESS', 'FAILURE', 'REVOKED']);

@@ -77,6 +77,16 @@ export class AsyncResult<R = unknown> {
     return meta?.status ?? 'PENDING';
   }
 
+  /**
+   * What the task stored with its state (Celery's `AsyncResult.info`): the progress meta while
+   * it is PROGRESS, its `{ pid, hostname }` while STARTED, the return value in wire form once
+   * SUCCESS, the exception meta once FAILURE or REVOKED; undefined while nothing is stored.
+   */
+  async info(): Promise<unknown> {
+    const meta = await this.requireBackend().get(this.id);
+    return meta?.result;
+  }
+
   /** True once the task succeeded, failed or was revoked. */
   async ready(): Promise<boolean> {
     const state = await this.state();

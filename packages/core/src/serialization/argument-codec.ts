@@ -43,9 +43,9 @@ export function kwargsToWire(kwargs: Record<string, unknown>): Record<string, un
   return toPlain(kwargs) as Record<string, unknown>;
 }
 
-/** A task's return value for the wire. */
-export function resultToWire(value: unknown): unknown {
-  assertSendable(value, 'result');
+/** A task's return value (or another value it stores, named by `path`) for the wire. */
+export function resultToWire(value: unknown, path = 'result'): unknown {
+  assertSendable(value, path);
   return value === undefined ? null : toPlain(value);
 }
 

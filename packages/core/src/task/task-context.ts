@@ -32,6 +32,14 @@ export interface TaskContext {
    * no `retry`). Throws; do not catch what it throws.
    */
   retry(options?: { countdownMs?: number; error?: unknown }): never;
+  /**
+   * Stores `meta` as the task's state `PROGRESS` (Celery's `update_state(state='PROGRESS',
+   * meta=meta)`), for callers to read with `state()` and `info()` (Python: `result.info`) while it
+   * runs. Resolves once stored; a no-op when results are off. `meta` must be JSON, as a result;
+   * a final state stored later replaces it. In a task thread it resolves at once, the store
+   * happening on the worker's thread.
+   */
+  progress(meta: unknown): Promise<void>;
 }
 
 const storage = new AsyncLocalStorage<TaskContext>();

@@ -24,6 +24,11 @@ export class ResultWriter {
     );
   }
 
+  /** PROGRESS with the task's own meta, as Celery's `update_state` stores it. */
+  progress(message: TaskMessage, queue: string, meta: unknown): ResultMeta {
+    return this.meta(message, queue, 'PROGRESS', meta, null);
+  }
+
   success(message: TaskMessage, queue: string, value: unknown): ResultMeta {
     return this.meta(message, queue, 'SUCCESS', value, null);
   }

@@ -58,6 +58,7 @@ async function run(request: ThreadRunRequest): Promise<ThreadOutcome> {
         retry: (options) => {
           throw new RetryRequest(options?.countdownMs, options?.error);
         },
+        progress: async (meta) => post({ type: 'progress', meta }),
       },
       async () => {
         const args = argumentsFromWire(definition, request.args, request.kwargs);

@@ -49,7 +49,8 @@ export class ThreadPool {
 
   constructor(private readonly appModule: string) {}
 
-  run(request: ThreadRunRequest): ThreadRun {
+  /** Runs `request` in an idle (or new) thread; `onProgress` hears the task's progress(). */
+  run(request: ThreadRunRequest, onProgress?: (meta: unknown) => void): ThreadRun {
     let pooled = this.idle.pop();
     while (pooled?.dead) pooled = this.idle.pop();
     pooled ??= this.spawn();
@@ -70,6 +71,7 @@ export class ThreadPool {
     };
     const onMessage = (reply: ThreadReply): void => {
       if (reply.type === 'done') settle(reply.outcome);
+      else if (reply.type === 'progress') onProgress?.(reply.meta);
     };
     // Terminated on request, the run ends as such; a thread that died by itself lost its task.
     const onExit = (code: number): void => settle(terminating ? 'terminated' : threadLost(code));

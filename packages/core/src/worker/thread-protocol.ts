@@ -41,8 +41,10 @@ export type ThreadOutcome =
       unrecoverable?: boolean;
     };
 
-/** What the thread posts back when it is ready or has finished a run. */
+/** What the thread posts back when it is ready, reports progress or has finished a run. */
 export type ThreadReply =
   | { type: 'ready' }
   | { type: 'loadError'; message: string }
-  | { type: 'done'; outcome: ThreadOutcome };
+  | { type: 'done'; outcome: ThreadOutcome }
+  /** `taskContext().progress(meta)` in the running task; the worker's thread stores it. */
+  | { type: 'progress'; meta: unknown };

@@ -407,23 +407,26 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (definition.options.isolation === 'thread' && !this.threads) {
       run = Promise.resolve({ kind: 'error', error: new ConfigError(needsAppModule(definition)) });
     } else if (definition.options.isolation === 'thread') {
-      const threadRun = this.threads!.run({
-        type: 'run',
-        taskName: definition.name,
-        args: message.args,
-        kwargs: message.kwargs,
-        context: {
-          id: h.id,
-          name: h.task,
-          retries: h.retries,
-          headers: h,
-          rootId: h.root_id,
-          parentId: h.parent_id,
-          queue: delivery.queue,
-          redelivered: delivery.redelivered,
-          hostname: this.hostname,
+      const threadRun = this.threads!.run(
+        {
+          type: 'run',
+          taskName: definition.name,
+          args: message.args,
+          kwargs: message.kwargs,
+          context: {
+            id: h.id,
+            name: h.task,
+            retries: h.retries,
+            headers: h,
+            rootId: h.root_id,
+            parentId: h.parent_id,
+            queue: delivery.queue,
+            redelivered: delivery.redelivered,
+            hostname: this.hostname,
+          },
         },
-      });
+        (meta) => void this.storeProgress(job, meta).catch(this.warn),
+      );
       job.abort.signal.addEventListener('abort', () =>
         threadRun.abort(job.abort.signal.reason as Error),
       );
@@ -462,6 +465,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       retry: (options) => {
         throw new RetryRequest(options?.countdownMs, options?.error);
       },
+      progress: (meta) => this.storeProgress(job, meta),
     };
     const instance = this.instanceFor(definition) as Record<
       string,
@@ -471,6 +475,21 @@ export class Worker extends EventEmitter<WorkerEvents> {
       const args = argumentsFromWire(definition, message.args, message.kwargs);
       return instance[definition.method]!(...args);
     });
+  }
+
+  /**
+   * Stores a running task's PROGRESS meta. Checked like a result (a SerializationError reaches
+   * the task); a store that keeps failing is reported, and does not fail the task.
+   */
+  private async storeProgress(job: Job, meta: unknown): Promise<void> {
+    const { message, delivery } = job;
+    const value = resultToWire(meta, 'progress');
+    if (!this.writer || message.headers.ignore_result || job.abandoned) return;
+    await this.writer.store(
+      this.writer.progress(message, delivery.queue, value),
+      () => job.abandoned || job.settled || this.state !== 'running',
+      this.warn,
+    );
   }
 
   /**

@@ -124,6 +124,7 @@ describe('Celery protocol v2 codec', () => {
           retry: () => {
             throw new Error('not in this test');
           },
+          progress: async () => undefined,
         },
         () => producer.build({ name: 'c', args: [], kwargs: {}, options: {}, queue: 'celery' }),
       );
