@@ -40,3 +40,13 @@ export const RATE_LIMIT_LOCAL_WAIT_MS = 100;
 
 /** How often a worker asks its result backend to delete expired results. */
 export const DEFAULT_EXPIRY_SWEEP_INTERVAL_MS = 600_000;
+
+/** Deepest JSON nesting a worker accepts in a message body; the body array itself is level 1. */
+export const DEFAULT_MAX_BODY_DEPTH = 64;
+
+/**
+ * Deepest nesting `delay()` accepts in one argument or result. An argument sits two levels down
+ * in the body (`[[arg, ...], {...}, {...}]`), so whatever `delay()` sends, a worker with the
+ * default limit decodes.
+ */
+export const MAX_SEND_DEPTH = DEFAULT_MAX_BODY_DEPTH - 2;

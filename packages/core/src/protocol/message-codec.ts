@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_BODY_DEPTH } from '../defaults';
 import { MessageDecodeError } from '../errors';
 import { parseCeleryTimestamp } from './celery-time';
 import type { TransportMessage } from '../transport/transport';
@@ -34,7 +35,7 @@ export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 export interface DecodeLimits {
   /** Bodies larger than this are refused. @defaultValue 16 MiB */
   maxBodyBytes?: number;
-  /** Deepest JSON nesting accepted in the body. @defaultValue 64 */
+  /** Deepest JSON nesting accepted in the body. @defaultValue {@link DEFAULT_MAX_BODY_DEPTH} (64) */
   maxDepth?: number;
 }
 
@@ -95,8 +96,9 @@ export function decodeTaskMessage(raw: TransportMessage, limits: DecodeLimits = 
   } catch (error) {
     fail(`body is not valid JSON (${(error as Error).message})`);
   }
-  const depth = jsonDepth(body, limits.maxDepth ?? 64);
-  if (depth === undefined) fail(`body nests deeper than ${limits.maxDepth ?? 64} levels`);
+  const maxDepth = limits.maxDepth ?? DEFAULT_MAX_BODY_DEPTH;
+  const depth = jsonDepth(body, maxDepth);
+  if (depth === undefined) fail(`body nests deeper than ${maxDepth} levels`);
   if (!Array.isArray(body) || body.length !== 3)
     fail('body must be the JSON array [args, kwargs, embed]');
   const [args, kwargs, embed] = body as unknown[];

@@ -1,7 +1,5 @@
+import { MAX_SEND_DEPTH } from '../defaults';
 import { SerializationError } from '../errors';
-
-/** Deepest nesting the guard walks before refusing a value. */
-export const MAX_SEND_DEPTH = 100;
 
 /**
  * Refuses, before anything is published, values that JSON cannot carry faithfully: functions,

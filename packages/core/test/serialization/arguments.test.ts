@@ -1,6 +1,8 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
-import { Conveyor, SerializationError, Task, TaskService } from '@conveyor/core';
+import { Conveyor, defaults, SerializationError, Task, TaskService } from '@conveyor/core';
+
+const { MAX_SEND_DEPTH } = defaults;
 
 class Address {
   street!: string;
@@ -51,6 +53,14 @@ class PeopleService {
   @Task()
   echo(a: unknown, b?: unknown, c?: unknown): unknown[] {
     return [a, b ?? 'no-b', c ?? 'no-c'];
+  }
+
+  @Task()
+  depthOf(value: unknown): number {
+    let depth = 0;
+    for (let v = value; typeof v === 'object' && v !== null; v = (v as { v: unknown }).v)
+      depth += 1;
+    return depth;
   }
 
   @Task()
@@ -194,6 +204,21 @@ describe('Arguments and results', () => {
     it('refuses a bad keyword argument with its path', async () => {
       await expect(app.send('people.echo', [], { kwargs: { fn: () => 1 } })).rejects.toMatchObject({
         path: 'kwargs.fn',
+      });
+    });
+
+    it('accepts nesting up to what a worker decodes, and refuses one level more', async () => {
+      const nested = (levels: number): unknown => {
+        let value: unknown = 'leaf';
+        for (let i = 0; i < levels; i += 1) value = { v: value };
+        return value;
+      };
+      // The deepest argument delay() takes runs on a worker with the default decode limit.
+      const deepest = await app.send('people.depthOf', [nested(MAX_SEND_DEPTH)]);
+      await expect(deepest.get({ timeoutMs: 5_000 })).resolves.toBe(MAX_SEND_DEPTH);
+      await expect(app.send('people.depthOf', [nested(MAX_SEND_DEPTH + 1)])).rejects.toMatchObject({
+        code: 'CONVEYOR_ERR_SERIALIZATION',
+        message: expect.stringContaining(`nests deeper than ${MAX_SEND_DEPTH} levels`),
       });
     });
 
