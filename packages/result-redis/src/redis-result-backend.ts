@@ -4,6 +4,7 @@ import {
   ConfigError,
   ConnectionError,
   isReadyState,
+  parseCeleryJson,
   type GroupMeta,
   type ResultBackend,
   type ResultMeta,
@@ -111,7 +112,7 @@ export class RedisResultBackend implements ResultBackend {
     const raw = await this.run(`read of task ${taskId}`, () =>
       this.client.get(this.keyPrefix + taskId),
     );
-    return raw === null ? undefined : (JSON.parse(raw) as ResultMeta);
+    return raw === null ? undefined : (parseCeleryJson(raw) as ResultMeta);
   }
 
   /** One MGET for many tasks. */
@@ -123,7 +124,9 @@ export class RedisResultBackend implements ResultBackend {
         taskIds.map((id) => this.keyPrefix + id),
       ),
     );
-    return raw.map((value) => (value === null ? undefined : (JSON.parse(value) as ResultMeta)));
+    return raw.map((value) =>
+      value === null ? undefined : (parseCeleryJson(value) as ResultMeta),
+    );
   }
 
   async waitForReady(taskId: string, timeoutMs: number): Promise<ResultMeta | undefined> {
@@ -159,7 +162,7 @@ export class RedisResultBackend implements ResultBackend {
     const raw = await this.run(`read of group ${groupId}`, () =>
       this.client.get(this.groupKeyPrefix + groupId),
     );
-    return raw === null ? undefined : (JSON.parse(raw) as GroupMeta);
+    return raw === null ? undefined : (parseCeleryJson(raw) as GroupMeta);
   }
 
   async forgetGroup(groupId: string): Promise<void> {

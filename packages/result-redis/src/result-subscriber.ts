@@ -1,4 +1,4 @@
-import { afterDelay, isReadyState, type ResultMeta } from '@conveyor/core';
+import { afterDelay, isReadyState, parseCeleryJson, type ResultMeta } from '@conveyor/core';
 import { Cluster } from 'ioredis';
 import {
   MAX_WATCHED,
@@ -289,7 +289,7 @@ export class ResultSubscriber {
     // Each waiter gets its own copy, so one caller mutating its result cannot affect another.
     let first = true;
     for (const waiter of [...channel.waiters]) {
-      waiter.settle(first ? meta : (JSON.parse(payload) as ResultMeta));
+      waiter.settle(first ? meta : (parseCeleryJson(payload) as ResultMeta));
       first = false;
     }
   }
@@ -299,7 +299,7 @@ export class ResultSubscriber {
 function readyMeta(payload: string): ResultMeta | undefined {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(payload);
+    parsed = parseCeleryJson(payload);
   } catch {
     return undefined;
   }

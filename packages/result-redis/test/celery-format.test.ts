@@ -87,6 +87,26 @@ describe('Celery result format on Redis', () => {
     await expect(kit.admin.get(key)).resolves.toBe(text);
   });
 
+  it('reads the NaN and Infinity that Python writes bare, from get and from a publish', async () => {
+    // Celery running tasks.add(1e308, 1e308) stores this: Python's json allows NaN by default.
+    const id = randomUUID();
+    const key = `${kit.keyPrefix}${id}`;
+    const text = (result: string) =>
+      `{"status": "SUCCESS", "result": ${result}, "traceback": null, "children": [], "date_done": "2026-11-30T10:00:00.000000", "task_id": "${id}"}`;
+    await kit.admin.set(key, text('[Infinity, -Infinity, NaN, "NaN"]'));
+    const backend = kit.backend();
+    await expect(backend.get(id)).resolves.toMatchObject({
+      result: [Infinity, -Infinity, NaN, 'NaN'],
+    });
+
+    const other = randomUUID();
+    const otherKey = `${kit.keyPrefix}${other}`;
+    const waiting = backend.waitForReady(other, 10_000);
+    await waitForSubscriber(kit, otherKey);
+    await kit.admin.publish(otherKey, text('Infinity').replace(id, other));
+    await expect(waiting).resolves.toMatchObject({ task_id: other, result: Infinity });
+  });
+
   it('wakes a waiter when a Celery-formatted result is published on the key channel', async () => {
     const backend = kit.backend();
     const celery = { ...reference.failure_meta, task_id: randomUUID() };

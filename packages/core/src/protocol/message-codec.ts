@@ -1,5 +1,6 @@
 import { DEFAULT_MAX_BODY_DEPTH } from '../defaults';
 import { MessageDecodeError } from '../errors';
+import { parseCeleryJson } from './celery-json';
 import { parseCeleryTimestamp } from './celery-time';
 import type { TransportMessage } from '../transport/transport';
 import {
@@ -92,7 +93,7 @@ export function decodeTaskMessage(raw: TransportMessage, limits: DecodeLimits = 
 
   let body: unknown;
   try {
-    body = JSON.parse(raw.body.toString('utf8'));
+    body = parseCeleryJson(raw.body.toString('utf8'));
   } catch (error) {
     fail(`body is not valid JSON (${(error as Error).message})`);
   }

@@ -4,6 +4,7 @@ import {
   encodeTaskMessage,
   MessageDecodeError,
   MemoryTransport,
+  parseCeleryJson,
   type TransportMessage,
 } from '@conveyor/core';
 import { Producer } from '../../src/app/producer';
@@ -130,6 +131,35 @@ describe('Celery protocol v2 codec', () => {
       );
       expect(child.message.headers.parent_id).toBe('parent-id');
       expect(child.message.headers.root_id).toBe('root-id');
+    });
+  });
+
+  describe('JSON as Python writes it (parseCeleryJson)', () => {
+    it('reads bare NaN, Infinity and -Infinity outside strings as numbers', () => {
+      expect(parseCeleryJson('[NaN, Infinity, -Infinity, {"a": [1, NaN]}]')).toEqual([
+        NaN,
+        Infinity,
+        -Infinity,
+        { a: [1, NaN] },
+      ]);
+    });
+
+    it('leaves strings alone, escaped quotes included, and still refuses what is not JSON', () => {
+      expect(parseCeleryJson('["NaN", "say \\"Infinity\\"", Infinity]')).toEqual([
+        'NaN',
+        'say "Infinity"',
+        Infinity,
+      ]);
+      expect(() => parseCeleryJson('[NaN, oops]')).toThrow(SyntaxError);
+      expect(() => parseCeleryJson('{"a": 1')).toThrow(SyntaxError);
+    });
+
+    it('decodes a Python message whose arguments hold NaN and Infinity', () => {
+      const message = asTransportMessage();
+      message.body = Buffer.from(
+        '[[NaN, Infinity], {}, {"callbacks": null, "errbacks": null, "chain": null, "chord": null}]',
+      );
+      expect(decodeTaskMessage(message).args).toEqual([NaN, Infinity]);
     });
   });
 
