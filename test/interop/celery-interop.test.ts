@@ -236,6 +236,30 @@ describe('Celery interoperability (real Python Celery 5 on RabbitMQ and Redis)',
     });
   });
 
+  describe('stored groups (celery-taskset-meta-<id>)', () => {
+    it('stores a group that Python restores, and reads one Python saved', async () => {
+      const members = [randomUUID(), randomUUID()];
+      const [ours, theirs] = [randomUUID(), randomUUID()];
+      try {
+        await app.backend!.storeGroup({
+          group_id: ours,
+          result: members.map((id) => [[id, null], null]),
+        });
+        await expect(pythonCanvas({ kind: 'group_restore', group_id: ours })).resolves.toEqual({
+          id: ours,
+          members,
+        });
+        await pythonCanvas({ kind: 'group_save', group_id: theirs, members });
+        await expect(app.backend!.getGroup(theirs)).resolves.toMatchObject({
+          group_id: theirs,
+          result: members.map((id) => [[id, null], null]),
+        });
+      } finally {
+        for (const id of [ours, theirs]) await deleteRedisKeys(`celery-taskset-meta-${id}`);
+      }
+    });
+  });
+
   describe('message headers, field by field', () => {
     const capture = async (): Promise<TransportMessage[]> => {
       const got: TransportMessage[] = [];

@@ -115,15 +115,20 @@ export async function pythonSend(command: {
 }
 
 /** Runs `canvas.py`: a workflow built in Python across Conveyor's and Celery's queues. */
-export async function pythonCanvas(command: {
-  kind: 'chain' | 'link' | 'link_error';
-  ts_queue: string;
-  py_queue: string;
-  timeout?: number;
-}): Promise<Record<string, unknown>> {
+export async function pythonCanvas(
+  command:
+    | {
+        kind: 'chain' | 'link' | 'link_error';
+        ts_queue: string;
+        py_queue: string;
+        timeout?: number;
+      }
+    | { kind: 'group_restore'; group_id: string }
+    | { kind: 'group_save'; group_id: string; members: string[] },
+): Promise<Record<string, unknown>> {
   const { stdout } = await promisify(execFile)(PYTHON, ['canvas.py', JSON.stringify(command)], {
     cwd: PYTHON_DIR,
-    env: pythonEnv(command.py_queue),
+    env: pythonEnv('py_queue' in command ? command.py_queue : 'unused'),
     timeout: 60_000,
   });
   const lines = stdout.trim().split('\n');

@@ -148,9 +148,15 @@ export class RedisResultBackend implements ResultBackend {
     await this.run(`forget of task ${taskId}`, () => this.client.del(this.keyPrefix + taskId));
   }
 
+  /**
+   * Stores the group the way Celery's `_save_group` does, `{"result": [[id, parent], members]}`
+   * (a GroupResult's `as_tuple()`), so Python's `GroupResult.restore(id)` reads it; other fields
+   * of `meta` (date_done) ride along, which Celery ignores.
+   */
   async storeGroup(meta: GroupMeta): Promise<void> {
     const key = this.groupKeyPrefix + meta.group_id;
-    const json = JSON.stringify(meta);
+    const { group_id: groupId, result: members, ...rest } = meta;
+    const json = JSON.stringify({ ...rest, result: [[groupId, null], members] });
     await this.run(`store of group ${meta.group_id}`, () =>
       this.expiresMs > 0
         ? this.client.set(key, json, 'PX', this.expiresMs)
@@ -162,7 +168,7 @@ export class RedisResultBackend implements ResultBackend {
     const raw = await this.run(`read of group ${groupId}`, () =>
       this.client.get(this.groupKeyPrefix + groupId),
     );
-    return raw === null ? undefined : (parseCeleryJson(raw) as GroupMeta);
+    return raw === null ? undefined : groupMetaOf(groupId, parseCeleryJson(raw));
   }
 
   async forgetGroup(groupId: string): Promise<void> {
@@ -272,4 +278,19 @@ function checkUrl(url: string): void {
 function channelPrefixOf(client: RedisClient): string {
   const prefix: unknown = client.options.keyPrefix;
   return typeof prefix === 'string' ? prefix : '';
+}
+
+/**
+ * A stored group as a {@link GroupMeta}: Celery's `{"result": [[id, parent], members]}`, or the
+ * `{group_id, result: members}` form Conveyor wrote before it stored Celery's.
+ */
+function groupMetaOf(groupId: string, stored: unknown): GroupMeta | undefined {
+  if (typeof stored !== 'object' || stored === null) return undefined;
+  const { result, ...rest } = stored as Record<string, unknown>;
+  if (typeof rest.group_id === 'string' && Array.isArray(result)) {
+    return { ...rest, group_id: rest.group_id, result };
+  }
+  const tuple = Array.isArray(result) && result.length === 2 ? result : undefined;
+  const members = tuple && Array.isArray(tuple[1]) ? (tuple[1] as unknown[]) : undefined;
+  return members ? { ...rest, group_id: groupId, result: members } : undefined;
 }

@@ -3,6 +3,8 @@
 Reads one JSON command from argv[1]:
   {"kind": "chain" | "link" | "link_error", "ts_queue": ..., "py_queue": ..., "timeout": 20}
 and prints one JSON line with the ids involved and what Python's AsyncResult.get() returned.
+Or, for stored groups: {"kind": "group_restore", "group_id": ...} prints the member ids Python's
+GroupResult.restore() reads; {"kind": "group_save", "group_id": ..., "members": [...]} saves one.
 """
 import json
 import sys
@@ -14,8 +16,17 @@ from interop_tasks import app
 
 def main():
     command = json.loads(sys.argv[1])
-    ts, py, timeout = command['ts_queue'], command['py_queue'], command.get('timeout', 20)
     kind = command['kind']
+    if kind == 'group_restore':
+        group = app.GroupResult.restore(command['group_id'])
+        print(json.dumps({'id': group.id, 'members': [r.id for r in group.results]}))
+        return
+    if kind == 'group_save':
+        members = [app.AsyncResult(i) for i in command['members']]
+        app.GroupResult(command['group_id'], members).save()
+        print(json.dumps({'id': command['group_id']}))
+        return
+    ts, py, timeout = command['ts_queue'], command['py_queue'], command.get('timeout', 20)
     if kind == 'chain':
         # Conveyor, then Celery, then Conveyor again: each step gets the previous result.
         result = chain(
