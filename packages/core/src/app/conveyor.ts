@@ -77,9 +77,12 @@ export class Conveyor {
     const proxies = new Map(definitions.map((d) => [d.method, this.proxy(d)]));
     return new Proxy(Object.freeze(Object.fromEntries(proxies)), {
       get(target, key) {
+        // A helper method of the service is not a task; what every object has (toString,
+        // constructor, valueOf...) is left to behave as usual.
         if (
           typeof key === 'string' &&
           !proxies.has(key) &&
+          !(key in Object.prototype) &&
           typeof cls.prototype[key] === 'function'
         ) {
           throw new ConfigError(`${cls.name}.${key} is not a @Task method`);

@@ -98,6 +98,8 @@ describe('Typed client proxies', () => {
     expect(() => app.client(EmailService).notATask).toThrow(
       'EmailService.notATask is not a @Task method',
     );
+    // What every object has still works: logging a client must not throw.
+    expect(String(app.client(EmailService))).toBe('[object Object]');
   });
 
   it("serializes a signature to Celery's signature dict", () => {
