@@ -7,7 +7,7 @@ import {
   type Delivery,
   type Transport,
   type TransportMessage,
-} from '../src';
+} from '@conveyor/core';
 import { sleep, waitFor } from './wait-for';
 
 /** What a transport implementation gives the conformance suite. */
