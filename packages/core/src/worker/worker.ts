@@ -31,6 +31,7 @@ import type { TaskDefinition } from '../task/task-definition';
 import type { ClassType } from '../task/task-options';
 import type { Consumer, Delivery, TransportMessage } from '../transport/transport';
 import { failureLinks, successLinks, unsupportedCanvas, type LinkCall } from './canvas-links';
+import { stopOnSignals } from './process-signals';
 import { parseRateLimit, RateLimiter } from './rate-limiter';
 import { ResultWriter } from './result-writer';
 import { RetryPolicy, RetryRequest, type RetryDecision } from './retry-policy';
@@ -781,21 +782,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   private installSignalHandlers(): void {
-    let signals = 0;
-    const onSignal = (): void => {
-      signals += 1;
-      const stopped = signals === 1 ? this.stop() : this.shutdown(true);
-      void stopped.then(async (code) => {
-        await this.app.close().catch(() => undefined);
-        process.exit(code);
-      });
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-    this.removeSignalHandlers = () => {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-    };
+    this.removeSignalHandlers = stopOnSignals({
+      stop: () => this.stop(),
+      force: () => this.shutdown(true),
+      close: () => this.app.close(),
+    });
   }
 
   private instanceFor(definition: TaskDefinition): object {

@@ -1,6 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ConfigError } from '@conveyor/core';
+import { waitFor } from '@conveyor/core/testing';
 import { parseWorkerCommand } from '../../src/cli/cli';
 
 const root = join(__dirname, '../../../..');
@@ -105,6 +106,22 @@ describe('conveyor CLI', () => {
       const { code, elapsedMs } = await runSlowWorker(2, 20_000);
       expect(code).toBe(2);
       expect(elapsedMs).toBeLessThan(10_000);
+    });
+
+    it('with two workers in one process, SIGTERM exits once both stopped, not when the idle one did', async () => {
+      const child = spawn(process.execPath, [join(__dirname, 'fixtures/two-workers.js')], {
+        cwd: root,
+      });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      await waitFor(() => output.includes('task running'), 'the slow task to run');
+      child.kill('SIGTERM');
+      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      // The busy worker finished its task before the process exited, with code 0.
+      expect({ code, finished: output.includes('slow finished') }).toEqual({
+        code: 0,
+        finished: true,
+      });
     });
 
     it('exits 64 with a clear message when the module exports no app', async () => {
