@@ -75,9 +75,13 @@ export interface RemoteExceptionInfo {
 
 /** The task ran and failed. Carries the remote exception's type, message and stack. */
 export class TaskFailedError extends ConveyorError {
+  /** Class name of the remote exception (`ValueError`, `InventoryError`). */
   readonly excType: string;
+  /** The remote exception's arguments; for a JavaScript error, `[message]`. */
   readonly excMessage: unknown[];
+  /** Module of the remote exception class (`builtins` for Python's); null for JavaScript. */
   readonly excModule: string | null;
+  /** The remote stack: a Python traceback or a JavaScript stack, or null. */
   readonly remoteTraceback: string | null;
 
   constructor(
@@ -113,9 +117,11 @@ export class NotRegisteredError extends TaskFailedError {
 /** Waiting for a result took longer than allowed. */
 export class TimeoutError extends ConveyorError {
   constructor(
+    /** Id of the task waited for. */
     readonly taskId: string,
     /** The last state known when the wait gave up. */
     readonly lastState: string,
+    /** How long the wait lasted. */
     readonly timeoutMs: number,
   ) {
     super(
@@ -128,7 +134,9 @@ export class TimeoutError extends ConveyorError {
 /** The task was revoked (or expired) and will not run. */
 export class TaskRevokedError extends ConveyorError {
   constructor(
+    /** Id of the revoked task. */
     readonly taskId: string,
+    /** `revoked`, `terminated` or `expired`. */
     readonly reason: string,
   ) {
     super('CONVEYOR_ERR_TASK_REVOKED', `task ${taskId} was revoked: ${reason}`);
@@ -145,7 +153,9 @@ export class ConnectionError extends ConveyorError {
 /** The broker could not route a published task to any queue. */
 export class UnroutableError extends ConveyorError {
   constructor(
+    /** Exchange the message was published to. */
     readonly exchange: string,
+    /** Routing key that matched no binding. */
     readonly routingKey: string,
   ) {
     super(
@@ -176,7 +186,9 @@ export class UnrecoverableError extends ConveyorError {
 /** The task ran past its hard time limit; the worker failed it and freed the slot. */
 export class TaskTimeLimitError extends ConveyorError {
   constructor(
+    /** Id of the task that ran too long. */
     readonly taskId: string,
+    /** Its hard time limit. */
     readonly limitMs: number,
   ) {
     super(
@@ -189,7 +201,9 @@ export class TaskTimeLimitError extends ConveyorError {
 /** The reason of a task's AbortSignal when its soft time limit passes: time to clean up. */
 export class SoftTimeLimitExceededError extends ConveyorError {
   constructor(
+    /** Id of the task asked to stop. */
     readonly taskId: string,
+    /** Its soft time limit. */
     readonly limitMs: number,
   ) {
     super(
