@@ -154,6 +154,39 @@ describe('Celery protocol v2 codec', () => {
       expect(() => parseCeleryJson('{"a": 1')).toThrow(SyntaxError);
     });
 
+    it("reads kombu 5.3's tagged Python types (the form kombu/utils/json.py writes)", () => {
+      // Debian's kombu here is 5.2, which writes none of these: the forms come from kombu's source.
+      const tagged = (type: string, value: unknown) => ({ __type__: type, __value__: value });
+      const text = JSON.stringify({
+        at: tagged('datetime', '2026-11-30T10:00:00.123456+00:00'),
+        naive: tagged('datetime', '2026-11-30T10:00:00'),
+        day: tagged('date', '2026-11-30'),
+        clock: tagged('time', '10:00:00'),
+        price: tagged('decimal', '1.50'),
+        id: tagged('uuid', { hex: '0F8FAD5BD9CB469FA16570867728950E' }),
+        raw: tagged('bytes', 'héllo'),
+        binary: tagged('base64', Buffer.from([0, 255]).toString('base64')),
+        other: tagged('mytype', 1),
+        notTagged: { __type__: 'datetime', __value__: 'x', extra: 1 },
+      });
+      expect(parseCeleryJson(text)).toEqual({
+        at: new Date('2026-11-30T10:00:00.123Z'),
+        naive: new Date('2026-11-30T10:00:00Z'),
+        day: '2026-11-30',
+        clock: '10:00:00',
+        price: '1.50',
+        id: '0f8fad5b-d9cb-469f-a165-70867728950e',
+        raw: Buffer.from('héllo'),
+        binary: Buffer.from([0, 255]),
+        other: tagged('mytype', 1),
+        notTagged: { __type__: 'datetime', __value__: 'x', extra: 1 },
+      });
+      expect(parseCeleryJson(`[${JSON.stringify(tagged('decimal', '2'))}, NaN]`)).toEqual([
+        '2',
+        NaN,
+      ]);
+    });
+
     it('decodes a Python message whose arguments hold NaN and Infinity', () => {
       const message = asTransportMessage();
       message.body = Buffer.from(
