@@ -319,10 +319,10 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
         const cpu = app.client(
           CpuService as new () => { progressThenReturn(ms: number): Promise<string> },
         );
-        const result = await cpu.progressThenReturn.delay(2_000);
+        const result = await cpu.progressThenReturn.delay(3_000);
         await waitFor(async () => (await result.state()) === 'PROGRESS', 'PROGRESS stored');
         await expect(result.info()).resolves.toEqual({ step: 1, in: 'thread' });
-        await expect(result.get({ timeoutMs: 10_000 })).resolves.toBe('returned after 2000 ms');
+        await expect(result.get({ timeoutMs: 10_000 })).resolves.toBe('returned after 3000 ms');
       });
     });
 
