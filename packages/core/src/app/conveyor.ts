@@ -163,7 +163,14 @@ export class Conveyor {
    * step, callbacks, errbacks), with the task's own options when it is registered here.
    */
   sendCall(call: Omit<TaskCall, 'queue' | 'taskOptions'>): Promise<string> {
-    const definition = this.task(call.name);
+    return this.publish(call, this.task(call.name));
+  }
+
+  /** Publishes a call with the options and queue of its task, when registered here. */
+  private publish(
+    call: Omit<TaskCall, 'queue' | 'taskOptions'>,
+    definition: TaskDefinition | undefined,
+  ): Promise<string> {
     return this.producer.send({
       ...call,
       taskOptions: definition?.options,
@@ -207,14 +214,7 @@ export class Conveyor {
     options: SendOptions,
     definition: TaskDefinition | undefined,
   ): Promise<AsyncResult<R>> {
-    const id = await this.producer.send({
-      name,
-      args,
-      kwargs,
-      options,
-      taskOptions: definition?.options,
-      queue: definition?.queue ?? this.defaultQueue,
-    });
+    const id = await this.publish({ name, args, kwargs, options }, definition);
     return this.asyncResult<R>(id, definition);
   }
 
