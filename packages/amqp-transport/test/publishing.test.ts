@@ -23,6 +23,38 @@ async function declared(label: string, maxPriority?: number): Promise<string> {
   return name;
 }
 
+/**
+ * Runs `body` with a transport behind a proxy that holds the broker's replies (so no confirm
+ * arrives), its queue declared and its publish channel already open; puts everything back after.
+ */
+async function withConfirmsHeld(
+  label: string,
+  maxUnconfirmed: number,
+  body: (held: { proxy: TcpProxy; transport: AmqpTransport; queue: string }) => Promise<void>,
+): Promise<void> {
+  const target = new URL(AMQP_URL);
+  const proxy = new TcpProxy(target.hostname, Number(target.port || 5672));
+  await proxy.start();
+  const transport = testTransport({
+    url: proxy.rewrite(AMQP_URL),
+    delayNamespace: ctx.namespace,
+    maxUnconfirmed,
+  });
+  try {
+    const queue = queueName(label);
+    queues.push(queue);
+    await transport.declareQueue({ name: queue });
+    // Channel open and exchange known before the confirms are held: what follows is the burst.
+    await transport.publish(textMessage('first'), { queue });
+    proxy.holdReplies();
+    await body({ proxy, transport, queue });
+  } finally {
+    proxy.releaseReplies();
+    await transport.close();
+    await proxy.stop();
+  }
+}
+
 describe('publisher confirms', () => {
   it('resolves only once the broker holds the message', async () => {
     const q = await declared('confirm');
@@ -183,81 +215,47 @@ describe('socket writes', () => {
   }
 
   it('writes a full window of publishes in a few socket writes, not one per message', async () => {
-    const target = new URL(AMQP_URL);
-    const proxy = new TcpProxy(target.hostname, Number(target.port || 5672));
-    await proxy.start();
     const window = 256;
-    const transport = testTransport({
-      url: proxy.rewrite(AMQP_URL),
-      delayNamespace: ctx.namespace,
-      maxUnconfirmed: window,
+    // No confirm comes back while the window fills, so what is counted is the fill alone:
+    // how confirms trickle back (one by one on an idle machine) does not enter into it.
+    await withConfirmsHeld('writes', window, async ({ proxy, transport, queue }) => {
+      const writes = countSocketWrites(proxy.port);
+      try {
+        const body = Buffer.alloc(400, 'x');
+        const publishes = Array.from({ length: 1_000 }, (_, i) =>
+          transport.publish(
+            { headers: { i }, properties: { contentType: 'text/plain' }, body },
+            { queue },
+          ),
+        );
+        await waitFor(async () => (await readyCount(queue)) === window + 1, 'a full window');
+        // 256 publishes are about 120 KiB: one write when the socket takes it whole, one write
+        // per message past the first 16 KiB (Node's default mark) or without the cork.
+        expect(writes.count()).toBeLessThan(10);
+        proxy.releaseReplies();
+        await Promise.all(publishes);
+        expect(await readyCount(queue)).toBe(1_001);
+      } finally {
+        writes.stop();
+      }
     });
-    const writes = countSocketWrites(proxy.port);
-    try {
-      const q = queueName('writes');
-      queues.push(q);
-      await transport.declareQueue({ name: q });
-      // Channel open and exchange known, so the burst below is all the transport writes.
-      await transport.publish(textMessage('first'), { queue: q });
-      // No confirm comes back while the window fills, so what is counted is the fill alone:
-      // how confirms trickle back (one by one on an idle machine) does not enter into it.
-      proxy.holdReplies();
-      const body = Buffer.alloc(400, 'x');
-      const before = writes.count();
-      const publishes = Array.from({ length: 1_000 }, (_, i) =>
-        transport.publish(
-          { headers: { i }, properties: { contentType: 'text/plain' }, body },
-          { queue: q },
-        ),
-      );
-      await waitFor(async () => (await readyCount(q)) === window + 1, 'a full window');
-      // 256 publishes are about 120 KiB: one write when the socket takes it whole, one write
-      // per message past the first 16 KiB (Node's default mark) or without the cork.
-      expect(writes.count() - before).toBeLessThan(10);
-      proxy.releaseReplies();
-      await Promise.all(publishes);
-      expect(await readyCount(q)).toBe(1_001);
-    } finally {
-      writes.stop();
-      proxy.releaseReplies();
-      await transport.close();
-      await proxy.stop();
-    }
   }, 30_000);
 });
 
 describe('the window of unconfirmed publishes', () => {
   it('writes no more than maxUnconfirmed publishes while their confirms are held back, and the rest once they come', async () => {
-    const target = new URL(AMQP_URL);
-    const proxy = new TcpProxy(target.hostname, Number(target.port || 5672));
-    await proxy.start();
-    const transport = testTransport({
-      url: proxy.rewrite(AMQP_URL),
-      delayNamespace: ctx.namespace,
-      maxUnconfirmed: 4,
-    });
-    try {
-      const q = queueName('window');
-      queues.push(q);
-      await transport.declareQueue({ name: q });
-      // The publisher's channel is open and the exchange known before the confirms are held.
-      await transport.publish(textMessage('first'), { queue: q });
-      proxy.holdReplies();
+    await withConfirmsHeld('window', 4, async ({ proxy, transport, queue }) => {
       const publishes = Array.from({ length: 20 }, (_, i) =>
-        transport.publish(textMessage(String(i)), { queue: q }),
+        transport.publish(textMessage(String(i)), { queue }),
       );
-      await waitFor(async () => (await readyCount(q)) === 5, 'the first four of the burst');
+      await waitFor(async () => (await readyCount(queue)) === 5, 'the first four of the burst');
       // Without the window all twenty would reach the broker in this time.
       await sleep(500);
-      expect(await readyCount(q)).toBe(5);
+      expect(await readyCount(queue)).toBe(5);
       proxy.releaseReplies();
       await Promise.all(publishes);
-      expect(await readyCount(q)).toBe(21);
-    } finally {
-      proxy.releaseReplies();
-      await transport.close();
-      await proxy.stop();
-    }
+      expect(await readyCount(queue)).toBe(21);
+    });
   }, 30_000);
 
   it('refuses a window that is not a positive integer', () => {
