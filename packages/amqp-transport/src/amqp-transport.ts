@@ -9,6 +9,8 @@ import {
   type DeliveryHandler,
   type PublishOptions,
   type QueueDeclaration,
+  type QueueInspection,
+  type QueueStatistics,
   type Transport,
   type TransportMessage,
 } from '@conveyor/core';
@@ -34,7 +36,9 @@ import {
 } from './defaults';
 import { DelayTopology, MAX_DELAY_MS } from './delayed-delivery';
 import { publishOptions } from './message-mapping';
+import { ManagementApi } from './management-api';
 import { Publisher } from './publisher';
+import { QueueInspector } from './queue-inspector';
 import type { ReconnectSettings } from './reconnect-backoff';
 import { Topology } from './topology';
 
@@ -56,7 +60,7 @@ const consoleLogger: AmqpTransportLogger = {
  * topology it declares, how delayed delivery works without a plugin, how it recovers from lost
  * connections, and when a message can be delivered twice.
  */
-export class AmqpTransport implements Transport {
+export class AmqpTransport implements Transport, QueueInspection {
   private readonly urls: BrokerUrl[];
   private readonly connectionName: string;
   private readonly publishTimeoutMs: number;
@@ -65,6 +69,7 @@ export class AmqpTransport implements Transport {
   private readonly reconnect: ReconnectSettings;
   private readonly logger: AmqpTransportLogger;
   private readonly topology: Topology;
+  private readonly inspector: QueueInspector;
   private readonly fanouts = new Set<string>();
   private session?: Session;
 
@@ -114,6 +119,11 @@ export class AmqpTransport implements Transport {
       throw new ConfigError('AmqpTransport: `delayNamespace` must not be empty');
     this.logger = options.logger ?? consoleLogger;
     this.topology = new Topology(new DelayTopology(namespace), queueType);
+    const management =
+      options.managementUrl === false
+        ? undefined
+        : ManagementApi.forBroker(this.urls[0]!.href, options.managementUrl);
+    this.inspector = new QueueInspector(this.topology.delay, management);
   }
 
   async connect(): Promise<void> {
@@ -243,6 +253,29 @@ export class AmqpTransport implements Transport {
   }
 
   /**
+   * Ready messages and consumers by passive declare; unacked messages and rates from the
+   * management API when it answers (see `managementUrl`).
+   */
+  async queueStatistics(names: readonly string[]): Promise<Array<QueueStatistics | undefined>> {
+    return this.withPublisherConnection(this.connectTimeoutMs, (model) =>
+      this.inspector.statistics(model, names),
+    );
+  }
+
+  /** Messages waiting in this transport's delay levels (`delayNamespace`), all queues together. */
+  async delayedCount(): Promise<number> {
+    return this.withPublisherConnection(this.connectTimeoutMs, (model) =>
+      this.inspector.delayedCount(model),
+    );
+  }
+
+  async purgeQueue(name: string): Promise<number> {
+    return this.withPublisherConnection(this.connectTimeoutMs, (model) =>
+      this.inspector.purge(model, name),
+    );
+  }
+
+  /**
    * Stops consumers and closes both connections; the broker puts unsettled deliveries back.
    * Publishes already under way are first allowed to finish (within `publishTimeoutMs`). The
    * transport can be used again afterwards: it reconnects on the next call.
@@ -306,17 +339,16 @@ export class AmqpTransport implements Transport {
    * Runs `work` with the publisher connection, again after a reconnect if the connection died
    * under it, until `timeoutMs`. Refusals by the broker and our own errors go straight through.
    */
-  private async withPublisherConnection(
+  private async withPublisherConnection<T>(
     timeoutMs: number,
-    work: (model: ChannelModel) => Promise<void>,
-  ): Promise<void> {
+    work: (model: ChannelModel) => Promise<T>,
+  ): Promise<T> {
     const connection = this.open().publisherConnection;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const model = await connection.connection(Math.max(1, deadline - Date.now()));
       try {
-        await work(model);
-        return;
+        return await work(model);
       } catch (error) {
         if (error instanceof ConveyorError || isRefusal(error)) throw error;
         if (Date.now() >= deadline) {

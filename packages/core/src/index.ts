@@ -33,6 +33,8 @@ export { parseCeleryJson } from './protocol/celery-json';
 export * from './protocol/control-message';
 export { reprArgs, reprKwargs } from './protocol/python-repr';
 export * from './transport/transport';
+export * from './transport/queue-inspection';
+export * from './inspection/queue-report';
 export * from './backend/result-backend';
 export * from './memory/memory-broker';
 export * from './memory/memory-transport';
