@@ -71,6 +71,7 @@ export class AmqpTransport implements Transport, QueueInspection {
   private readonly topology: Topology;
   private readonly inspector: QueueInspector;
   private readonly fanouts = new Set<string>();
+  private readonly reconnectListeners = new Set<(connection: string) => void>();
   private session?: Session;
 
   constructor(options: AmqpTransportOptions = {}) {
@@ -298,6 +299,21 @@ export class AmqpTransport implements Transport, QueueInspection {
     }
   }
 
+  onReconnected(listener: (connection: string) => void): () => void {
+    this.reconnectListeners.add(listener);
+    return () => this.reconnectListeners.delete(listener);
+  }
+
+  private notifyReconnected(connection: string): void {
+    for (const listener of this.reconnectListeners) {
+      try {
+        listener(connection);
+      } catch (error) {
+        this.logger.warn(`a reconnect listener threw: ${messageOf(error)}`);
+      }
+    }
+  }
+
   /** The current session, opened on first use (connections themselves connect lazily). */
   private open(): Session {
     if (this.session) return this.session;
@@ -324,10 +340,15 @@ export class AmqpTransport implements Transport, QueueInspection {
       subscribers: new Set(),
     };
     publisherConnection.onConnected(async (model, reconnected) => {
-      if (reconnected) await this.topology.redeclare(model);
+      if (!reconnected) return;
+      this.notifyReconnected('publisher');
+      await this.topology.redeclare(model);
     });
     consumerConnection.onConnected(async (model, reconnected) => {
-      if (reconnected) await this.topology.redeclare(model);
+      if (reconnected) {
+        this.notifyReconnected('consumer');
+        await this.topology.redeclare(model);
+      }
       await Promise.all([...session.consumers].map((consumer) => consumer.resume(model)));
       await Promise.all([...session.subscribers].map((subscriber) => subscriber.resume(model)));
     });

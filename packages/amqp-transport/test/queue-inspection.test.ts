@@ -91,7 +91,13 @@ describe('queue inspection (AMQP)', () => {
   it('reports a queue that does not exist as absent with zero counts, declaring nothing', async () => {
     const missing = queueName('missing');
     const report = await queueReport(ctx.transport, [missing]);
-    expect(report.queues[0]).toEqual({ name: missing, exists: false, ready: 0, consumers: 0, dead: 0 });
+    expect(report.queues[0]).toEqual({
+      name: missing,
+      exists: false,
+      ready: 0,
+      consumers: 0,
+      dead: 0,
+    });
     expect((await listQueues()).has(missing)).toBe(false);
   });
 

@@ -50,9 +50,7 @@ export interface QueueInspection {
 }
 
 /** True when `transport` offers {@link QueueInspection}. */
-export function hasQueueInspection(
-  transport: Transport,
-): transport is Transport & QueueInspection {
+export function hasQueueInspection(transport: Transport): transport is Transport & QueueInspection {
   const candidate = transport as Partial<QueueInspection>;
   return (
     typeof candidate.queueStatistics === 'function' &&

@@ -118,6 +118,13 @@ export interface Transport {
    * when a broker connection closes.
    */
   close(): Promise<void>;
+
+  /**
+   * Optional: calls `listener` each time the transport has connected again after losing a
+   * broker connection, with the connection's role (`publisher`, `consumer`); for metrics.
+   * Returns a function that removes the listener.
+   */
+  onReconnected?(listener: (connection: string) => void): () => void;
 }
 
 /** Header that carries why a message was dead-lettered. */

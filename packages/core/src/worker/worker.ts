@@ -46,7 +46,7 @@ import {
   type RunOutcome,
 } from './task-execution';
 import { ThreadPool } from './thread-pool';
-import type { TaskEvent, WorkerEvents } from './worker-events';
+import type { DeadLetterKind, TaskEvent, WorkerEvents } from './worker-events';
 import type { WorkerOptions } from './worker-options';
 import { LazyAbort } from './lazy-abort';
 
@@ -96,6 +96,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private stopping?: Promise<number>;
   private removeSignalHandlers?: () => void;
   private sweepTimer?: NodeJS.Timeout;
+  private stopReconnectNotices?: () => void;
 
   constructor(
     private readonly app: Conveyor,
@@ -127,6 +128,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
           this.hostname,
           app.resultExtended,
           options.resultStoreTimeoutMs ?? DEFAULT_RESULT_STORE_TIMEOUT_MS,
+          (event) => this.emit('result-stored', event),
         )
       : undefined;
     this.revocationCheck =
@@ -162,11 +164,19 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return this.running.size;
   }
 
+  /** Task messages received and not yet running: waiting for a slot or for their rate limit. */
+  get prefetchedCount(): number {
+    return this.waiting.length + this.heldJobs.size;
+  }
+
   /** Declares the queues, subscribes to revokes, and starts consuming. */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new ConfigError(`worker ${this.hostname} was already started`);
     this.state = 'running';
     const transport = this.app.transport;
+    this.stopReconnectNotices = transport.onReconnected?.((connection) =>
+      this.emit('broker-reconnected', { connection }),
+    );
     this.consumers.push(
       await transport.subscribeBroadcast(CONTROL_EXCHANGE, (message) => this.control(message)),
     );
@@ -222,7 +232,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         reason,
         queue: delivery.queue,
       });
-      this.settle(this.deadLetterOrRequeue(delivery, reason));
+      this.settle(this.deadLetterOrRequeue(delivery, reason, 'malformed'));
       return;
     }
     const definition = this.app.task(message.headers.task);
@@ -237,7 +247,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         reason: unsupported,
         queue: delivery.queue,
       });
-      this.settle(this.deadLetterOrRequeue(delivery, unsupported));
+      this.settle(this.deadLetterOrRequeue(delivery, unsupported, 'unsupported'));
       return;
     }
     const eta = message.headers.eta
@@ -256,7 +266,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       abandoned: false,
       settled: false,
     };
-    this.emit('task-received', this.event(job));
+    this.emit('task-received', { ...this.event(job), redelivered: delivery.redelivered });
     const expires = message.headers.expires
       ? parseCeleryTimestamp(message.headers.expires)!.getTime()
       : undefined;
@@ -629,7 +639,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     job.settled = true;
     if (settlement === 'ack') await this.safely(delivery.ack());
     else if (settlement === 'requeue') await this.safely(delivery.requeue());
-    else await this.deadLetterOrRequeue(delivery, settlement.deadLetter);
+    else await this.deadLetterOrRequeue(delivery, settlement.deadLetter, 'retries-exhausted');
   }
 
   private async finishRevoked(job: Job, reason: string): Promise<void> {
@@ -676,6 +686,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await this.deadLetterOrRequeue(
       delivery,
       `task '${h.task}' is not registered on ${this.hostname}`,
+      'unregistered',
     );
   }
 
@@ -701,7 +712,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private async publishFailed(delivery: Delivery, error: unknown, what: string): Promise<void> {
     this.warn(error instanceof Error ? error : new Error(String(error)));
     if (error instanceof ConveyorError && !(error instanceof ConnectionError)) {
-      await this.deadLetterOrRequeue(delivery, `${what}: ${error.message}`);
+      await this.deadLetterOrRequeue(delivery, `${what}: ${error.message}`, 'unpublishable');
     } else {
       await this.requeueLater(delivery);
     }
@@ -712,13 +723,26 @@ export class Worker extends EventEmitter<WorkerEvents> {
    * (a broker alarm, a lost connection): a message is never left unsettled, holding a prefetch
    * slot.
    */
-  private async deadLetterOrRequeue(delivery: Delivery, reason: string): Promise<void> {
+  private async deadLetterOrRequeue(
+    delivery: Delivery,
+    reason: string,
+    kind: DeadLetterKind,
+  ): Promise<void> {
     try {
       await delivery.deadLetter(reason);
     } catch (error) {
       this.warn(error as Error);
       await this.requeueLater(delivery);
+      return;
     }
+    const { id, task } = delivery.message.headers;
+    this.emit('message-dead-lettered', {
+      ...(typeof id === 'string' && { id }),
+      ...(typeof task === 'string' && { name: task }),
+      queue: delivery.queue,
+      kind,
+      reason,
+    });
   }
 
   /** Requeues after a pause, so a message that keeps failing cannot spin the worker. */
@@ -756,6 +780,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
     await Promise.all([...this.settling]);
     await this.threads?.close();
+    this.stopReconnectNotices?.();
     this.removeSignalHandlers?.();
     this.state = 'stopped';
     return code;
