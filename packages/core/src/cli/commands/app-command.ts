@@ -1,0 +1,80 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import type { Conveyor } from '../../app/conveyor';
+import { loadApp } from '../cli';
+import type { CommandIo } from '../command-io';
+import { painterFor, type Painter } from '../output/paint';
+
+/** Options every command that talks to the app's broker takes. */
+export interface AppCommandOptions {
+  app: string;
+  json?: boolean;
+}
+
+/**
+ * Adds command `name` with the options every operator command shares: `-A/--app` (the module
+ * that exports the app, whose broker and backend the command uses) and `--json`.
+ */
+export function appCommand(program: Command, name: string, description: string): Command {
+  return program
+    .command(name)
+    .description(description)
+    .requiredOption(
+      '-A, --app <module>',
+      'module (path) exporting the Conveyor app as `app` or default: its broker and backend are used',
+    )
+    .option('--json', 'print one JSON document for scripts instead of the human output');
+}
+
+/** What a command's action gets: the app (closed afterwards), and how to write. */
+export interface CommandContext {
+  app: Conveyor;
+  /** Writes a line to stdout. */
+  print(text: string): void;
+  /** Styles for stdout: colours only on a terminal. */
+  paint: Painter;
+}
+
+/** Loads the app of `--app`, runs `work` with it, and closes its connections whatever happens. */
+export async function withApp<T>(
+  options: AppCommandOptions,
+  io: CommandIo,
+  work: (context: CommandContext) => Promise<T>,
+): Promise<T> {
+  const app = await (io.loadApp ?? loadApp)(options.app);
+  try {
+    return await work({
+      app,
+      print: (text) => io.stdout.write(`${text}\n`),
+      paint: painterFor(io.stdout, io.env),
+    });
+  } finally {
+    await app.close();
+  }
+}
+
+/** Writes `value` as one JSON document. */
+export function printJson(io: CommandIo, value: unknown): void {
+  io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Parses a comma-separated list of queue names (`-Q a,b`). */
+export function queueList(text: string): string[] {
+  const queues = text
+    .split(',')
+    .map((q) => q.trim())
+    .filter(Boolean);
+  if (queues.length === 0) throw new InvalidArgumentError('must name at least one queue');
+  return queues;
+}
+
+/** Parses a number of seconds (fractions allowed) into milliseconds. */
+export function seconds(text: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number of seconds');
+  return Math.round(n * 1000);
+}
+
+/** The queues of the app's tasks, as a worker consumes them by default. */
+export function appQueues(app: Conveyor): string[] {
+  return [...new Set([app.defaultQueue, ...app.tasks.map((t) => t.queue)])];
+}
