@@ -9,6 +9,8 @@ export interface CommandIo {
   env: Record<string, string | undefined>;
   /** Loads the app module `--app` names; by default imports it. */
   loadApp?: (modulePath: string) => Promise<Conveyor>;
+  /** Ends a long-running command (`events`); by default SIGINT or SIGTERM does. */
+  signal?: AbortSignal;
 }
 
 /** The part of a writable stream a command uses. */

@@ -57,14 +57,14 @@ export function printJson(io: CommandIo, value: unknown): void {
   io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-/** Parses a comma-separated list of queue names (`-Q a,b`). */
-export function queueList(text: string): string[] {
-  const queues = text
+/** Parses a comma-separated list of names (`-Q a,b`, `-d node1,node2`). */
+export function commaList(text: string): string[] {
+  const names = text
     .split(',')
-    .map((q) => q.trim())
+    .map((name) => name.trim())
     .filter(Boolean);
-  if (queues.length === 0) throw new InvalidArgumentError('must name at least one queue');
-  return queues;
+  if (names.length === 0) throw new InvalidArgumentError('must name at least one');
+  return names;
 }
 
 /** Parses a number of seconds (fractions allowed) into milliseconds. */

@@ -4,7 +4,7 @@ import { ConfigError } from '../../errors';
 import { queueInspectionOf } from '../../transport/queue-inspection';
 import { CommandExit } from '../command-exit';
 import { processIo, type CommandIo } from '../command-io';
-import { appCommand, printJson, queueList, withApp, type AppCommandOptions } from './app-command';
+import { appCommand, printJson, commaList, withApp, type AppCommandOptions } from './app-command';
 
 interface PurgeOptions extends AppCommandOptions {
   queues: string[];
@@ -24,7 +24,7 @@ export function purgeCommand(io: CommandIo = processIo()) {
       .requiredOption(
         '-Q, --queues <names>',
         'comma-separated queues to purge (only these)',
-        queueList,
+        commaList,
       )
       .option('-f, --force', 'purge without asking (required without a terminal)')
       .addHelpText(

@@ -7,7 +7,7 @@ import {
   appCommand,
   appQueues,
   printJson,
-  queueList,
+  commaList,
   withApp,
   type AppCommandOptions,
 } from './app-command';
@@ -30,7 +30,7 @@ export function queuesCommand(io: CommandIo = processIo()) {
       .option(
         '-Q, --queues <names>',
         "comma-separated queues (default: the app's default queue and its tasks' queues)",
-        queueList,
+        commaList,
       )
       .addHelpText(
         'after',
