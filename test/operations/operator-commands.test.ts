@@ -9,8 +9,9 @@ import { queuesCommand } from '../../packages/core/src/cli/commands/queues';
 import { resultCommand } from '../../packages/core/src/cli/commands/result';
 import { PythonCeleryWorker } from '../interop/python-celery';
 import {
+  delayedIn as delayedInNamespace,
   delayNamespace,
-  rabbitmqctl,
+  listQueues,
   removeDelayNamespace,
   removeQueues,
 } from '../support/rabbitmq';
@@ -29,6 +30,8 @@ const tsQueue = `ops-ts-${randomUUID()}`;
 const pyQueue = `ops-py-${randomUUID()}`;
 const backlog = `ops-backlog-${randomUUID()}`;
 const namespace = delayNamespace();
+const delayedIn = (rows: Awaited<ReturnType<typeof listQueues>>) =>
+  delayedInNamespace(rows, namespace);
 const MODULES = [queuesCommand, purgeCommand, callCommand, resultCommand];
 
 function newApp(): Conveyor {
@@ -50,25 +53,6 @@ function conveyor(argv: string[], options: Omit<HarnessOptions, 'app'> = {}) {
     app: newApp,
     ...options,
   });
-}
-
-/** `rabbitmqctl list_queues`: ready messages and consumers by queue name. */
-async function listQueues(): Promise<Map<string, { ready: number; consumers: number }>> {
-  const out = await rabbitmqctl('list_queues', 'name', 'messages_ready', 'consumers');
-  const rows = new Map<string, { ready: number; consumers: number }>();
-  for (const line of out.split('\n')) {
-    const [name, ready, consumers] = line.split('\t');
-    if (name && ready !== undefined) {
-      rows.set(name, { ready: Number(ready), consumers: Number(consumers) });
-    }
-  }
-  return rows;
-}
-
-function delayedIn(rows: Map<string, { ready: number }>): number {
-  let total = 0;
-  for (const [name, { ready }] of rows) if (name.startsWith(`${namespace}.level-`)) total += ready;
-  return total;
 }
 
 describe('operator commands against RabbitMQ, Redis, a Conveyor worker and a Python Celery worker', () => {

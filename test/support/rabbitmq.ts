@@ -1,6 +1,8 @@
 /** RabbitMQ helpers for cross-package tests, shared with the AMQP transport's own tests. */
 export {
   delayNamespace,
+  delayedIn,
+  listQueues,
   rabbitmqctl,
   readyCount,
   removeDelayNamespace,

@@ -2,8 +2,9 @@ import { ConfigError, deadLetterQueueName, queueReport, type Delivery } from '@c
 import { waitFor } from '@conveyor/core/testing';
 import { RABBITMQ_MANAGEMENT_URL } from '../../../test/support/services';
 import {
+  delayedIn,
+  listQueues,
   queueName,
-  rabbitmqctl,
   testTransport,
   textMessage,
   useTestTransport,
@@ -17,32 +18,6 @@ async function declared(label: string): Promise<string> {
   queues.push(name);
   await ctx.transport.declareQueue({ name });
   return name;
-}
-
-/** `rabbitmqctl list_queues name messages_ready messages_unacknowledged consumers`, by name. */
-async function listQueues(): Promise<Map<string, [number, number, number]>> {
-  const out = await rabbitmqctl(
-    'list_queues',
-    'name',
-    'messages_ready',
-    'messages_unacknowledged',
-    'consumers',
-  );
-  const rows = new Map<string, [number, number, number]>();
-  for (const line of out.split('\n')) {
-    const [name, ready, unacked, consumers] = line.split('\t');
-    if (name && ready !== undefined) {
-      rows.set(name, [Number(ready), Number(unacked), Number(consumers)]);
-    }
-  }
-  return rows;
-}
-
-/** Messages waiting in the file's delay levels, as rabbitmqctl counts them. */
-function delayedIn(rows: Map<string, [number, number, number]>): number {
-  let total = 0;
-  for (const [name, [ready]] of rows) if (name.startsWith(`${namespace}.level-`)) total += ready;
-  return total;
 }
 
 describe('queue inspection (AMQP)', () => {
@@ -63,14 +38,14 @@ describe('queue inspection (AMQP)', () => {
 
     const rows = await listQueues();
     const report = await queueReport(ctx.transport, [q]);
-    const [ready, unacked, consumers] = rows.get(q)!;
+    const { ready, unacked, consumers } = rows.get(q)!;
     expect(report.queues).toHaveLength(1);
     const row = report.queues[0]!;
     expect(row).toMatchObject({ name: q, exists: true, ready, consumers });
     expect([ready, unacked, consumers]).toEqual([4, 2, 1]);
-    expect(row.dead).toBe(rows.get(deadLetterQueueName(q))![0]);
+    expect(row.dead).toBe(rows.get(deadLetterQueueName(q))!.ready);
     expect(row.dead).toBe(1);
-    expect(report.delayed).toBe(delayedIn(rows));
+    expect(report.delayed).toBe(delayedIn(rows, namespace));
     expect(report.delayed).toBe(4);
     // The management API samples (every 5 s by default): wait for it to catch up with the count.
     await waitFor(
@@ -113,15 +88,15 @@ describe('queue inspection (AMQP)', () => {
     await consumer.cancel();
     await taken[0]!.deadLetter('kept');
     const before = await listQueues();
-    expect(before.get(q)![0]).toBe(4);
+    expect(before.get(q)!.ready).toBe(4);
 
     expect(await ctx.transport.purgeQueue(q)).toBe(4);
 
     const after = await listQueues();
-    expect(after.get(q)![0]).toBe(0);
-    expect(after.get(other)![0]).toBe(1);
-    expect(after.get(deadLetterQueueName(q))![0]).toBe(1);
-    expect(delayedIn(after)).toBe(delayedIn(before));
+    expect(after.get(q)!.ready).toBe(0);
+    expect(after.get(other)!.ready).toBe(1);
+    expect(after.get(deadLetterQueueName(q))!.ready).toBe(1);
+    expect(delayedIn(after, namespace)).toBe(delayedIn(before, namespace));
   });
 
   it('refuses to purge a queue that does not exist with a ConfigError', async () => {
