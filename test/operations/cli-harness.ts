@@ -23,6 +23,10 @@ export interface HarnessOptions {
   /** Typed at the prompt (with `tty`). */
   answer?: string;
   env?: Record<string, string | undefined>;
+  /** Ends a long-running command (`events`). */
+  signal?: AbortSignal;
+  /** Sees each write as it happens, for a test that waits for a line. */
+  watch?: (stream: 'stdout' | 'stderr', text: string) => void;
 }
 
 /**
@@ -40,11 +44,24 @@ export async function runCommand(
   stdin.isTTY = options.tty ?? false;
   if (options.answer !== undefined) stdin.end(`${options.answer}\n`);
   const io: CommandIo = {
-    stdout: { write: (text: string) => (stdout += text), isTTY: options.tty ?? false },
-    stderr: { write: (text: string) => (stderr += text), isTTY: options.tty ?? false },
+    stdout: {
+      write: (text: string) => {
+        stdout += text;
+        options.watch?.('stdout', text);
+      },
+      isTTY: options.tty ?? false,
+    },
+    stderr: {
+      write: (text: string) => {
+        stderr += text;
+        options.watch?.('stderr', text);
+      },
+      isTTY: options.tty ?? false,
+    },
     stdin,
     env: options.env ?? {},
     loadApp: async () => options.app(),
+    ...(options.signal && { signal: options.signal }),
   };
   const program = new Command('conveyor').exitOverride().configureOutput({
     writeOut: (text) => (stdout += text),
