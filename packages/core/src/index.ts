@@ -28,6 +28,14 @@ export type {
   RejectedMessageEvent,
   DeadLetterEvent,
 } from './worker/worker-events';
+export { logWorker } from './logging/worker-log';
+export {
+  createWorkerLogger,
+  type WorkerLogger,
+  type WorkerLoggerOptions,
+  type LogFormat,
+} from './logging/worker-logger';
+export { parseLogLevel, type LogLevel } from './logging/log-level';
 export * from './errors';
 export * as defaults from './defaults';
 export * from './protocol/task-message';
