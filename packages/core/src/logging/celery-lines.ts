@@ -8,6 +8,9 @@ const LEVEL_NAMES: Record<number, string> = {
   60: 'CRITICAL',
 };
 
+/** pino's level number of `error`. */
+const ERROR = 50;
+
 /** What a pino record carries that a text line shows. */
 interface LogRecord {
   level: number;
@@ -32,7 +35,8 @@ export function celeryLines(output: TextOutput): { write(line: string): void } {
     write(line: string): void {
       const record = JSON.parse(line) as LogRecord;
       const level = LEVEL_NAMES[record.level] ?? String(record.level);
-      const stack = record.err?.stack ? `\n${record.err.stack}` : '';
+      // Failures show their stack, as Celery's traceback; a retry's or a warning's error does not.
+      const stack = record.level >= ERROR && record.err?.stack ? `\n${record.err.stack}` : '';
       output.write(
         `[${localTime(new Date(record.time))}: ${level}/MainProcess] ${record.msg ?? ''}${stack}\n`,
       );

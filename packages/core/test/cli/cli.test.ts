@@ -88,6 +88,7 @@ describe('conveyor CLI', () => {
       [['worker', '-A', 'x', '--concurrency', '0'], /must be a positive integer/],
       [['worker', '-A', 'x', '--verbose'], /unknown option '--verbose'/],
       [['worker', '-A', 'x', '--log-format', 'xml'], /Allowed choices are text, json/],
+      [['worker', '-A', 'x', '--loglevel', 'loud'], /unknown log level 'loud'/],
       [['serve'], /unknown command 'serve'/],
     ])('exits 64 on bad usage: %j', async (args, message) => {
       const run = await conveyor(args);
@@ -95,7 +96,7 @@ describe('conveyor CLI', () => {
       expect(run.stderr).toMatch(message);
     });
 
-    it('prints the banner and one line per task received, succeeded, failed and dead-lettered', async () => {
+    it('prints the banner and one line per task received, succeeded, failed, retried, revoked and dead-lettered', async () => {
       const run = await conveyor(['worker', '--app', fixture('log-app.js'), '-n', 'logs@%n']);
       expect(run.code).toBe(0);
       const host = expandNodeName('logs@%n');
@@ -110,6 +111,13 @@ describe('conveyor CLI', () => {
       expect(run.stdout).toMatch(
         /: WARNING\/MainProcess\] Message [0-9a-f-]+ dead-lettered to celery\.dead: task 'math\.missing' is not registered/,
       );
+      expect(run.stdout).toMatch(
+        /Task math\.flaky\[[0-9a-f-]+\] retry 1 in 0\.010s: Error: still down\n\[/,
+      );
+      expect(run.stdout).toMatch(
+        /Message [0-9a-f-]+ dead-lettered to celery\.dead: retries exhausted after 1 retries; last error Error: still down/,
+      );
+      expect(run.stdout).toMatch(/Task math\.add\[[0-9a-f-]+\] revoked: expired/);
     });
 
     it('--log-format json writes one JSON record per line, with the event fields', async () => {
@@ -127,10 +135,12 @@ describe('conveyor CLI', () => {
         .split('\n')
         .filter((line) => line.startsWith('{'))
         .map((line) => JSON.parse(line) as { level: number; event: string; name?: string });
-      // At warning level only the failure and the dead letter remain.
-      expect(records.map((r) => [r.event, r.level])).toEqual([
-        ['task-failed', 50],
-        ['message-dead-lettered', 40],
+      // At warning level only the failures and the dead letters remain.
+      expect(records.map((r) => [r.event, r.name ?? null, r.level])).toEqual([
+        ['task-failed', 'math.boom', 50],
+        ['task-failed', 'math.flaky', 50],
+        ['message-dead-lettered', null, 40],
+        ['message-dead-lettered', null, 40],
       ]);
     });
 
