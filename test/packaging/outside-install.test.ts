@@ -8,7 +8,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import Redis from 'ioredis';
 import { waitFor } from '@conveyor/core/testing';
@@ -111,6 +111,16 @@ describe('installed from the packed tarballs, outside the repository', () => {
       { cwd: project },
     );
     await run('npm', ['run', 'build'], { cwd: project });
+
+    // The same tsconfig in an ES module package beside it (sharing its node_modules).
+    const esm = join(project, 'esm');
+    mkdirSync(join(esm, 'src'), { recursive: true });
+    writeFileSync(join(esm, 'package.json'), JSON.stringify({ private: true, type: 'module' }));
+    writeFileSync(join(esm, 'tsconfig.json'), readmeBlock('file', 'tsconfig.json'));
+    for (const file of ['esm/worker-app.ts', 'esm/greeting.ts', 'memory.ts']) {
+      copyFileSync(join(__dirname, 'project', file), join(esm, 'src', basename(file)));
+    }
+    await run(join(project, 'node_modules/.bin/tsc'), ['-p', esm]);
   }, 240_000);
 
   afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -141,6 +151,16 @@ describe('installed from the packed tarballs, outside the repository', () => {
     expect(await memory.exited).toBe(0);
     expect(memory.output).toContain('add(4, 5) = 9');
     expect(memory.output).toContain('arguments rebuilt as Point and Date: true');
+  });
+
+  it('runs an ES module app: tasks in memory, and its worker with the installed bin', async () => {
+    const memory = start(process.execPath, ['esm/dist/memory.js'], project, {});
+    expect(await memory.exited).toBe(0);
+    expect(memory.output).toContain('arguments rebuilt as Point and Date: true');
+    const bin = join(project, 'node_modules/.bin/conveyor');
+    const worker = start(bin, ['worker', '--app', 'esm/dist/worker-app.js'], project, {});
+    expect(await worker.exited).toBe(0);
+    expect(worker.output).toContain('hello from an ES module, ESM');
   });
 
   it('exits 69 when the broker is unreachable at startup', async () => {
@@ -212,6 +232,10 @@ describe('installed from the packed tarballs, outside the repository', () => {
       expect(results.reports).toEqual(Array.from({ length: 30 }, (_, i) => [true, `evt-${i}`, 3]));
       second.child.kill('SIGTERM');
       expect(await second.exited).toBe(0);
+      const ran = (output: string): number => output.split('succeeded in').length - 1;
+      console.log(
+        `of 60 tasks, the first worker ran ${ran(first.output)}, the second ${ran(second.output)}`,
+      );
 
       const queues = await rabbitmqctl('list_queues', '-p', vhost, 'name', 'messages');
       expect(queues.split('\n').filter((line) => /\t[1-9]/.test(line))).toEqual([]);

@@ -107,7 +107,8 @@ async function runWorker(options: WorkerCommandOptions): Promise<void> {
   const banner = workerBanner(app, worker, coreVersion());
   if (module.logger || options.logFormat === 'json') {
     logger.info({ event: 'worker-banner', ...banner }, `conveyor worker ${banner.worker} starting`);
-  } else if (level === 'debug' || level === 'info') {
+  } else {
+    // Above the log, whatever its level, as Celery's worker prints its banner.
     process.stdout.write(`${bannerText(banner)}\n`);
   }
   try {
