@@ -5,6 +5,7 @@ import {
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
   EXIT_FORCED,
   EXIT_SHUTDOWN_TIMEOUT,
+  EXIT_SOFTWARE,
   EXIT_UNAVAILABLE,
   EXIT_USAGE,
 } from '../../defaults';
@@ -80,7 +81,7 @@ The worker runs until SIGTERM or SIGINT, then stops gracefully: no new tasks, ru
 
 Exit codes: 0 stopped, all tasks finished; ${EXIT_SHUTDOWN_TIMEOUT} the shutdown timeout was hit and running tasks
 were requeued; ${EXIT_FORCED} a second signal forced the stop; ${EXIT_USAGE} bad usage or configuration;
-${EXIT_UNAVAILABLE} the broker or result backend was unreachable at startup; 70 unexpected error.`,
+${EXIT_UNAVAILABLE} the broker or result backend was unreachable at startup; ${EXIT_SOFTWARE} unexpected error.`,
     )
     .action((options: WorkerCommandOptions) => runWorker(options));
 };
