@@ -211,6 +211,19 @@ describe('conveyor CLI', () => {
       });
     });
 
+    it('keeps a worker on the in-memory broker running until SIGTERM (it used to exit at once)', async () => {
+      const child = spawn(process.execPath, [bin, 'worker', '--app', fixture('idle-app.js')], {
+        cwd: root,
+      });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      await waitFor(() => output.includes(' ready.'), 'the worker to be ready');
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(output).toContain('got SIGTERM');
+    });
+
     it('exits 64 with a clear message when the module exports no app', async () => {
       const run = await conveyor(['worker', '--app', fixture('no-app.js')]);
       expect(run.code).toBe(64);

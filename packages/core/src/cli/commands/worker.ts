@@ -120,6 +120,8 @@ async function runWorker(options: WorkerCommandOptions): Promise<void> {
     throw error;
   }
   logger.info({ event: 'worker-ready', worker: worker.hostname }, `${worker.hostname} ready.`);
+  // Until a signal ends the process: the in-memory broker holds no socket that would keep it up.
+  setInterval(() => undefined, 1 << 30);
 }
 
 function positiveInteger(text: string): number {
