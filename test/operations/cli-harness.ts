@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { Command, CommanderError } from 'commander';
-import { ConfigError, ConnectionError, type Conveyor } from '@conveyor/core';
-import { CommandExit } from '../../packages/core/src/cli/command-exit';
+import type { Conveyor } from '@conveyor/core';
+import { exitCodeOf } from '../../packages/core/src/cli/exit-codes';
 import type { CommandIo, InputStream } from '../../packages/core/src/cli/command-io';
 
 /** A command module as the CLI registers it. */
@@ -75,13 +75,4 @@ export async function runCommand(
     if (!(error instanceof CommanderError)) stderr += `${(error as Error).message}\n`;
     return { code: exitCodeOf(error), stdout, stderr };
   }
-}
-
-/** The CLI's mapping of errors to exit codes. */
-function exitCodeOf(error: unknown): number {
-  if (error instanceof CommandExit) return error.exitCode;
-  if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 64;
-  if (error instanceof ConfigError) return 64;
-  if (error instanceof ConnectionError) return 69;
-  return 70;
 }

@@ -253,6 +253,11 @@ export class AmqpTransport implements Transport, QueueInspection {
     return subscriber;
   }
 
+  /** The broker URLs, passwords masked. */
+  describe(): string {
+    return this.urls.map((url) => url.redacted).join(', ');
+  }
+
   /**
    * Ready messages and consumers by passive declare; unacked messages and rates from the
    * management API when it answers (see `managementUrl`).

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Conveyor } from '../../app/conveyor';
-import { loadApp } from '../cli';
+import { loadAppModule } from '../app-module';
 import type { CommandIo } from '../command-io';
 import { painterFor, type Painter } from '../output/paint';
 
@@ -40,7 +40,7 @@ export async function withApp<T>(
   io: CommandIo,
   work: (context: CommandContext) => Promise<T>,
 ): Promise<T> {
-  const app = await (io.loadApp ?? loadApp)(options.app);
+  const app = io.loadApp ? await io.loadApp(options.app) : (await loadAppModule(options.app)).app;
   try {
     return await work({
       app,

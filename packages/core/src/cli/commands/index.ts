@@ -1,0 +1,17 @@
+import type { CommandModule } from '../command-module';
+import { callCommand } from './call';
+import { purgeCommand } from './purge';
+import { queuesCommand } from './queues';
+import { resultCommand } from './result';
+import { revokeCommand } from './revoke';
+import { workerCommand } from './worker';
+
+/** Every `conveyor` command, in the order `conveyor --help` lists them. */
+export const COMMANDS: readonly CommandModule[] = [
+  workerCommand,
+  queuesCommand(),
+  purgeCommand(),
+  callCommand(),
+  resultCommand(),
+  revokeCommand(),
+];
