@@ -4,7 +4,7 @@
  */
 export { Conveyor } from './app/conveyor';
 export type { ConveyorOptions } from './app/conveyor-options';
-export type { SendOptions } from './app/send-options';
+export type { SendOptions } from './producer/send-options';
 export { Task, TaskService } from './task/decorators';
 export type {
   TaskOptions,
