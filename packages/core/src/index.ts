@@ -34,6 +34,13 @@ export * from './protocol/control-message';
 export { reprArgs, reprKwargs } from './protocol/python-repr';
 export * from './transport/transport';
 export * from './backend/result-backend';
+export {
+  capabilitiesOf,
+  hasCapability,
+  requireCapability,
+  type BackendWith,
+  type TransportWith,
+} from './capability/capability';
 export * from './memory/memory-broker';
 export * from './memory/memory-transport';
 export * from './memory/memory-result-backend';
