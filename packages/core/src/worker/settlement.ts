@@ -27,7 +27,10 @@ export class Settlements {
     await Promise.all([...this.pending]);
   }
 
-  /** @internal Tracks `operation` until it ends; reports its failure instead of throwing it. */
+  /**
+   * Tracks work that ends in a settlement (storing a result, then settling) so shutdown waits
+   * for all of it; reports its failure instead of throwing it.
+   */
   track(operation: Promise<unknown>): Promise<void> {
     const tracked = operation.then(
       () => undefined,
@@ -38,7 +41,7 @@ export class Settlements {
     return tracked;
   }
 
-  /** @internal */
+  /** Reports trouble the worker survives. */
   report(error: unknown): void {
     this.warn(asError(error));
   }
