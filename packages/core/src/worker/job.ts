@@ -14,7 +14,7 @@ import type { RevocationCheck } from './revocation-check';
 import type { Revocations } from './revocations';
 import type { Settlement } from './settlement';
 import type { RunControl } from './task-execution';
-import type { TaskRunner } from './task-runner';
+import type { RunRequest, TaskRunner } from './task-runner';
 import type { TaskEvent, WorkerEvents } from './worker-events';
 import type { WorkerHost } from './worker-host';
 
@@ -43,7 +43,7 @@ type Ending = 'ack' | 'requeue' | { deadLetter: string };
  * settles its message, or gives it back at shutdown. It settles only through its
  * {@link Settlement}.
  */
-export class Job {
+export class Job implements RunRequest {
   readonly abort = new LazyAbort();
   /** Stops the running task for good (terminates its thread); set while it runs. */
   private control?: RunControl;
@@ -59,6 +59,16 @@ export class Job {
 
   get id(): string {
     return this.message.headers.id;
+  }
+
+  /** The queue the message came from. */
+  get queue(): string {
+    return this.settlement.queue;
+  }
+
+  /** True when the broker delivered the message before. */
+  get redelivered(): boolean {
+    return this.settlement.redelivered;
   }
 
   /** The payload of this job's task events. */
@@ -106,14 +116,7 @@ export class Job {
     }
     scope.events.emit('task-started', this.event);
     const startedAt = performance.now();
-    const run = scope.runner.run({
-      definition,
-      message,
-      queue: settlement.queue,
-      redelivered: settlement.redelivered,
-      abort: this.abort,
-      progress: (meta) => this.storeProgress(meta),
-    });
+    const run = scope.runner.run(this);
     this.control = run.control;
     const outcome = await run.outcome;
     // The run is over: a late revoke must not reach a thread that now runs another task.
@@ -165,7 +168,7 @@ export class Job {
    * Stores a running task's PROGRESS meta. Checked like a result (a SerializationError reaches
    * the task); a store that keeps failing is reported, and does not fail the task.
    */
-  private async storeProgress(meta: unknown): Promise<void> {
+  async progress(meta: unknown): Promise<void> {
     const { message, settlement, scope } = this;
     const value = resultToWire(meta, 'progress');
     if (!scope.writer || message.headers.ignore_result || this.abandoned) return;

@@ -32,12 +32,17 @@ export class Settlements {
    * for all of it; reports its failure instead of throwing it.
    */
   track(operation: Promise<unknown>): Promise<void> {
-    const tracked = operation.then(
-      () => undefined,
-      (error: unknown) => this.warn(asError(error)),
+    // One promise per settlement (every task makes one): no `finally` on top of it.
+    const tracked: Promise<void> = operation.then(
+      () => {
+        this.pending.delete(tracked);
+      },
+      (error: unknown) => {
+        this.pending.delete(tracked);
+        this.warn(asError(error));
+      },
     );
     this.pending.add(tracked);
-    void tracked.finally(() => this.pending.delete(tracked));
     return tracked;
   }
 
