@@ -22,6 +22,7 @@ export { Signature } from './canvas/signature';
 export { AsyncResult, type GetOptions, type RevokeOptions } from './result/async-result';
 export { Worker } from './worker/worker';
 export type { WorkerOptions } from './worker/worker-options';
+export type { WorkerHost } from './worker/worker-host';
 export type { WorkerEvents, TaskEvent, RejectedMessageEvent } from './worker/worker-events';
 export * from './errors';
 export * as defaults from './defaults';
