@@ -152,6 +152,10 @@ export class MemoryResultBackend implements ResultBackend {
     if (this.store_.leases.get(name)?.holder === holder) this.store_.leases.delete(name);
   }
 
+  describe(): string {
+    return 'memory (this process)';
+  }
+
   async close(): Promise<void> {
     for (const abandon of [...this.pending]) abandon();
   }

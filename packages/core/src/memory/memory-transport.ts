@@ -117,6 +117,10 @@ export class MemoryTransport implements Transport {
     return queue.purge();
   }
 
+  describe(): string {
+    return 'memory (this process)';
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     for (const unsubscribe of this.subscriptions) unsubscribe();

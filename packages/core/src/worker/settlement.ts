@@ -1,6 +1,7 @@
 import { REQUEUE_PAUSE_MS } from '../defaults';
 import { ConnectionError, ConveyorError } from '../errors';
 import type { Delivery, TransportMessage } from '../transport/transport';
+import type { DeadLetterEvent } from './worker-events';
 
 /**
  * What the rest of the worker may know of a delivery: what was delivered, never how to settle
@@ -15,7 +16,11 @@ export type Receipt = Pick<Delivery, 'message' | 'queue' | 'redelivered'>;
 export class Settlements {
   private readonly pending = new Set<Promise<void>>();
 
-  constructor(private readonly warn: (error: Error) => void) {}
+  constructor(
+    private readonly warn: (error: Error) => void,
+    /** Told of every message moved to its dead-letter queue. */
+    private readonly deadLettered: (event: DeadLetterEvent) => void,
+  ) {}
 
   /** The settlement of one delivered message. */
   open(delivery: Delivery): Settlement {
@@ -49,6 +54,11 @@ export class Settlements {
   /** Reports trouble the worker survives. */
   report(error: unknown): void {
     this.warn(asError(error));
+  }
+
+  /** Reports a message moved to its dead-letter queue. */
+  reportDeadLettered(event: DeadLetterEvent): void {
+    this.deadLettered(event);
   }
 }
 
@@ -151,7 +161,14 @@ export class Settlement implements Receipt {
     } catch (error) {
       this.settlements.report(error);
       await this.requeueAfterPause();
+      return;
     }
+    const id = this.delivery.message.headers.id;
+    this.settlements.reportDeadLettered({
+      ...(typeof id === 'string' ? { id } : {}),
+      reason,
+      queue: this.delivery.queue,
+    });
   }
 
   private async requeueAfterPause(): Promise<void> {

@@ -88,7 +88,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
       // anyway (sent to one of these queues by name) is checked when it runs, and fails then.
       if (this.queues.includes(definition.queue)) this.runner.check(definition);
     }
-    this.settlements = new Settlements(this.warn);
+    this.settlements = new Settlements(this.warn, (event) =>
+      this.emit('message-dead-lettered', event),
+    );
     this.intake = new Intake({
       ...this.jobScope(),
       settlements: this.settlements,
