@@ -87,7 +87,7 @@ export interface AmqpTransportOptions {
   delayNamespace?: string;
   /**
    * RabbitMQ's management API (`http://user:password@host:15672`), asked for the unacked
-   * messages and rates of `queueStatistics()` (`conveyor queues`); `false` never asks it. When
+   * messages and rates of `queueStats()` (`conveyor queues`); `false` never asks it. When
    * it does not answer, statistics hold what AMQP tells (ready messages, consumers) only.
    * @defaultValue the first broker URL's host, port 15672 (`DEFAULT_MANAGEMENT_PORT`), with the
    * broker URL's credentials

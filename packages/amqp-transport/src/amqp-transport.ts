@@ -9,8 +9,7 @@ import {
   type DeliveryHandler,
   type PublishOptions,
   type QueueDeclaration,
-  type QueueInspection,
-  type QueueStatistics,
+  type QueueStats,
   type Transport,
   type TransportMessage,
 } from '@conveyor/core';
@@ -60,7 +59,7 @@ const consoleLogger: AmqpTransportLogger = {
  * topology it declares, how delayed delivery works without a plugin, how it recovers from lost
  * connections, and when a message can be delivered twice.
  */
-export class AmqpTransport implements Transport, QueueInspection {
+export class AmqpTransport implements Transport {
   private readonly urls: BrokerUrl[];
   private readonly connectionName: string;
   private readonly publishTimeoutMs: number;
@@ -262,9 +261,9 @@ export class AmqpTransport implements Transport, QueueInspection {
    * Ready messages and consumers by passive declare; unacked messages and rates from the
    * management API when it answers (see `managementUrl`).
    */
-  async queueStatistics(names: readonly string[]): Promise<Array<QueueStatistics | undefined>> {
+  async queueStats(queue: string): Promise<QueueStats> {
     return this.withPublisherConnection(this.connectTimeoutMs, (model) =>
-      this.inspector.statistics(model, names),
+      this.inspector.stats(model, queue),
     );
   }
 

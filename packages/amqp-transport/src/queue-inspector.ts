@@ -1,5 +1,5 @@
 import type { Channel, ChannelModel } from 'amqplib';
-import { ConfigError, type QueueStatistics } from '@conveyor/core';
+import { UnroutableError, type QueueStats } from '@conveyor/core';
 import { replyCode } from './broker-errors';
 import { DELAY_LEVELS } from './defaults';
 import type { DelayTopology } from './delayed-delivery';
@@ -7,7 +7,7 @@ import type { ManagementApi } from './management-api';
 import { withChannel } from './topology';
 
 /**
- * Reads queue counts for `conveyor queues` and purges for `conveyor purge`. Ready messages and
+ * Queue statistics and purges (capabilities `queueAdmin` and `delayStats`). Ready messages and
  * consumers come from a passive declare (live, and it never creates a queue); unacked messages
  * and rates from the management API when it answers.
  * @internal
@@ -18,24 +18,18 @@ export class QueueInspector {
     private readonly management: ManagementApi | undefined,
   ) {}
 
-  async statistics(
-    model: ChannelModel,
-    names: readonly string[],
-  ): Promise<Array<QueueStatistics | undefined>> {
-    const [counted, managed] = await Promise.all([
-      passiveCounts(model, names),
-      Promise.all(names.map((name) => this.management?.queue(name))),
+  async stats(model: ChannelModel, name: string): Promise<QueueStats> {
+    const [counts, figures] = await Promise.all([
+      passiveCounts(model, [name]),
+      this.management?.queue(name),
     ]);
-    return counted.map((counts, index) => {
-      if (!counts) return undefined;
-      const figures = managed[index];
-      return {
-        name: names[index]!,
-        ready: counts.messageCount,
-        consumers: counts.consumerCount,
-        ...(figures && { unacked: figures.unacked, rates: figures.rates }),
-      };
-    });
+    const [found] = counts;
+    if (!found) throw new UnroutableError('', name);
+    return {
+      ready: found.messageCount,
+      consumers: found.consumerCount,
+      ...(figures && { unacked: figures.unacked, rates: figures.rates }),
+    };
   }
 
   /** Messages in every delay level of the namespace (none are unacked: levels have no consumer). */
@@ -50,7 +44,7 @@ export class QueueInspector {
       try {
         return (await channel.purgeQueue(name)).messageCount;
       } catch (error) {
-        if (replyCode(error) === 404) throw new ConfigError(`queue '${name}' does not exist`);
+        if (replyCode(error) === 404) throw new UnroutableError('', name);
         throw error;
       }
     });

@@ -1,4 +1,4 @@
-import { ConfigError, deadLetterQueueName, queueReport, type Delivery } from '@conveyor/core';
+import { deadLetterQueueName, queueReport, UnroutableError, type Delivery } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
 import { RABBITMQ_MANAGEMENT_URL } from '../../../test/support/services';
 import {
@@ -49,12 +49,12 @@ describe('queue inspection (AMQP)', () => {
     expect(report.delayed).toBe(4);
     // The management API samples (every 5 s by default): wait for it to catch up with the count.
     await waitFor(
-      async () => (await ctx.transport.queueStatistics([q]))[0]?.unacked === unacked,
+      async () => (await ctx.transport.queueStats(q)).unacked === unacked,
       'the management API to report 2 unacked',
       15_000,
     );
-    const [withRates] = await ctx.transport.queueStatistics([q]);
-    expect(withRates!.rates).toEqual({
+    const withRates = await ctx.transport.queueStats(q);
+    expect(withRates.rates).toEqual({
       published: expect.any(Number),
       delivered: expect.any(Number),
       acked: expect.any(Number),
@@ -99,8 +99,9 @@ describe('queue inspection (AMQP)', () => {
     expect(delayedIn(after, namespace)).toBe(delayedIn(before, namespace));
   });
 
-  it('refuses to purge a queue that does not exist with a ConfigError', async () => {
-    await expect(ctx.transport.purgeQueue(queueName('absent'))).rejects.toThrow(ConfigError);
+  it('refuses to count or purge a queue that does not exist with UnroutableError', async () => {
+    await expect(ctx.transport.queueStats(queueName('absent'))).rejects.toThrow(UnroutableError);
+    await expect(ctx.transport.purgeQueue(queueName('absent'))).rejects.toThrow(UnroutableError);
   });
 
   it('without a reachable management API reports what AMQP tells: no unacked, no rates', async () => {
@@ -109,8 +110,7 @@ describe('queue inspection (AMQP)', () => {
     for (const managementUrl of [false as const, 'http://guest:guest@127.0.0.1:1']) {
       const transport = testTransport({ delayNamespace: namespace, managementUrl });
       try {
-        const [stats] = await transport.queueStatistics([q]);
-        expect(stats).toEqual({ name: q, ready: 1, consumers: 0 });
+        await expect(transport.queueStats(q)).resolves.toEqual({ ready: 1, consumers: 0 });
       } finally {
         await transport.close();
       }

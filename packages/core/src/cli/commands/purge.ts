@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import { ConfigError } from '../../errors';
-import { queueInspectionOf } from '../../transport/queue-inspection';
+import { requireCapability } from '../../capability/capability';
+import { ConfigError, UnroutableError } from '../../errors';
 import { CommandExit } from '../command-exit';
 import { processIo, type CommandIo } from '../command-io';
 import { appCommand, printJson, commaList, withApp, type AppCommandOptions } from './app-command';
@@ -38,9 +38,21 @@ terminal and no -f; 69 broker unreachable.`,
       )
       .action((options: PurgeOptions) =>
         withApp(options, io, async ({ app, print }) => {
-          const transport = queueInspectionOf(app.transport);
+          const transport = requireCapability(
+            app.transport,
+            'queueAdmin',
+            'conveyor purge',
+            '@conveyor/amqp-transport',
+          );
           const queues = [...new Set(options.queues)];
-          const statistics = await transport.queueStatistics(queues);
+          const statistics = await Promise.all(
+            queues.map((queue) =>
+              transport.queueStats(queue).catch((error: unknown) => {
+                if (error instanceof UnroutableError) return undefined;
+                throw error;
+              }),
+            ),
+          );
           const missing = queues.filter((_, i) => statistics[i] === undefined);
           if (missing.length > 0) {
             throw new ConfigError(`no such queue: ${missing.join(', ')}; nothing was purged`);
