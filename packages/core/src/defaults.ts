@@ -50,3 +50,6 @@ export const DEFAULT_MAX_BODY_DEPTH = 64;
  * default limit decodes.
  */
 export const MAX_SEND_DEPTH = DEFAULT_MAX_BODY_DEPTH - 2;
+
+/** Dead letters `DeadLetters.list()` returns per page when no `limit` is given. */
+export const DEFAULT_DEAD_LETTER_PAGE_SIZE = 50;

@@ -34,6 +34,17 @@ export * from './protocol/control-message';
 export { reprArgs, reprKwargs } from './protocol/python-repr';
 export * from './transport/transport';
 export * from './backend/result-backend';
+export {
+  DeadLetters,
+  type DeadLettersOptions,
+  type DeadLetterPageOptions,
+  type DeadLetterPage,
+  type DeadLetterSelection,
+  type ReplayOptions,
+  type ReplayReport,
+  type PurgeReport,
+} from './dead-letters/dead-letters';
+export type { DeadLetter } from './dead-letters/dead-letter';
 export * from './memory/memory-broker';
 export * from './memory/memory-transport';
 export * from './memory/memory-result-backend';

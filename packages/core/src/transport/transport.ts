@@ -72,6 +72,17 @@ export interface Delivery {
   deadLetter(reason: string): Promise<void>;
 }
 
+/**
+ * A message taken from a queue by {@link Transport.fetch}, without a consumer. The caller holds it
+ * until it settles it (`ack()` removes it, `requeue()` gives it back unchanged); a held message is
+ * not delivered to anyone else, and returns to its queue if the transport closes or loses its
+ * connection first, so reading loses nothing.
+ */
+export interface FetchedMessage extends Delivery {
+  /** Messages still ready in the queue after this one was taken, as the broker counted them. */
+  readonly remaining: number;
+}
+
 /** Options for a consumer. */
 export interface ConsumeOptions {
   /** Most unsettled deliveries this consumer holds at once. */
@@ -114,6 +125,20 @@ export interface Transport {
     handler: (message: TransportMessage) => void,
   ): Promise<Consumer>;
   /**
+   * Optional capability `fetch`: takes the next ready message of `queue` (any queue, such as a
+   * dead-letter queue), or undefined when none is ready. The message is held, not removed, until
+   * settled; messages held at once are not bounded by any prefetch. Rejects with
+   * `UnroutableError` if the queue does not exist. Used by {@link DeadLetters}.
+   */
+  fetch?(queue: string): Promise<FetchedMessage | undefined>;
+  /**
+   * Optional capability `publishToQueue`: publishes a message straight into the queue named
+   * `queue` (RabbitMQ's default exchange), whether or not it is a task queue with an exchange of
+   * its own. Resolves on the broker's confirm, like {@link Transport.publish}; rejects with
+   * `UnroutableError` if no such queue exists. Used by {@link DeadLetters}.
+   */
+  publishToQueue?(queue: string, message: TransportMessage): Promise<void>;
+  /**
    * Closes consumers and connections. Unsettled deliveries return to their queues, as they do
    * when a broker connection closes.
    */
@@ -122,6 +147,22 @@ export interface Transport {
 
 /** Header that carries why a message was dead-lettered. */
 export const DEAD_LETTER_REASON_HEADER = 'x-conveyor-dead-letter-reason';
+
+/** Header that carries when a message was dead-lettered by Conveyor (epoch milliseconds). */
+export const DEAD_LETTERED_AT_HEADER = 'x-conveyor-dead-lettered-at';
+
+/**
+ * Header that counts the deliveries of a task message that ended without completing (the worker
+ * died or gave the message back), on queues whose broker counts nothing itself. A worker that
+ * receives the message redelivered publishes a copy with the count raised and acks the original.
+ */
+export const DELIVERY_COUNT_HEADER = 'x-conveyor-delivery-count';
+
+/**
+ * Header a RabbitMQ quorum queue puts on a message it delivers again: how many deliveries of it
+ * were returned before (the count its `delivery-limit` is checked against).
+ */
+export const BROKER_DELIVERY_COUNT_HEADER = 'x-delivery-count';
 
 /** Name of the dead-letter queue of a task queue. */
 export function deadLetterQueueName(queue: string): string {
