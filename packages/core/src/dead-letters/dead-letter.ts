@@ -19,8 +19,9 @@ export interface DeadLetter {
   /** When it was dead-lettered, when the message says so. */
   readonly deadLetteredAt: Date | undefined;
   /**
-   * How many deliveries of it ended without completing, when counted: RabbitMQ's
-   * `x-delivery-count` (quorum queues) or Conveyor's own count (classic queues).
+   * How many deliveries of it ended without completing, when a Conveyor worker counted them
+   * (it dead-lettered the message past `maxDeliveries`). RabbitMQ's own `x-delivery-count` is
+   * not used: on a quorum dead-letter queue it counts deliveries from that queue.
    */
   readonly redeliveries: number | undefined;
   /** The message itself, headers and body as stored. */
@@ -59,8 +60,7 @@ export function describeDeadLetter(message: TransportMessage): DeadLetter {
   const headers = message.headers;
   const ours = headers[DEAD_LETTER_REASON_HEADER];
   const death = lastDeath(headers['x-death']);
-  const redeliveries =
-    countOf(headers[DELIVERY_COUNT_HEADER]) ?? countOf(headers[BROKER_DELIVERY_COUNT_HEADER]);
+  const redeliveries = countOf(headers[DELIVERY_COUNT_HEADER]);
   const base = {
     id: taskId(message),
     task: typeof headers.task === 'string' ? headers.task : undefined,
