@@ -56,11 +56,12 @@ export class AmqpDelivery implements Delivery {
    * a crash in between leaves the message in both places (a duplicate in the dead-letter queue),
    * never in neither.
    */
-  async deadLetter(reason: string): Promise<void> {
+  async deadLetter(reason: string, headers: Record<string, unknown> = {}): Promise<void> {
     this.begin('dead-letter');
     const copy: TransportMessage = {
       headers: {
         ...this.message.headers,
+        ...headers,
         [DEAD_LETTER_REASON_HEADER]: reason,
         [DEAD_LETTERED_AT_HEADER]: Date.now(),
       },

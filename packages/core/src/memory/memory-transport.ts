@@ -239,9 +239,10 @@ class MemoryDelivery implements Delivery {
     this.consumer.queue.enqueue({ message: this.stored.message, redelivered: true }, true);
   }
 
-  async deadLetter(reason: string): Promise<void> {
+  async deadLetter(reason: string, headers: Record<string, unknown> = {}): Promise<void> {
     this.settle();
     const message = copyMessage(this.stored.message);
+    Object.assign(message.headers, structuredClone(headers));
     message.headers[DEAD_LETTER_REASON_HEADER] = reason;
     message.headers[DEAD_LETTERED_AT_HEADER] = Date.now();
     this.consumer.deadLetterQueue().enqueue({ message, redelivered: false });

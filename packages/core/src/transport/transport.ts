@@ -67,9 +67,10 @@ export interface Delivery {
   requeue(): Promise<void>;
   /**
    * Moves the message to its queue's dead-letter queue (`<queue>.dead`) with `reason` in the
-   * {@link DEAD_LETTER_REASON_HEADER} header, and removes it from the queue. Never redelivered.
+   * {@link DEAD_LETTER_REASON_HEADER} header (and `headers`, if given, added to the copy), and
+   * removes it from the queue. Never redelivered.
    */
-  deadLetter(reason: string): Promise<void>;
+  deadLetter(reason: string, headers?: Record<string, unknown>): Promise<void>;
 }
 
 /**
