@@ -1,4 +1,4 @@
-import { DeadLetters, type AsyncResult, type Conveyor } from '@conveyor/core';
+import { DeadLetters, WorkerLostError, type AsyncResult, type Conveyor } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
 import { withDeliveryLimit } from '../support/quorum-policy';
 import { buildPackages } from './support/build';
@@ -55,6 +55,41 @@ describe('faults: tasks that kill their worker', () => {
     await scope.cleanup();
   });
 
+  it('classic queue: a task calling process.exit(1) on every run is dead-lettered after maxDeliveries, FAILURE stored; the others complete', async () => {
+    scope = new FaultScope('poison-classic');
+    const producer = scope.producer();
+    const { goodResults, poisonResults } = await sendMix(producer, 100, 2);
+    crew = new WorkerCrew(scope.workerEnv({ concurrency: 1, maxDeliveries: 3 }), 2);
+    for (const r of poisonResults) {
+      const error = await r.get({ timeoutMs: 45_000 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(WorkerLostError);
+      expect(error).toMatchObject({
+        excModule: 'billiard.exceptions',
+        excMessage: ['delivered 3 times without completing'],
+      });
+    }
+    const ids = [...goodResults, ...poisonResults].map((r) => r.id);
+    const end = await settled(producer, scope.queue, ids, 30_000);
+    const runs = await scope.runs();
+    const extra = runs.length - new Set(runs.map((r) => r.id)).size;
+    console.log(
+      `poison, classic queue, maxDeliveries 3: sent ${ids.length}, SUCCESS ${end.succeeded.size}, ` +
+        `in .dead ${end.dead.size}, runs ${runs.length} (${extra} extra, ` +
+        `${runs.filter((r) => r.redelivered).length} flagged redelivered), ` +
+        `worker restarts ${crew.restarts}, lost 0`,
+    );
+    for (const r of poisonResults) {
+      expect(end.dead.get(r.id)).toEqual({
+        by: 'worker',
+        reason: 'delivered 3 times without completing',
+      });
+      expect(runs.filter((run) => run.id === r.id)).toHaveLength(3);
+    }
+    for (const r of goodResults) expect(end.succeeded.has(r.id)).toBe(true);
+    // Every repeat run was told it was a redelivery.
+    expect(extra).toBe(runs.filter((r) => r.redelivered).length);
+  }, 60_000);
+
   it('quorum queue under a delivery-limit policy: every task ends SUCCESS or in <queue>.dead, none lost', async () => {
     scope = new FaultScope('poison-quorum', 'redis', 'quorum');
     const producer = scope.producer();
@@ -77,6 +112,27 @@ describe('faults: tasks that kill their worker', () => {
         expect(runs.filter((run) => run.id === r.id)).toHaveLength(3);
       }
       for (const r of goodResults) expect(end.succeeded.has(r.id) || end.dead.has(r.id)).toBe(true);
+    });
+  }, 60_000);
+
+  it("quorum queue: the worker's cap (3) fires before the broker's delivery limit (5) and stores FAILURE", async () => {
+    scope = new FaultScope('poison-quorum-cap', 'redis', 'quorum');
+    const producer = scope.producer();
+    await producer.transport.declareQueue({ name: scope.queue, queueType: 'quorum' });
+    await withDeliveryLimit(scope.queue, 5, async () => {
+      const { goodResults, poisonResults } = await sendMix(producer, 20, 1);
+      crew = new WorkerCrew(scope.workerEnv({ concurrency: 1, maxDeliveries: 3 }), 2);
+      await expect(poisonResults[0]!.get({ timeoutMs: 45_000 })).rejects.toBeInstanceOf(
+        WorkerLostError,
+      );
+      const ids = [...goodResults, ...poisonResults].map((r) => r.id);
+      const end = await settled(producer, scope.queue, ids, 30_000);
+      expect(end.dead.get(poisonResults[0]!.id)).toEqual({
+        by: 'worker',
+        reason: 'delivered 3 times without completing',
+      });
+      expect((await scope.runs()).filter((r) => r.id === poisonResults[0]!.id)).toHaveLength(3);
+      for (const r of goodResults) expect(end.succeeded.has(r.id)).toBe(true);
     });
   }, 60_000);
 });

@@ -58,4 +58,3 @@ export function errorFromMeta(meta: ResultMeta): ConveyorError {
     traceback: meta.traceback,
   });
 }
-

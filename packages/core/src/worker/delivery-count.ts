@@ -49,3 +49,13 @@ export function judgeDelivery(delivery: Delivery, maxDeliveries: number): Delive
 function countOf(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : undefined;
 }
+
+/**
+ * True when the message was delivered before: flagged by the broker, or a copy that replaced a
+ * redelivered message (which the broker delivers as new). What `taskContext().redelivered` says.
+ */
+export function deliveredBefore(delivery: Delivery): boolean {
+  return (
+    delivery.redelivered || (countOf(delivery.message.headers[DELIVERY_COUNT_HEADER]) ?? 0) > 0
+  );
+}

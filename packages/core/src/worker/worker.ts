@@ -4,6 +4,7 @@ import type { Conveyor } from '../app/conveyor';
 import {
   DEFAULT_CONCURRENCY,
   DEFAULT_EXPIRY_SWEEP_INTERVAL_MS,
+  DEFAULT_MAX_DELIVERIES,
   DEFAULT_PREFETCH_MULTIPLIER,
   DEFAULT_RESULT_STORE_TIMEOUT_MS,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
@@ -19,6 +20,7 @@ import {
   ConveyorError,
   MessageDecodeError,
   NotRegisteredError,
+  WorkerLostError,
 } from '../errors';
 import { celeryTimestamp, parseCeleryTimestamp } from '../protocol/celery-time';
 import { CONTROL_EXCHANGE, decodeRevoke, isAddressedTo } from '../protocol/control-message';
@@ -29,8 +31,14 @@ import { argumentsFromWire, resultToWire } from '../serialization/argument-codec
 import { runInTaskContext, type TaskContext } from '../task/task-context';
 import type { TaskDefinition } from '../task/task-definition';
 import type { ClassType } from '../task/task-options';
-import type { Consumer, Delivery, TransportMessage } from '../transport/transport';
+import {
+  DELIVERY_COUNT_HEADER,
+  type Consumer,
+  type Delivery,
+  type TransportMessage,
+} from '../transport/transport';
 import { failureLinks, successLinks, unsupportedCanvas, type LinkCall } from './canvas-links';
+import { deliveredBefore, judgeDelivery, type DeliveryVerdict } from './delivery-count';
 import { stopOnSignals } from './process-signals';
 import { parseRateLimit, RateLimiter } from './rate-limiter';
 import { ResultWriter } from './result-writer';
@@ -78,6 +86,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   readonly concurrency: number;
   readonly queues: readonly string[];
   private readonly prefetch: number;
+  private readonly maxDeliveries: number;
   private readonly shutdownTimeoutMs: number;
   private readonly revocationCheck: RevocationCheck | undefined;
   private readonly instances = new Map<ClassType, object>();
@@ -116,6 +125,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
       );
     }
     this.prefetch = this.concurrency * multiplier;
+    this.maxDeliveries = options.maxDeliveries ?? DEFAULT_MAX_DELIVERIES;
+    if (!Number.isInteger(this.maxDeliveries) || this.maxDeliveries < 1) {
+      throw new ConfigError(
+        `maxDeliveries must be a positive integer, got ${options.maxDeliveries}`,
+      );
+    }
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
     this.queues = options.queues ?? [...new Set(app.tasks.map((t) => t.queue))];
     if (this.queues.length === 0) {
@@ -228,6 +243,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const definition = this.app.task(message.headers.task);
     if (!definition) {
       this.settle(this.refuseUnknown(delivery, message));
+      return;
+    }
+    const verdict = judgeDelivery(delivery, definition.options.maxDeliveries ?? this.maxDeliveries);
+    if (verdict.action !== 'run') {
+      this.settle(this.deliveredAgain(delivery, message, verdict));
       return;
     }
     const unsupported = unsupportedCanvas(message.embed);
@@ -422,7 +442,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
             rootId: h.root_id,
             parentId: h.parent_id,
             queue: delivery.queue,
-            redelivered: delivery.redelivered,
+            redelivered: deliveredBefore(delivery),
             hostname: this.hostname,
           },
         },
@@ -461,7 +481,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       rootId: h.root_id,
       parentId: h.parent_id,
       queue: delivery.queue,
-      redelivered: delivery.redelivered,
+      redelivered: deliveredBefore(delivery),
       hostname: this.hostname,
       retry: (options) => {
         throw new RetryRequest(options?.countdownMs, options?.error);
@@ -679,6 +699,40 @@ export class Worker extends EventEmitter<WorkerEvents> {
     );
   }
 
+  /**
+   * A message whose earlier deliveries ended without completing. On a classic queue it is
+   * replaced by a copy carrying the count (see `judgeDelivery`); past `maxDeliveries` it is
+   * dead-lettered and FAILURE (`WorkerLostError`) stored, so a task that kills its worker stops
+   * being redelivered and its caller's `get()` ends.
+   */
+  private async deliveredAgain(
+    delivery: Delivery,
+    message: TaskMessage,
+    verdict: Exclude<DeliveryVerdict, { action: 'run' }>,
+  ): Promise<void> {
+    if (verdict.action === 'recount') {
+      try {
+        await this.app.transport.publish(verdict.message, { queue: delivery.queue });
+      } catch (error) {
+        await this.publishFailed(delivery, error, 'could not republish it with its delivery count');
+        return;
+      }
+      await delivery.ack();
+      return;
+    }
+    const h = message.headers;
+    const reason = `delivered ${verdict.failed} times without completing`;
+    if (this.writer && !h.ignore_result) {
+      await this.writer.store(
+        this.writer.failure(message, delivery.queue, new WorkerLostError(h.id, [reason])),
+        () => this.state !== 'running',
+        this.warn,
+      );
+    }
+    this.emit('message-rejected', { id: h.id, reason, queue: delivery.queue });
+    await this.deadLetterOrRequeue(delivery, reason, { [DELIVERY_COUNT_HEADER]: verdict.failed });
+  }
+
   private async redelay(delivery: Delivery, message: TransportMessage, at: number): Promise<void> {
     try {
       await this.app.transport.publish(message, { queue: delivery.queue, deliverAt: at });
@@ -712,9 +766,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
    * (a broker alarm, a lost connection): a message is never left unsettled, holding a prefetch
    * slot.
    */
-  private async deadLetterOrRequeue(delivery: Delivery, reason: string): Promise<void> {
+  private async deadLetterOrRequeue(
+    delivery: Delivery,
+    reason: string,
+    headers?: Record<string, unknown>,
+  ): Promise<void> {
     try {
-      await delivery.deadLetter(reason);
+      await delivery.deadLetter(reason, headers);
     } catch (error) {
       this.warn(error as Error);
       await this.requeueLater(delivery);
