@@ -1,4 +1,5 @@
 import {
+  BROKER_DEAD_LETTERING_HEADERS,
   BROKER_DELIVERY_COUNT_HEADER,
   DEAD_LETTER_REASON_HEADER,
   DEAD_LETTERED_AT_HEADER,
@@ -38,13 +39,7 @@ const DEAD_LETTERING_HEADERS = [
   DEAD_LETTERED_AT_HEADER,
   DELIVERY_COUNT_HEADER,
   BROKER_DELIVERY_COUNT_HEADER,
-  'x-death',
-  'x-first-death-exchange',
-  'x-first-death-queue',
-  'x-first-death-reason',
-  'x-last-death-exchange',
-  'x-last-death-queue',
-  'x-last-death-reason',
+  ...BROKER_DEAD_LETTERING_HEADERS,
 ];
 
 /** The most recent entry of RabbitMQ's `x-death` header, as far as it is readable. */

@@ -165,6 +165,17 @@ export const DELIVERY_COUNT_HEADER = 'x-conveyor-delivery-count';
  */
 export const BROKER_DELIVERY_COUNT_HEADER = 'x-delivery-count';
 
+/** Headers RabbitMQ adds to a message it dead-letters (the record of each dead-lettering). */
+export const BROKER_DEAD_LETTERING_HEADERS: readonly string[] = [
+  'x-death',
+  'x-first-death-exchange',
+  'x-first-death-queue',
+  'x-first-death-reason',
+  'x-last-death-exchange',
+  'x-last-death-queue',
+  'x-last-death-reason',
+];
+
 /** Name of the dead-letter queue of a task queue. */
 export function deadLetterQueueName(queue: string): string {
   return `${queue}.dead`;
