@@ -66,7 +66,8 @@ describe('faults: replaying dead letters while the RabbitMQ connection is cut', 
         await new DeadLetters({ transport: direct.transport }).list(scope.queue, { limit: 10_000 })
       ).items.map((d) => d.id),
     );
-    // The blind worker's stop closed the first app's backend: read through the second one.
+    // Read through the second app: the first still holds the FAILUREs it was told of moments
+    // after sending (a Redis backend keeps those for `watchOnSendMs`, for the first get()).
     const outcomes = await Promise.all(
       sent.map(async (r) => {
         const meta = await through.backend!.waitForReady(
