@@ -1,13 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import {
+  capabilitiesOf,
   DEAD_LETTER_REASON_HEADER,
   deadLetterQueueName,
+  TRANSPORT_CAPABILITIES,
   UnroutableError,
   type Consumer,
   type Delivery,
   type Transport,
+  type TransportCapability,
   type TransportMessage,
 } from '@conveyor/core';
+import { queueAccessCases, queueAdminCases, type TransportCaseKit } from './capability-cases';
 import { sleep, waitFor } from './wait-for';
 
 /** What a transport implementation gives the conformance suite. */
@@ -27,11 +31,15 @@ export interface TransportFixture {
 /**
  * Registers the behaviour every {@link Transport} must have. Call it inside a test file with a
  * fixture for your implementation; it uses fresh uuid-named queues and removes them afterwards.
+ * `capabilities` lists the optional capabilities the transport has: their cases run too, and a
+ * test fails when the list and the transport's members disagree.
  */
 export function describeTransportConformance(
   label: string,
   makeFixture: () => TransportFixture,
+  options: { capabilities?: readonly TransportCapability[] } = {},
 ): void {
+  const capabilities = options.capabilities ?? [];
   describe(`Transport conformance: ${label}`, () => {
     let fixture: TransportFixture;
     const transports: Transport[] = [];
@@ -61,6 +69,18 @@ export function describeTransportConformance(
     beforeAll(() => {
       fixture = makeFixture();
     });
+
+    it('has exactly the optional capabilities its fixture lists', async () => {
+      const t = await open();
+      expect(capabilitiesOf(t)).toEqual(
+        Object.keys(TRANSPORT_CAPABILITIES).filter((c) =>
+          capabilities.includes(c as TransportCapability),
+        ),
+      );
+    });
+    const kit: TransportCaseKit = { open, newQueue: (t) => newQueue(t), collect, message };
+    if (capabilities.includes('queueAdmin')) queueAdminCases(kit);
+    if (capabilities.includes('queueAccess')) queueAccessCases(kit);
     afterEach(async () => {
       await Promise.all(transports.splice(0).map((t) => t.close()));
       if (queues.length > 0) await fixture.removeQueues(queues.splice(0));
@@ -343,97 +363,6 @@ export function describeTransportConformance(
       await sleep(200);
       expect([...counts.values()].every((c) => c === 1)).toBe(true);
     });
-
-    // Optional capabilities: run only for transports that declare them.
-    const withCapability = (
-      name: 'fetch' | 'publishToQueue',
-      title: string,
-      test: () => Promise<void>,
-    ) =>
-      it(`${title} (capability ${name})`, async () => {
-        const probe = await open();
-        if (typeof probe[name] !== 'function') return;
-        await test();
-      });
-
-    withCapability(
-      'fetch',
-      'fetch takes messages in order, holds them until settled, and says how many remain',
-      async () => {
-        const t = await open();
-        const q = await newQueue(t);
-        for (const body of ['a', 'b', 'c'])
-          await t.publish(message(body, { id: body }), { queue: q });
-        const a = await t.fetch!(q);
-        const b = await t.fetch!(q);
-        expect(a?.message.body.toString()).toBe('a');
-        expect(a?.message.headers.id).toBe('a');
-        expect(a?.remaining).toBe(2);
-        expect(b?.message.body.toString()).toBe('b');
-        expect(b?.remaining).toBe(1);
-        await b!.requeue();
-        await a!.ack();
-        const again = await t.fetch!(q);
-        expect(again?.message.body.toString()).toBe('b');
-        expect(again?.redelivered).toBe(true);
-        await again!.ack();
-        const c = await t.fetch!(q);
-        expect(c?.message.body.toString()).toBe('c');
-        expect(c?.remaining).toBe(0);
-        await c!.ack();
-        expect(await t.fetch!(q)).toBeUndefined();
-      },
-    );
-
-    withCapability(
-      'fetch',
-      'fetch gives held messages back when the transport closes',
-      async () => {
-        const t = await open();
-        const q = await newQueue(t);
-        await t.publish(message('held'), { queue: q });
-        expect((await t.fetch!(q))?.message.body.toString()).toBe('held');
-        expect(await t.fetch!(q)).toBeUndefined();
-        await t.close();
-        const other = await open();
-        const back = await other.fetch!(q);
-        expect(back?.message.body.toString()).toBe('held');
-        expect(back?.redelivered).toBe(true);
-        await back!.ack();
-      },
-    );
-
-    withCapability(
-      'fetch',
-      'fetch rejects a queue that does not exist with UnroutableError',
-      async () => {
-        const t = await open();
-        await expect(t.fetch!(`conformance-missing-${randomUUID()}`)).rejects.toBeInstanceOf(
-          UnroutableError,
-        );
-        // The transport still works afterwards.
-        const q = await newQueue(t);
-        await t.publish(message('after'), { queue: q });
-        expect((await t.fetch!(q))?.message.body.toString()).toBe('after');
-      },
-    );
-
-    withCapability(
-      'publishToQueue',
-      'publishToQueue reaches a dead-letter queue by name',
-      async () => {
-        const t = await open();
-        const q = await newQueue(t);
-        await t.publishToQueue!(deadLetterQueueName(q), message('straight', { task: 'y' }));
-        const dead = await collect(t, deadLetterQueueName(q));
-        await waitFor(() => dead.deliveries.length === 1, 'the message in <queue>.dead');
-        expect(dead.deliveries[0]!.message.body.toString()).toBe('straight');
-        expect(dead.deliveries[0]!.message.headers.task).toBe('y');
-        await dead.deliveries[0]!.ack();
-        const name = `conformance-missing-${randomUUID()}`;
-        await expect(t.publishToQueue!(name, message('x'))).rejects.toBeInstanceOf(UnroutableError);
-      },
-    );
   });
 }
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ResultBackend } from '../backend/result-backend';
 import { DEFAULT_DEAD_LETTER_PAGE_SIZE } from '../defaults';
+import { requireCapability, type TransportWith } from '../capability/capability';
 import { ConfigError, ConnectionError } from '../errors';
 import { deadLetterQueueName, type FetchedMessage, type Transport } from '../transport/transport';
 import { describeDeadLetter, replayMessage, taskId, type DeadLetter } from './dead-letter';
@@ -8,8 +9,8 @@ import { describeDeadLetter, replayMessage, taskId, type DeadLetter } from './de
 /** Options of {@link DeadLetters}. */
 export interface DeadLettersOptions {
   /**
-   * The broker that holds the dead-letter queues. It needs the optional `fetch` and
-   * `publishToQueue` capabilities (`@conveyor/amqp-transport` and the memory transport have them).
+   * The broker that holds the dead-letter queues. It needs the optional capability
+   * `queueAccess` (`@conveyor/amqp-transport` and the memory transport have it).
    */
   transport: Transport;
   /**
@@ -90,11 +91,17 @@ export interface PurgeReport {
  * queues (a duplicate), never in neither.
  */
 export class DeadLetters {
-  private readonly transport: Transport;
+  private readonly transport: TransportWith<'queueAccess'>;
   private readonly backend: ResultBackend | undefined;
 
+  /** Throws `ConfigError` if the transport lacks the capability `queueAccess`. */
   constructor(options: DeadLettersOptions) {
-    this.transport = options.transport;
+    this.transport = requireCapability(
+      options.transport,
+      'queueAccess',
+      'DeadLetters',
+      '@conveyor/amqp-transport or the memory transport',
+    );
     this.backend = options.backend;
   }
 
@@ -106,14 +113,13 @@ export class DeadLetters {
       throw new ConfigError('dead letters: `offset` must be an integer from 0');
     if (!Number.isInteger(limit) || limit < 1)
       throw new ConfigError('dead letters: `limit` must be an integer from 1');
-    const fetch = this.fetcher();
     const dead = deadLetterQueueName(queue);
     const held: FetchedMessage[] = [];
     const items: DeadLetter[] = [];
     let remaining = 0;
     try {
       while (held.length < offset + limit) {
-        const fetched = await fetch(dead);
+        const fetched = await this.transport.fetch(dead);
         if (!fetched) {
           remaining = 0;
           break;
@@ -142,28 +148,21 @@ export class DeadLetters {
     selection: DeadLetterSelection,
     options: ReplayOptions = {},
   ): Promise<ReplayReport> {
-    const fetch = this.fetcher();
-    const publish = this.publisher();
     const replayed: Array<{ id: string | undefined; newId?: string }> = [];
     const keptAfterReplay: Array<string | undefined> = [];
-    const notFound = await this.scan(
-      queue,
-      selection,
-      async (fetched, id) => {
-        const newId = options.newId ? randomUUID() : undefined;
-        // Before the publish: once published, the new run may store its result at any moment.
-        if (newId === undefined && id !== undefined && this.backend) await this.backend.forget(id);
-        await publish(queue, replayMessage(fetched.message, newId));
-        replayed.push(newId === undefined ? { id } : { id, newId });
-        try {
-          await fetched.ack();
-        } catch (error) {
-          if (!(error instanceof ConnectionError)) throw error;
-          keptAfterReplay.push(id);
-        }
-      },
-      fetch,
-    );
+    const notFound = await this.scan(queue, selection, async (fetched, id) => {
+      const newId = options.newId ? randomUUID() : undefined;
+      // Before the publish: once published, the new run may store its result at any moment.
+      if (newId === undefined && id !== undefined && this.backend) await this.backend.forget(id);
+      await this.transport.publishToQueue(queue, replayMessage(fetched.message, newId));
+      replayed.push(newId === undefined ? { id } : { id, newId });
+      try {
+        await fetched.ack();
+      } catch (error) {
+        if (!(error instanceof ConnectionError)) throw error;
+        keptAfterReplay.push(id);
+      }
+    });
     return { replayed, keptAfterReplay, notFound };
   }
 
@@ -177,7 +176,6 @@ export class DeadLetters {
         await fetched.ack();
         purged += 1;
       },
-      this.fetcher(),
       { everyCopy: true },
     );
     return { purged, notFound };
@@ -193,7 +191,6 @@ export class DeadLetters {
     queue: string,
     selection: DeadLetterSelection,
     act: (fetched: FetchedMessage, id: string | undefined) => Promise<void>,
-    fetch: (queue: string) => Promise<FetchedMessage | undefined>,
     { everyCopy = false }: { everyCopy?: boolean } = {},
   ): Promise<string[]> {
     const wanted = 'ids' in selection ? new Set(selection.ids) : undefined;
@@ -205,7 +202,7 @@ export class DeadLetters {
     try {
       for (;;) {
         if (budget === 0) break;
-        const fetched = await fetch(dead);
+        const fetched = await this.transport.fetch(dead);
         if (!fetched) break;
         budget ??= fetched.remaining + 1;
         const id = taskId(fetched.message);
@@ -227,18 +224,6 @@ export class DeadLetters {
     }
     return wanted ? [...wanted].filter((id) => !found.has(id)) : [];
   }
-
-  private fetcher(): (queue: string) => Promise<FetchedMessage | undefined> {
-    const fetch = this.transport.fetch?.bind(this.transport);
-    if (!fetch) throw missingCapability('fetch');
-    return fetch;
-  }
-
-  private publisher(): NonNullable<Transport['publishToQueue']> {
-    const publish = this.transport.publishToQueue?.bind(this.transport);
-    if (!publish) throw missingCapability('publishToQueue');
-    return publish;
-  }
 }
 
 /**
@@ -247,11 +232,4 @@ export class DeadLetters {
  */
 async function giveBack(held: FetchedMessage[]): Promise<void> {
   for (const fetched of held.reverse()) await fetched.requeue().catch(() => undefined);
-}
-
-function missingCapability(name: string): ConfigError {
-  return new ConfigError(
-    `dead letters need a transport with the '${name}' capability ` +
-      '(@conveyor/amqp-transport and the memory transport have it)',
-  );
 }

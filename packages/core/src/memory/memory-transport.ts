@@ -10,6 +10,7 @@ import {
   type FetchedMessage,
   type PublishOptions,
   type QueueDeclaration,
+  type QueueStats,
   type Transport,
   type TransportMessage,
 } from '../transport/transport';
@@ -127,6 +128,18 @@ export class MemoryTransport implements Transport {
         this.subscriptions.delete(unsubscribe);
       },
     };
+  }
+
+  async queueStats(queueName: string): Promise<QueueStats> {
+    const queue = this.broker.queue(queueName);
+    if (!queue) throw new UnroutableError('', queueName);
+    return { ready: queue.size, consumers: queue.consumerCount };
+  }
+
+  async purgeQueue(queueName: string): Promise<number> {
+    const queue = this.broker.queue(queueName);
+    if (!queue) throw new UnroutableError('', queueName);
+    return queue.purge();
   }
 
   describe(): string {
