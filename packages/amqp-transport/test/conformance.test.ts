@@ -19,5 +19,5 @@ describeTransportConformance(
     create: () => testTransport({ delayNamespace: namespace, managementUrl: false }),
     removeQueues,
   }),
-  { capabilities: ['queueAdmin', 'delayStats', 'reconnectNotice'] },
+  { capabilities: ['queueAdmin', 'queueAccess', 'delayStats', 'reconnectNotice'] },
 );

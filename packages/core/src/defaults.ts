@@ -57,6 +57,16 @@ export const DEFAULT_MAX_BODY_DEPTH = 64;
  */
 export const MAX_SEND_DEPTH = DEFAULT_MAX_BODY_DEPTH - 2;
 
+/** Dead letters `DeadLetters.list()` returns per page when no `limit` is given. */
+export const DEFAULT_DEAD_LETTER_PAGE_SIZE = 50;
+
+/**
+ * Deliveries of a task message that may end without completing (its worker died or gave it
+ * back) before a worker dead-letters it and stores FAILURE (`WorkerLostError`). Below RabbitMQ
+ * 4's default quorum-queue delivery limit (20), so the worker's cap fires first.
+ */
+export const DEFAULT_MAX_DELIVERIES = 10;
+
 /** Buckets of the `conveyor_task_runtime_seconds` histogram: 5 ms to 10 minutes. */
 export const DEFAULT_TASK_RUNTIME_BUCKETS_SECONDS = [
   0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600,

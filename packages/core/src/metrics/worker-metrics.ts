@@ -156,7 +156,7 @@ function metricSetOf(registry: Registry, options: WorkerMetricsOptions): MetricS
     }),
     deadLetters: new Counter({
       name: 'conveyor_dead_letters_total',
-      help: 'Messages moved to <queue>.dead, by queue and reason (malformed, unregistered, unsupported, retries-exhausted, unpublishable)',
+      help: 'Messages moved to <queue>.dead, by queue and reason (malformed, unregistered, unsupported, retries-exhausted, delivery-limit, unpublishable)',
       labelNames: ['worker', 'queue', 'reason'],
       registers,
     }),

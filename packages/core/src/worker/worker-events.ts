@@ -30,11 +30,17 @@ export interface RejectedMessageEvent {
 /**
  * Why a message was dead-lettered, as a closed set (the free text is in `reason`):
  * `malformed` (unreadable, too large, bad headers), `unregistered` (no such task here),
- * `unsupported` (a canvas the worker cannot follow), `retries-exhausted`, `unpublishable` (a
- * retry, delay or link the broker refused for good).
+ * `unsupported` (a canvas the worker cannot follow), `retries-exhausted`, `delivery-limit`
+ * (delivered `maxDeliveries` times without completing), `unpublishable` (a retry, delay or link
+ * the broker refused for good).
  */
 export type DeadLetterKind =
-  'malformed' | 'unregistered' | 'unsupported' | 'retries-exhausted' | 'unpublishable';
+  | 'malformed'
+  | 'unregistered'
+  | 'unsupported'
+  | 'retries-exhausted'
+  | 'delivery-limit'
+  | 'unpublishable';
 
 /** Payload of `message-dead-lettered`: a message moved to `<queue>.dead`. */
 export interface DeadLetterEvent {

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { Conveyor } from '../../app/conveyor';
 import { loadAppModule } from '../app-module';
 import type { CommandIo } from '../command-io';
@@ -55,23 +55,6 @@ export async function withApp<T>(
 /** Writes `value` as one JSON document. */
 export function printJson(io: CommandIo, value: unknown): void {
   io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-}
-
-/** Parses a comma-separated list of names (`-Q a,b`, `-d node1,node2`). */
-export function commaList(text: string): string[] {
-  const names = text
-    .split(',')
-    .map((name) => name.trim())
-    .filter(Boolean);
-  if (names.length === 0) throw new InvalidArgumentError('must name at least one');
-  return names;
-}
-
-/** Parses a number of seconds (fractions allowed) into milliseconds. */
-export function seconds(text: string): number {
-  const n = Number(text);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number of seconds');
-  return Math.round(n * 1000);
 }
 
 /** The queues of the app's tasks, as a worker consumes them by default. */

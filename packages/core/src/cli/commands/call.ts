@@ -1,7 +1,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { SendOptions } from '../../producer/send-options';
 import { processIo, type CommandIo } from '../command-io';
-import { appCommand, printJson, seconds, withApp, type AppCommandOptions } from './app-command';
+import { seconds } from '../option-parsers';
+import { appCommand, printJson, withApp, type AppCommandOptions } from './app-command';
 import { EXIT_TASK_FAILED, EXIT_WAIT_TIMEOUT, reportOutcome } from './task-outcome';
 
 interface CallOptions extends AppCommandOptions {

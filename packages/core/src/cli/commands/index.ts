@@ -1,5 +1,6 @@
 import type { CommandModule } from '../command-module';
 import { callCommand } from './call';
+import { dlqCommand } from './dlq';
 import { purgeCommand } from './purge';
 import { queuesCommand } from './queues';
 import { resultCommand } from './result';
@@ -11,6 +12,7 @@ export const COMMANDS: readonly CommandModule[] = [
   workerCommand,
   queuesCommand(),
   purgeCommand(),
+  dlqCommand,
   callCommand(),
   resultCommand(),
   revokeCommand(),

@@ -4,7 +4,8 @@ import { requireCapability } from '../../capability/capability';
 import { ConfigError, UnroutableError } from '../../errors';
 import { CommandExit } from '../command-exit';
 import { processIo, type CommandIo } from '../command-io';
-import { appCommand, printJson, commaList, withApp, type AppCommandOptions } from './app-command';
+import { commaList } from '../option-parsers';
+import { appCommand, printJson, withApp, type AppCommandOptions } from './app-command';
 
 interface PurgeOptions extends AppCommandOptions {
   queues: string[];

@@ -1,16 +1,10 @@
 import type { Command } from 'commander';
 import { queueReport, type QueueReport, type TaskQueueReport } from '../../inspection/queue-report';
 import { processIo, type CommandIo } from '../command-io';
+import { commaList } from '../option-parsers';
 import type { Painter } from '../output/paint';
 import { renderTable, type Cell } from '../output/table';
-import {
-  appCommand,
-  appQueues,
-  printJson,
-  commaList,
-  withApp,
-  type AppCommandOptions,
-} from './app-command';
+import { appCommand, appQueues, printJson, withApp, type AppCommandOptions } from './app-command';
 
 interface QueuesOptions extends AppCommandOptions {
   queues?: string[];

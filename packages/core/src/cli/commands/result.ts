@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { processIo, type CommandIo } from '../command-io';
-import { appCommand, seconds, withApp, type AppCommandOptions } from './app-command';
+import { seconds } from '../option-parsers';
+import { appCommand, withApp, type AppCommandOptions } from './app-command';
 import { EXIT_TASK_FAILED, EXIT_WAIT_TIMEOUT, reportOutcome } from './task-outcome';
 
 interface ResultOptions extends AppCommandOptions {
