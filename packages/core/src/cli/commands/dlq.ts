@@ -1,4 +1,3 @@
-import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import type { Conveyor } from '../../app/conveyor';
 import type { DeadLetter } from '../../dead-letters/dead-letter';
@@ -10,8 +9,10 @@ import {
 import { DEFAULT_DEAD_LETTER_PAGE_SIZE } from '../../defaults';
 import { ConfigError } from '../../errors';
 import { deadLetterQueueName } from '../../transport/transport';
-import { loadAppModule } from '../app-module';
 import type { CommandModule } from '../command-module';
+import { processIo } from '../command-io';
+import { confirm, type PromptIo } from '../confirm';
+import { withApp } from './app-command';
 import { nonNegativeInteger, positiveInteger } from '../option-parsers';
 
 /** Options every `conveyor dlq` subcommand takes. */
@@ -36,14 +37,6 @@ interface ReplayCommandOptions extends SelectOptions {
 
 interface PurgeCommandOptions extends SelectOptions {
   force?: boolean;
-}
-
-/** Where a purge asks for confirmation; the process's terminal unless a test gives its own. */
-export interface PromptIo {
-  input: NodeJS.ReadableStream;
-  output: NodeJS.WritableStream;
-  /** True when a person can answer (stdin is a terminal). */
-  interactive: boolean;
 }
 
 /**
@@ -73,7 +66,7 @@ export const dlqCommand: CommandModule = (program: Command) => {
       DEFAULT_DEAD_LETTER_PAGE_SIZE,
     )
     .action((queue: string, options: ListOptions) =>
-      withApp(options, async (app) => {
+      withApp(options, processIo(), async ({ app }) => {
         const page = await deadLettersOf(app).list(queue, options);
         print(options.json ? JSON.stringify(pageJson(page)) : pageText(queue, page));
       }),
@@ -86,7 +79,7 @@ export const dlqCommand: CommandModule = (program: Command) => {
     )
     .option('--new-id', 'send each under a new task id, keeping the old FAILURE stored')
     .action((queue: string, options: ReplayCommandOptions) =>
-      withApp(options, async (app) => {
+      withApp(options, processIo(), async ({ app }) => {
         const report = await deadLettersOf(app).replay(queue, selected(options), {
           newId: options.newId ?? false,
         });
@@ -107,7 +100,7 @@ export const dlqCommand: CommandModule = (program: Command) => {
     .description('Delete dead letters for good (asks first unless -f)')
     .option('-f, --force', 'do not ask (needed without a terminal)')
     .action((queue: string, options: PurgeCommandOptions) =>
-      withApp(options, async (app) => {
+      withApp(options, processIo(), async ({ app }) => {
         const which = selected(options);
         const io: PromptIo = {
           input: process.stdin,
@@ -138,37 +131,20 @@ export async function confirmPurge(
   which: DeadLetterSelection,
   io: PromptIo,
 ): Promise<boolean> {
-  if (!io.interactive) {
-    throw new ConfigError(
-      'dlq purge deletes dead letters for good and asks first, but there is no terminal to ' +
-        'ask on: pass -f to purge without asking',
-    );
-  }
   const what =
     'ids' in which
       ? `the dead letters of ${which.ids.join(', ')}`
       : `every dead letter of '${deadLetterQueueName(queue)}'`;
-  const prompt = createInterface({ input: io.input, output: io.output, terminal: false });
-  try {
-    const answer = await prompt.question(`Delete ${what} for good? [y/N] `);
-    return /^y(es)?$/i.test(answer.trim());
-  } finally {
-    prompt.close();
-  }
+  return confirm(
+    `Delete ${what} for good? [y/N] `,
+    io,
+    'dlq purge deletes dead letters for good and asks first, but there is no terminal to ' +
+      'ask on: pass -f to purge without asking',
+  );
 }
 
 function deadLettersOf(app: Conveyor): DeadLetters {
   return new DeadLetters({ transport: app.transport, backend: app.backend });
-}
-
-/** Loads the app, runs `work`, and closes the app's connections whatever happened. */
-async function withApp(options: DlqOptions, work: (app: Conveyor) => Promise<void>) {
-  const { app } = await loadAppModule(options.app);
-  try {
-    await work(app);
-  } finally {
-    await app.close();
-  }
 }
 
 function selected(options: SelectOptions): DeadLetterSelection {

@@ -1,9 +1,9 @@
-import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { requireCapability } from '../../capability/capability';
 import { ConfigError, UnroutableError } from '../../errors';
 import { CommandExit } from '../command-exit';
 import { processIo, type CommandIo } from '../command-io';
+import { confirm } from '../confirm';
 import { commaList } from '../option-parsers';
 import { appCommand, printJson, withApp, type AppCommandOptions } from './app-command';
 
@@ -60,7 +60,7 @@ terminal and no -f; 69 broker unreachable.`,
           }
           if (!options.force) {
             const waiting = queues.map((q, i) => `${q} (${statistics[i]!.ready} ready)`);
-            await confirm(io, `Purge ${waiting.join(', ')}? This cannot be undone. [y/N] `);
+            await confirmPurge(io, `Purge ${waiting.join(', ')}? This cannot be undone. [y/N] `);
           }
           const purged: Record<string, number> = {};
           for (const queue of queues) purged[queue] = await transport.purgeQueue(queue);
@@ -72,22 +72,11 @@ terminal and no -f; 69 broker unreachable.`,
 }
 
 /** Asks `question` on the terminal; anything but y/yes ends the command. */
-async function confirm(io: CommandIo, question: string): Promise<void> {
-  if (!io.stdin.isTTY) {
-    throw new ConfigError(
-      'purge asks before deleting, and there is no terminal to ask on: pass -f to purge',
-    );
-  }
-  io.stderr.write(question);
-  const lines = createInterface({ input: io.stdin, terminal: false });
-  let answer = '';
-  try {
-    for await (const line of lines) {
-      answer = line.trim().toLowerCase();
-      break;
-    }
-  } finally {
-    lines.close();
-  }
-  if (answer !== 'y' && answer !== 'yes') throw new CommandExit(EXIT_DECLINED, 'not purged');
+async function confirmPurge(io: CommandIo, question: string): Promise<void> {
+  const answer = await confirm(
+    question,
+    { input: io.stdin, output: io.stderr, interactive: io.stdin.isTTY === true },
+    'purge asks before deleting, and there is no terminal to ask on: pass -f to purge',
+  );
+  if (!answer) throw new CommandExit(EXIT_DECLINED, 'not purged');
 }
