@@ -29,7 +29,7 @@ export * from './protocol/task-message';
 export * from './protocol/result-meta';
 export * from './protocol/message-codec';
 export * from './protocol/celery-time';
-export { parseCeleryJson } from './protocol/celery-json';
+export { parseCeleryJson, stringifyCeleryJson } from './protocol/celery-json';
 export * from './protocol/control-message';
 export { reprArgs, reprKwargs } from './protocol/python-repr';
 export * from './transport/transport';

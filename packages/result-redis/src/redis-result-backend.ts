@@ -5,6 +5,7 @@ import {
   ConnectionError,
   isReadyState,
   parseCeleryJson,
+  stringifyCeleryJson,
   type GroupMeta,
   type ResultBackend,
   type ResultMeta,
@@ -102,7 +103,7 @@ export class RedisResultBackend implements ResultBackend {
   }
 
   async store(meta: ResultMeta): Promise<void> {
-    const json = JSON.stringify(meta);
+    const json = stringifyCeleryJson(meta);
     await this.run(`store of task ${meta.task_id}`, () =>
       runStoreScript(this.client, this.keyPrefix + meta.task_id, json, this.expiresMs),
     );
@@ -156,7 +157,7 @@ export class RedisResultBackend implements ResultBackend {
   async storeGroup(meta: GroupMeta): Promise<void> {
     const key = this.groupKeyPrefix + meta.group_id;
     const { group_id: groupId, result: members, ...rest } = meta;
-    const json = JSON.stringify({ ...rest, result: [[groupId, null], members] });
+    const json = stringifyCeleryJson({ ...rest, result: [[groupId, null], members] });
     await this.run(`store of group ${meta.group_id}`, () =>
       this.expiresMs > 0
         ? this.client.set(key, json, 'PX', this.expiresMs)
