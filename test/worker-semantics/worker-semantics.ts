@@ -332,7 +332,8 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
         const worker = await startWorker(app, { concurrency: 1 });
         const hung = await client(app).hangs.delay();
         await expect(hung.get({ timeoutMs: 5_000 })).rejects.toMatchObject({
-          excType: 'TaskTimeLimitError',
+          excType: 'TimeLimitExceeded',
+          excModule: 'billiard.exceptions',
         });
         await waitFor(() => worker.activeCount === 0, 'the slot to be freed');
         await expect(
@@ -354,7 +355,8 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
         await startWorker(app);
         const result = await client(app).untilAborted.applyAsync([], { timeLimitMs: 300 });
         await expect(result.get({ timeoutMs: 5_000 })).rejects.toMatchObject({
-          excType: 'TaskTimeLimitError',
+          excType: 'TimeLimitExceeded',
+          excModule: 'billiard.exceptions',
         });
       });
 
@@ -366,7 +368,8 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
         const squared = await cpu.square.delay(12);
         await expect(squared.get({ timeoutMs: 10_000 })).resolves.toBe(144);
         await expect(spinning.get({ timeoutMs: 10_000 })).rejects.toMatchObject({
-          excType: 'TaskTimeLimitError',
+          excType: 'TimeLimitExceeded',
+          excModule: 'billiard.exceptions',
         });
         await expect((await cpu.square.delay(3)).get({ timeoutMs: 10_000 })).resolves.toBe(9);
       });

@@ -16,7 +16,8 @@ export type ConveyorErrorCode =
   | 'CONVEYOR_ERR_UNROUTABLE'
   | 'CONVEYOR_ERR_UNRECOVERABLE'
   | 'CONVEYOR_ERR_TIME_LIMIT'
-  | 'CONVEYOR_ERR_SOFT_TIME_LIMIT';
+  | 'CONVEYOR_ERR_SOFT_TIME_LIMIT'
+  | 'CONVEYOR_ERR_WORKER_LOST';
 
 /** Base class of every error Conveyor throws. */
 export class ConveyorError extends Error {
@@ -183,32 +184,89 @@ export class UnrecoverableError extends ConveyorError {
   }
 }
 
-/** The task ran past its hard time limit; the worker failed it and freed the slot. */
-export class TaskTimeLimitError extends ConveyorError {
+/**
+ * The task ran past its hard time limit; the worker failed it and freed the slot. Stored as
+ * Celery stores it (`billiard.exceptions.TimeLimitExceeded`, with the limit in seconds), so a
+ * Python caller's `except TimeLimitExceeded` catches it; a Python task's is read back as this.
+ */
+export class TaskTimeLimitError extends TaskFailedError {
   constructor(
-    /** Id of the task that ran too long. */
-    readonly taskId: string,
+    taskId: string,
     /** Its hard time limit. */
     readonly limitMs: number,
+    /** The stored stack, when read from a result. */
+    traceback: string | null = null,
   ) {
     super(
+      taskId,
+      {
+        excType: 'TimeLimitExceeded',
+        excMessage: limitArgs(limitMs),
+        excModule: 'billiard.exceptions',
+        traceback,
+      },
       'CONVEYOR_ERR_TIME_LIMIT',
-      `task ${taskId} exceeded its hard time limit of ${limitMs} ms`,
+    );
+    this.message = `task ${taskId} exceeded its hard time limit${limitText(limitMs)}`;
+  }
+}
+
+/**
+ * The reason of a task's AbortSignal when its soft time limit passes: time to clean up. A task
+ * that throws it is stored as `billiard.exceptions.SoftTimeLimitExceeded`, as Celery's are.
+ */
+export class SoftTimeLimitExceededError extends TaskFailedError {
+  constructor(
+    taskId: string,
+    /** Its soft time limit. */
+    readonly limitMs: number,
+    /** The stored stack, when read from a result. */
+    traceback: string | null = null,
+  ) {
+    super(
+      taskId,
+      {
+        excType: 'SoftTimeLimitExceeded',
+        excMessage: limitArgs(limitMs),
+        excModule: 'billiard.exceptions',
+        traceback,
+      },
+      'CONVEYOR_ERR_SOFT_TIME_LIMIT',
+    );
+    this.message = `task ${taskId} exceeded its soft time limit${limitText(limitMs)}`;
+  }
+}
+
+/**
+ * What ran the task died under it: a task thread that exited (Conveyor), a pool process killed
+ * (Celery). Stored as `billiard.exceptions.WorkerLostError`, which Python callers catch.
+ */
+export class WorkerLostError extends TaskFailedError {
+  constructor(
+    taskId: string,
+    /** What happened, e.g. `the task thread exited unexpectedly (exit code 1)`. */
+    readonly reason: string,
+    /** The stored stack, when read from a result. */
+    traceback: string | null = null,
+  ) {
+    super(
+      taskId,
+      {
+        excType: 'WorkerLostError',
+        excMessage: [reason],
+        excModule: 'billiard.exceptions',
+        traceback,
+      },
+      'CONVEYOR_ERR_WORKER_LOST',
     );
   }
 }
 
-/** The reason of a task's AbortSignal when its soft time limit passes: time to clean up. */
-export class SoftTimeLimitExceededError extends ConveyorError {
-  constructor(
-    /** Id of the task asked to stop. */
-    readonly taskId: string,
-    /** Its soft time limit. */
-    readonly limitMs: number,
-  ) {
-    super(
-      'CONVEYOR_ERR_SOFT_TIME_LIMIT',
-      `task ${taskId} exceeded its soft time limit of ${limitMs} ms`,
-    );
-  }
+/** A time limit as Celery's exception arguments: seconds, or none when unknown (NaN). */
+function limitArgs(limitMs: number): unknown[] {
+  return Number.isFinite(limitMs) ? [limitMs / 1000] : [];
+}
+
+function limitText(limitMs: number): string {
+  return Number.isFinite(limitMs) ? ` of ${limitMs} ms` : '';
 }
