@@ -41,6 +41,12 @@ export const RATE_LIMIT_LOCAL_WAIT_MS = 100;
 /** How often a worker asks its result backend to delete expired results. */
 export const DEFAULT_EXPIRY_SWEEP_INTERVAL_MS = 600_000;
 
+/**
+ * Largest message body (bytes) a worker accepts, and `delay()` sends: a larger one is refused
+ * at `delay()` rather than dead-lettered by the worker.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+
 /** Deepest JSON nesting a worker accepts in a message body; the body array itself is level 1. */
 export const DEFAULT_MAX_BODY_DEPTH = 64;
 

@@ -5,6 +5,8 @@ Reads one JSON command from argv[1]:
 and prints one JSON line with the ids involved and what Python's AsyncResult.get() returned.
 Or, for stored groups: {"kind": "group_restore", "group_id": ...} prints the member ids Python's
 GroupResult.restore() reads; {"kind": "group_save", "group_id": ..., "members": [...]} saves one.
+Or {"kind": "mark_failure", "task_id": ..., "exc": "TimeLimitExceeded" | "WorkerLostError"} stores
+that failure as a Celery worker does.
 """
 import json
 import sys
@@ -25,6 +27,14 @@ def main():
         members = [app.AsyncResult(i) for i in command['members']]
         app.GroupResult(command['group_id'], members).save()
         print(json.dumps({'id': command['group_id']}))
+        return
+    if kind == 'mark_failure':
+        from billiard.exceptions import TimeLimitExceeded, WorkerLostError
+        exc = {'TimeLimitExceeded': TimeLimitExceeded(2.5),
+               'WorkerLostError': WorkerLostError('Worker exited prematurely: signal 9 (SIGKILL).')
+               }[command['exc']]
+        app.backend.mark_as_failure(command['task_id'], exc)
+        print(json.dumps({'id': command['task_id']}))
         return
     ts, py, timeout = command['ts_queue'], command['py_queue'], command.get('timeout', 20)
     if kind == 'chain':

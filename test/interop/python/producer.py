@@ -34,7 +34,7 @@ def main():
             out['ok'] = True
         except Exception as exc:  # the point is to report any remote error type
             out.update(ok=False, exc_type=type(exc).__name__, exc_message=str(exc),
-                       exc_args=[str(a) for a in exc.args])
+                       exc_module=type(exc).__module__, exc_args=[str(a) for a in exc.args])
         out['state'] = result.state
     print(json.dumps(out))
 

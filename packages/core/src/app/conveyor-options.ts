@@ -38,4 +38,10 @@ export interface ConveyorOptions {
    * @defaultValue false (Celery's default)
    */
   resultExtended?: boolean;
+  /**
+   * Largest message body `delay()` sends; a larger call is refused with a SerializationError.
+   * Keep it at or under the workers' `maxBodyBytes`, which dead-letter anything larger.
+   * @defaultValue 16 MiB ({@link DEFAULT_MAX_BODY_BYTES}, the workers' default too)
+   */
+  maxBodyBytes?: number;
 }

@@ -51,7 +51,12 @@ export class Conveyor {
     for (const definition of new TaskExplorer(this.defaultQueue).explore(options.tasks ?? [])) {
       this.definitions.set(definition.name, definition);
     }
-    this.producer = new Producer(this.transport, this.queueDeclarations, this.backend ?? undefined);
+    this.producer = new Producer(
+      this.transport,
+      this.queueDeclarations,
+      this.backend ?? undefined,
+      options.maxBodyBytes,
+    );
   }
 
   /** The registered tasks. */
@@ -104,8 +109,8 @@ export class Conveyor {
     const definition = this.definitions.get(name);
     return this.sendWire<R>(
       name,
-      argsToWire(args),
-      options.kwargs ? kwargsToWire(options.kwargs) : {},
+      argsToWire(args, definition),
+      options.kwargs ? kwargsToWire(options.kwargs, definition) : {},
       options,
       definition,
     );
@@ -191,8 +196,8 @@ export class Conveyor {
     ): Promise<AsyncResult<unknown>> =>
       this.sendWire(
         definition.name,
-        argsToWire(args),
-        options.kwargs ? kwargsToWire(options.kwargs) : {},
+        argsToWire(args, definition),
+        options.kwargs ? kwargsToWire(options.kwargs, definition) : {},
         options,
         definition,
       );
@@ -201,7 +206,7 @@ export class Conveyor {
       delay: (...args: unknown[]) => sendWith(args),
       applyAsync: (args: unknown[], options?: SendOptions) => sendWith(args, options),
       s: (...args: unknown[]) =>
-        new Signature<unknown>(definition.name, argsToWire(args), {}, {}, (sig) =>
+        new Signature<unknown>(definition.name, argsToWire(args, definition), {}, {}, (sig) =>
           this.sendWire(sig.task, [...sig.args], { ...sig.kwargs }, sig.options, definition),
         ),
     });

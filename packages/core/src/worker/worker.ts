@@ -26,6 +26,7 @@ import { decodeTaskMessage } from '../protocol/message-codec';
 import type { ResultMeta } from '../protocol/result-meta';
 import type { TaskMessage } from '../protocol/task-message';
 import { argumentsFromWire, resultToWire } from '../serialization/argument-codec';
+import { argumentTypeError } from '../serialization/argument-types';
 import { runInTaskContext, type TaskContext } from '../task/task-context';
 import type { TaskDefinition } from '../task/task-definition';
 import type { ClassType } from '../task/task-options';
@@ -227,7 +228,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
     const definition = this.app.task(message.headers.task);
     if (!definition) {
-      this.settle(this.refuseUnknown(delivery, message));
+      const h = message.headers;
+      const reason = `task '${h.task}' is not registered on ${this.hostname}`;
+      this.settle(this.refuse(delivery, message, new NotRegisteredError(h.id, h.task), reason));
+      return;
+    }
+    const badArgument = argumentTypeError(definition, message);
+    if (badArgument) {
+      this.settle(this.refuse(delivery, message, badArgument.stored, badArgument.reason));
       return;
     }
     const unsupported = unsupportedCanvas(message.embed);
@@ -431,7 +439,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       job.abort.signal.addEventListener('abort', () =>
         threadRun.abort(job.abort.signal.reason as Error),
       );
-      run = threadRun.outcome.then(fromThreadOutcome);
+      run = threadRun.outcome.then((outcome) => fromThreadOutcome(h.id, outcome));
       terminate = () => threadRun.terminate();
     } else {
       run = this.runHere(job).then(
@@ -657,10 +665,17 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
   }
 
-  /** Unknown task: stored as FAILURE (NotRegistered, as Celery does) and dead-lettered. */
-  private async refuseUnknown(delivery: Delivery, message: TaskMessage): Promise<void> {
+  /**
+   * A message the worker will not run (an unknown task, arguments of the wrong type): `error` is
+   * stored as its FAILURE (so callers learn why) and the message dead-lettered with `reason`.
+   */
+  private async refuse(
+    delivery: Delivery,
+    message: TaskMessage,
+    error: ConveyorError,
+    reason: string,
+  ): Promise<void> {
     const h = message.headers;
-    const error = new NotRegisteredError(h.id, h.task);
     if (this.writer && !h.ignore_result) {
       await this.writer.store(
         this.writer.failure(message, delivery.queue, error),
@@ -668,15 +683,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.warn,
       );
     }
-    this.emit('message-rejected', {
-      id: h.id,
-      reason: `task '${h.task}' is not registered`,
-      queue: delivery.queue,
-    });
-    await this.deadLetterOrRequeue(
-      delivery,
-      `task '${h.task}' is not registered on ${this.hostname}`,
-    );
+    this.emit('message-rejected', { id: h.id, reason, queue: delivery.queue });
+    await this.deadLetterOrRequeue(delivery, reason);
   }
 
   private async redelay(delivery: Delivery, message: TransportMessage, at: number): Promise<void> {
