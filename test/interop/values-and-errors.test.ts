@@ -10,6 +10,7 @@ import {
   WorkerLostError,
   taskContext,
 } from '@conveyor/core';
+import { IsDate, IsEmail, Min } from 'class-validator';
 import { AmqpTransport } from '@conveyor/amqp-transport';
 import { RedisResultBackend } from '@conveyor/result-redis';
 import { waitFor } from '@conveyor/core/testing';
@@ -23,6 +24,16 @@ import {
 import { AMQP_URL, REDIS_URL } from '../support/services';
 import { PythonCeleryWorker, pythonCanvas, pythonSend } from './python-celery';
 
+class NewUser {
+  @IsEmail() email!: string;
+  @Min(18) age!: number;
+}
+
+class Stamp {
+  @IsDate() at!: Date;
+  undecorated!: Date;
+}
+
 @TaskService({ name: 'values' })
 class Values {
   @Task()
@@ -33,6 +44,17 @@ class Values {
   @Task()
   add(a: number, b: number): number {
     return a + b;
+  }
+
+  @Task()
+  signup(user: NewUser): string {
+    return `welcome ${user.email}`;
+  }
+
+  @Task({ returns: () => Stamp })
+  stamp(): Stamp {
+    const at = new Date('2026-12-06T03:00:00.000Z');
+    return Object.assign(new Stamp(), { at, undecorated: at });
   }
 
   @Task({ timeLimitMs: 300 })
@@ -59,6 +81,7 @@ describe('Values and errors across Conveyor and real Python Celery 5 (RabbitMQ, 
       backend: new RedisResultBackend({ url: REDIS_URL }),
       tasks: [Values],
       defaultQueue: tsQueue,
+      validate: true,
     });
     await Promise.all([
       app.worker({ handleSignals: false, concurrency: 4 }).start(),
@@ -73,6 +96,31 @@ describe('Values and errors across Conveyor and real Python Celery 5 (RabbitMQ, 
     await removeDelayNamespace(namespace);
     for (const id of taskIds) await deleteRedisKeys(`celery-task-meta-${id}`);
   }, 60_000);
+
+  /** The dead-letter reasons of tsQueue's messages of these task ids, once all are there. */
+  const deadLetterReasons = async (ids: string[]): Promise<Map<string, string>> => {
+    const reasons = new Map<string, string>();
+    await waitFor(
+      async () => {
+        await withRawChannel(async (ch) => {
+          const dead = deadLetterQueueName(tsQueue);
+          for (
+            let m = await ch.get(dead, { noAck: true });
+            m;
+            m = await ch.get(dead, { noAck: true })
+          ) {
+            reasons.set(
+              String(m.properties.headers?.id),
+              String(m.properties.headers?.[DEAD_LETTER_REASON_HEADER]),
+            );
+          }
+        });
+        return ids.every((id) => reasons.has(id));
+      },
+      `dead letters of ${ids.join(', ')}`,
+    );
+    return reasons;
+  };
 
   const track = <T extends { id: string }>(result: T): T => {
     taskIds.push(result.id);
@@ -122,23 +170,7 @@ describe('Values and errors across Conveyor and real Python Celery 5 (RabbitMQ, 
       expect(big.exc_message).toMatch(
         /got the BigInt 9223372036854775809: .*declare the parameter `bigint`/,
       );
-      const dead = deadLetterQueueName(tsQueue);
-      const reasons = new Map<string, string>();
-      await waitFor(async () => {
-        await withRawChannel(async (ch) => {
-          for (
-            let m = await ch.get(dead, { noAck: true });
-            m;
-            m = await ch.get(dead, { noAck: true })
-          ) {
-            reasons.set(
-              String(m.properties.headers?.id),
-              String(m.properties.headers?.[DEAD_LETTER_REASON_HEADER]),
-            );
-          }
-        });
-        return reasons.size === 2;
-      }, 'both messages dead-lettered');
+      const reasons = await deadLetterReasons([text.id, big.id]);
       expect(reasons.get(text.id)).toMatch(/args\[0\] \(a\): .*got the string "12"/);
       expect(reasons.get(big.id)).toMatch(/args\[0\] \(a\): .*got the BigInt/);
     });
@@ -160,6 +192,43 @@ describe('Values and errors across Conveyor and real Python Celery 5 (RabbitMQ, 
         expect((await ch.checkQueue(idleQueue)).messageCount).toBe(0);
       });
     });
+  });
+
+  describe('validate: true checks DTOs with class-validator', () => {
+    it('refuses an invalid DTO at delay(), with the path of the failing field', async () => {
+      const client = app.client(Values);
+      await expect(
+        client.signup.applyAsync([{ email: 'not-an-email', age: 30 }], { queue: idleQueue }),
+      ).rejects.toMatchObject({
+        name: 'SerializationError',
+        path: 'args[0].email',
+        reason: expect.stringMatching(/fails validation: email must be an email/),
+      });
+      const ok = track(await client.signup.delay({ email: 'ada@example.com', age: 30 }));
+      await expect(ok.get({ timeoutMs: 10_000 })).resolves.toBe('welcome ada@example.com');
+    });
+
+    it("refuses Python's invalid DTO on the worker: Python's get() raises ValueError, and the message is dead-lettered with the reason", async () => {
+      const out = await pythonSend({
+        task: 'values.signup',
+        queue: tsQueue,
+        args: [{ email: 'ada@example.com', age: 12 }],
+      });
+      taskIds.push(out.id);
+      expect(out).toMatchObject({ ok: false, exc_type: 'ValueError', exc_module: 'builtins' });
+      expect(out.exc_message).toMatch(
+        /args\[0\]\.age: fails validation: age must not be less than 18/,
+      );
+    });
+  });
+
+  it("rebuilds a returned class's decorated Date fields as Dates, from their recorded types", async () => {
+    const result = track(await app.client(Values).stamp.delay());
+    const stamp = await result.get({ timeoutMs: 10_000 });
+    expect(stamp).toBeInstanceOf(Stamp);
+    expect(stamp.at).toEqual(new Date('2026-12-06T03:00:00.000Z'));
+    // TypeScript records no type for an undecorated field (documented beside `returns`).
+    expect(stamp.undecorated).toBe('2026-12-06T03:00:00.000Z');
   });
 
   it("refuses at delay() an argument over the workers' maxBodyBytes, giving size and limit", async () => {

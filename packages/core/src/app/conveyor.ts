@@ -8,7 +8,8 @@ import { MemoryTransport } from '../memory/memory-transport';
 import { celeryDateDone } from '../protocol/celery-time';
 import { CONTROL_EXCHANGE, encodeRevoke } from '../protocol/control-message';
 import { AsyncResult, type RevokeOptions } from '../result/async-result';
-import { argsToWire, fromWire, kwargsToWire } from '../serialization/argument-codec';
+import { argsToWire, kwargsToWire, resultFromWire } from '../serialization/argument-codec';
+import { classValidatorOf, type ArgumentValidator } from '../serialization/argument-validation';
 import type { TaskDefinition } from '../task/task-definition';
 import { TaskExplorer } from '../task/task-explorer';
 import type { ClassType } from '../task/task-options';
@@ -35,6 +36,8 @@ export class Conveyor {
   readonly resultExtended: boolean;
   /** Declarations of queues that need more than a name. */
   readonly queueDeclarations: ReadonlyMap<string, QueueDeclaration>;
+  /** @internal The class-validator check of `validate: true`, used by producers and workers. */
+  readonly validateArguments: ArgumentValidator | undefined;
   private readonly definitions = new Map<string, TaskDefinition>();
   private readonly producer: Producer;
   private readonly getTimeoutMs: number;
@@ -47,6 +50,7 @@ export class Conveyor {
       options.backend === null ? undefined : (options.backend ?? new MemoryResultBackend());
     this.getTimeoutMs = options.getTimeoutMs ?? DEFAULT_GET_TIMEOUT_MS;
     this.resultExtended = options.resultExtended ?? false;
+    this.validateArguments = options.validate ? classValidatorOf() : undefined;
     this.queueDeclarations = new Map((options.queues ?? []).map((q) => [q.name, q]));
     for (const definition of new TaskExplorer(this.defaultQueue).explore(options.tasks ?? [])) {
       this.definitions.set(definition.name, definition);
@@ -107,6 +111,7 @@ export class Conveyor {
     options: SendOptions = {},
   ): Promise<AsyncResult<R>> {
     const definition = this.definitions.get(name);
+    if (definition) this.validateArguments?.(definition, args, options.kwargs ?? {});
     return this.sendWire<R>(
       name,
       argsToWire(args, definition),
@@ -193,22 +198,31 @@ export class Conveyor {
     const sendWith = async (
       args: unknown[],
       options: SendOptions = {},
-    ): Promise<AsyncResult<unknown>> =>
-      this.sendWire(
+    ): Promise<AsyncResult<unknown>> => {
+      this.validateArguments?.(definition, args, options.kwargs ?? {});
+      return this.sendWire(
         definition.name,
         argsToWire(args, definition),
         options.kwargs ? kwargsToWire(options.kwargs, definition) : {},
         options,
         definition,
       );
+    };
     return Object.freeze({
       taskName: definition.name,
       delay: (...args: unknown[]) => sendWith(args),
       applyAsync: (args: unknown[], options?: SendOptions) => sendWith(args, options),
-      s: (...args: unknown[]) =>
-        new Signature<unknown>(definition.name, argsToWire(args, definition), {}, {}, (sig) =>
-          this.sendWire(sig.task, [...sig.args], { ...sig.kwargs }, sig.options, definition),
-        ),
+      s: (...args: unknown[]) => {
+        this.validateArguments?.(definition, args, {});
+        return new Signature<unknown>(
+          definition.name,
+          argsToWire(args, definition),
+          {},
+          {},
+          (sig) =>
+            this.sendWire(sig.task, [...sig.args], { ...sig.kwargs }, sig.options, definition),
+        );
+      },
     });
   }
 
@@ -228,7 +242,7 @@ export class Conveyor {
     return new AsyncResult<R>(id, {
       backend: this.backend,
       defaultTimeoutMs: this.getTimeoutMs,
-      decode: (value) => (returns ? fromWire(value, returns) : value) as R,
+      decode: (value) => (returns ? resultFromWire(value, returns) : value) as R,
       revoke: (taskId, options) => this.revoke(taskId, options),
     });
   }

@@ -21,6 +21,11 @@ const PASS_THROUGH: ReadonlySet<unknown> = new Set([
   undefined,
 ]);
 
+/** Whether arguments of this recorded type travel as they are (primitives, arrays, `any`). */
+export function isPassThroughType(type: unknown): boolean {
+  return PASS_THROUGH.has(type);
+}
+
 /**
  * Positional arguments for the wire: checked (against the task's primitive parameter types too,
  * when its definition is known here), trailing `undefined`s dropped, instances made plain.
@@ -69,6 +74,20 @@ export function fromWire(value: unknown, type: unknown): unknown {
     return plainToInstance(type as ClassType, value);
   }
   return value;
+}
+
+/**
+ * A task's result rebuilt as its `returns` class. Beyond {@link fromWire}, fields are converted
+ * to their recorded property types (class-transformer's implicit conversion): a `Date` field
+ * carrying any decorator (`@IsDate()`, `@Expose()`...) becomes a Date. TypeScript records no
+ * type for an undecorated field, so one stays the ISO string JSON carried; `@Type(() => Date)`
+ * converts it too.
+ */
+export function resultFromWire(value: unknown, type: ClassType): unknown {
+  if (typeof value !== 'object' || value === null || PASS_THROUGH.has(type) || type === Date) {
+    return fromWire(value, type);
+  }
+  return plainToInstance(type, value, { enableImplicitConversion: true });
 }
 
 /** Problem with the arguments of a call, raised on the worker as a TypeError, like Python does. */

@@ -1,6 +1,7 @@
 import { SerializationError, TaskFailedError } from '../errors';
 import type { TaskMessage } from '../protocol/task-message';
 import type { TaskDefinition } from '../task/task-definition';
+import type { ArgumentValidator } from './argument-validation';
 import { propertyPath } from './json-guard';
 
 /** The `typeof` each recorded primitive parameter type (design:paramtypes) stands for. */
@@ -33,20 +34,25 @@ export function checkArgumentTypes(
 
 /**
  * For a worker: why a received message's arguments do not fit the task's parameters, or
- * undefined. `stored` is the FAILURE to store: a Python `TypeError` (module `builtins`), as
- * Python raises for a call with wrong arguments, so a Python caller's `except TypeError` catches it.
+ * undefined. `stored` is the FAILURE to store, a Python built-in so a Python caller's `except`
+ * catches it: `TypeError` for a primitive of the wrong type, as Python raises for a bad call;
+ * `ValueError` for a DTO that `validate` (class-validator) refuses.
  */
 export function argumentTypeError(
   definition: TaskDefinition,
   message: TaskMessage,
+  validate?: ArgumentValidator,
 ): { reason: string; stored: TaskFailedError } | undefined {
+  let excType = 'TypeError';
   try {
     checkArgumentTypes(definition, message.args, message.kwargs);
+    excType = 'ValueError';
+    validate?.(definition, message.args, message.kwargs);
     return undefined;
   } catch (error) {
     if (!(error instanceof SerializationError)) throw error;
     const stored = new TaskFailedError(message.headers.id, {
-      excType: 'TypeError',
+      excType,
       excMessage: [error.message],
       excModule: 'builtins',
       traceback: null,

@@ -233,7 +233,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.settle(this.refuse(delivery, message, new NotRegisteredError(h.id, h.task), reason));
       return;
     }
-    const badArgument = argumentTypeError(definition, message);
+    const badArgument = argumentTypeError(definition, message, this.app.validateArguments);
     if (badArgument) {
       this.settle(this.refuse(delivery, message, badArgument.stored, badArgument.reason));
       return;
