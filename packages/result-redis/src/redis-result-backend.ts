@@ -43,6 +43,10 @@ export class RedisResultBackend implements ResultBackend {
   private readonly timeoutMs: number;
   private readonly subscriberName: string;
   private readonly subscriber: ResultSubscriber;
+  /** The server, credentials masked, for messages. */
+  private readonly target: string;
+  /** The command connection's last error since it was last ready. */
+  private lastError?: Error;
   private closed = false;
 
   constructor(options: RedisResultBackendOptions = {}) {
@@ -82,11 +86,18 @@ export class RedisResultBackend implements ResultBackend {
         lazyConnect: true,
         connectionName: `${baseName}:${process.pid}`,
       });
-      // ioredis reconnects on its own; failures reach callers as rejected operations.
-      this.client.on('error', () => undefined);
+      // ioredis reconnects on its own; failures reach callers as rejected operations, and the
+      // last one is named when they time out.
+      this.client.on('error', (error: Error) => {
+        this.lastError = error;
+      });
+      this.client.on('ready', () => {
+        this.lastError = undefined;
+      });
       this.ownsClient = true;
     }
 
+    this.target = targetOf(this.client, options.url ?? (options.client ? undefined : DEFAULT_URL));
     this.subscriber = new ResultSubscriber({
       connect: () => this.createSubscriberConnection(),
       readMany: (keys) =>
@@ -94,6 +105,7 @@ export class RedisResultBackend implements ResultBackend {
       channelPrefix: channelPrefixOf(this.client),
       watchMs: nonNegative('watchOnSendMs', options.watchOnSendMs ?? DEFAULT_WATCH_ON_SEND_MS),
       afterSubscribe: (keys) => this.afterSubscribe(keys),
+      target: this.target,
     });
   }
 
@@ -178,12 +190,24 @@ export class RedisResultBackend implements ResultBackend {
     );
   }
 
+  /**
+   * Ends every pending wait, closes the subscriber and (when it owns it) the command connection.
+   * Bounded by `commandTimeoutMs` whatever the state of Redis. Rejects, once everything is
+   * released, with a ConnectionError naming the server when the connection could not be closed
+   * cleanly (Redis unreachable: commands still queued were dropped).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.subscriber.close();
-    if (!this.ownsClient) return;
-    await closeClient(this.client, this.timeoutMs);
+    const problems = [this.subscriber.close()];
+    if (this.ownsClient)
+      problems.push(await closeClient(this.client, this.timeoutMs, this.lastError));
+    const found = problems.filter((p): p is string => p !== undefined);
+    if (found.length > 0) {
+      throw new ConnectionError(`redis: ${this.target}: not closed cleanly: ${found.join('; ')}`, {
+        cause: this.lastError ?? this.subscriber.lastConnectionError,
+      });
+    }
   }
 
   /**
@@ -215,7 +239,10 @@ export class RedisResultBackend implements ResultBackend {
     if (this.closed)
       return Promise.reject(new ConnectionError(`redis: ${what} after the backend was closed`));
     coalesceCommands(this.client);
-    return bounded(operation(), this.timeoutMs, what);
+    return bounded(operation(), this.timeoutMs, what, {
+      target: this.target,
+      lastError: () => this.lastError,
+    });
   }
 }
 
@@ -240,18 +267,70 @@ function coalesceCommands(client: RedisClient): void {
 
 /**
  * QUIT lets commands already sent finish; during an outage it would wait in the offline queue,
- * so it is bounded, then the connection is dropped. Resolves once the connection has ended.
+ * so it is bounded, then the connection is dropped. Resolves once the connection has ended, or
+ * after `timeoutMs` at most, with what went wrong, if anything. Its timers keep the process
+ * alive: a script awaiting close() must see it settle, not exit with it pending.
  */
-async function closeClient(client: RedisClient, timeoutMs: number): Promise<void> {
-  if (client.status === 'end') return;
+async function closeClient(
+  client: RedisClient,
+  timeoutMs: number,
+  lastError: Error | undefined,
+): Promise<string | undefined> {
+  if (client.status === 'end') return undefined;
+  const wasConnected = client.status === 'ready';
   const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+  let problem: string | undefined;
   if (client.status === 'ready') {
-    await bounded(client.quit(), timeoutMs, 'quit').catch(() => client.disconnect());
+    const quit = await within(client.quit(), timeoutMs);
+    if (quit !== 'done') {
+      problem = `QUIT ${quit === 'timeout' ? `did not complete within ${timeoutMs} ms` : 'failed'}; the connection was dropped`;
+      client.disconnect();
+    }
   } else {
     // Not connected (lazy, connecting or reconnecting): nothing to finish, and QUIT would queue.
+    const status = client.status;
     client.disconnect();
+    if (lastError) {
+      const why = lastError ? `: ${lastError.message}` : '';
+      problem = `the server was unreachable (${status}${why}); commands still queued were dropped`;
+    }
   }
-  await bounded(ended, timeoutMs, 'close').catch(() => undefined);
+  // A client disconnected before it ever connected, or while reconnecting, emits no 'end'.
+  if (wasConnected) await within(ended, timeoutMs);
+  return problem;
+}
+
+/** How `operation` ended within `timeoutMs`; the timer is ref'd on purpose (see closeClient). */
+async function within(
+  operation: Promise<unknown>,
+  timeoutMs: number,
+): Promise<'done' | 'failed' | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
+  try {
+    return await Promise.race([
+      operation.then(
+        () => 'done' as const,
+        () => 'failed' as const,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The server of `client`, credentials masked, for messages: its URL, or its host and port. */
+function targetOf(client: RedisClient, url: string | undefined): string {
+  if (url !== undefined) return redactUrl(url);
+  if (client instanceof Cluster) {
+    const nodes = client.nodes().map((node) => `${node.options.host}:${node.options.port}`);
+    return `redis cluster ${nodes.join(', ') || '(no nodes yet)'}`;
+  }
+  const { host, port, db } = client.options;
+  return `redis://${host ?? '127.0.0.1'}:${port ?? 6379}/${db ?? 0}`;
 }
 
 function nonNegative(name: string, value: number): number {

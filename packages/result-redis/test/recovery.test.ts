@@ -3,6 +3,7 @@ import { ConnectionError } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
 import { TcpProxy } from '../../../test/support/tcp-proxy';
 import { REDIS_URL } from '../../../test/support/services';
+import { RedisResultBackend } from '../src';
 import { meta, RedisTestKit } from './redis-test-kit';
 
 describe('recovery from a lost Redis connection', () => {
@@ -79,9 +80,14 @@ describe('recovery from a lost Redis connection', () => {
     proxy.block();
 
     const started = Date.now();
-    await expect(waiter.waitForReady(id, 500)).resolves.toBeUndefined();
+    const error = await waiter.waitForReady(id, 500).catch((e: unknown) => e);
     expect(Date.now() - started).toBeGreaterThanOrEqual(490);
-    // Resolved while the proxy still refuses every connection: the timeout needs no Redis.
+    // Ended while the proxy still refuses every connection: the timeout needs no Redis, and
+    // says that Redis could not be reached rather than pass for a pending task.
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect((error as Error).message).toContain(
+      `redis: ${proxiedUrl.replace(/\/$/, '')} could not be reached while waiting 500 ms`,
+    );
     // (Reconnected before closing: ioredis' disconnect() of an already dead socket holds the
     // process open for 2 s, which Jest reports as a leak.)
     proxy.unblock();
@@ -134,5 +140,49 @@ describe('recovery from a lost Redis connection', () => {
     await expect(backend.get(randomUUID())).rejects.toBeInstanceOf(ConnectionError);
     proxy.unblock();
     await backend.connect();
+  });
+});
+
+describe('closing while Redis is unreachable', () => {
+  let kit: RedisTestKit;
+  let proxy: TcpProxy;
+
+  beforeEach(async () => {
+    kit = new RedisTestKit();
+    const target = new URL(REDIS_URL);
+    proxy = new TcpProxy(target.hostname, Number(target.port || 6379));
+    await proxy.start();
+  });
+  afterEach(async () => {
+    proxy.unblock();
+    await kit.cleanup();
+    await proxy.stop();
+  });
+
+  it('close() settles, with waits and commands pending, while Redis is cut off, and says it could not close cleanly', async () => {
+    const backend = new RedisResultBackend({
+      url: proxy.rewrite(REDIS_URL),
+      keyPrefix: kit.keyPrefix,
+      commandTimeoutMs: 500,
+      // ioredis keeps a dead socket for disconnectTimeout (2 s) after disconnect(), which Jest
+      // reports as a leak; closing while cut off is the point here.
+      redisOptions: { retryStrategy: () => 100, disconnectTimeout: 50 },
+    });
+    await backend.connect();
+    const waiting = backend.waitForReady(randomUUID(), 20_000);
+    await waitFor(async () => proxy.connections >= 2, 'the subscriber connection');
+    proxy.block();
+    proxy.cut();
+    const stored = backend.store(meta(randomUUID(), 'SUCCESS', 1)).catch((e: unknown) => e);
+    // Kept alive on purpose: a close that only waits on unref'd timers would let Jest's
+    // event loop empty and the promise never settle.
+    const keepAlive = setInterval(() => undefined, 1_000);
+    try {
+      await expect(backend.close()).rejects.toThrow(/not closed cleanly/);
+    } finally {
+      clearInterval(keepAlive);
+    }
+    await expect(waiting).resolves.toBeUndefined();
+    await expect(stored).resolves.toBeInstanceOf(ConnectionError);
   });
 });
