@@ -9,6 +9,12 @@ export const DEFAULT_QUEUE = 'celery';
 /** How long `AsyncResult.get()` waits when no `timeoutMs` is given. No wait is endless. */
 export const DEFAULT_GET_TIMEOUT_MS = 60_000;
 
+/**
+ * How long `app.close()` gives the broker and the result backend each to close before it
+ * reports them unclosed and resolves: above their own bounds (10 s), so it is a backstop.
+ */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 15_000;
+
 /** Tasks a worker runs at once. */
 export const DEFAULT_CONCURRENCY = 10;
 

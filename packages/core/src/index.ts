@@ -3,6 +3,7 @@
  * transport and result backend that make up the default.
  */
 export { Conveyor } from './app/conveyor';
+export type { CloseReport, UnclosedPart } from './app/close-report';
 export type { ConveyorOptions } from './app/conveyor-options';
 export type { SendOptions } from './app/send-options';
 export { Task, TaskService } from './task/decorators';

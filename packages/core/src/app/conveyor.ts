@@ -1,7 +1,7 @@
 import type { ResultBackend } from '../backend/result-backend';
 import { Signature } from '../canvas/signature';
 import type { ClientOf, TaskProxy } from '../client/task-client';
-import { DEFAULT_GET_TIMEOUT_MS, DEFAULT_QUEUE } from '../defaults';
+import { DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_GET_TIMEOUT_MS, DEFAULT_QUEUE } from '../defaults';
 import { ConfigError } from '../errors';
 import { MemoryResultBackend } from '../memory/memory-result-backend';
 import { MemoryTransport } from '../memory/memory-transport';
@@ -16,6 +16,7 @@ import type { ClassType } from '../task/task-options';
 import type { QueueDeclaration, Transport } from '../transport/transport';
 import { Worker } from '../worker/worker';
 import type { WorkerOptions } from '../worker/worker-options';
+import { closeParts, type CloseReport } from './close-report';
 import type { ConveyorOptions } from './conveyor-options';
 import { Producer, type TaskCall } from './producer';
 import type { SendOptions } from './send-options';
@@ -163,9 +164,19 @@ export class Conveyor {
     return new Worker(this, options);
   }
 
-  /** Closes the broker and backend connections. */
-  async close(): Promise<void> {
-    await Promise.all([this.transport.close(), this.backend?.close()]);
+  /**
+   * Closes the broker and backend connections, side by side. Bounded (each part gets
+   * {@link DEFAULT_CLOSE_TIMEOUT_MS}) and never rejects, even with a server down: it resolves
+   * with the parts it could not close cleanly, and why (`report.unclosed`, empty when all went
+   * well).
+   */
+  async close(): Promise<CloseReport> {
+    const parts: Array<readonly [string, () => Promise<void>]> = [
+      ['broker', () => this.transport.close()],
+    ];
+    const backend = this.backend;
+    if (backend) parts.push(['result backend', () => backend.close()]);
+    return closeParts(parts, DEFAULT_CLOSE_TIMEOUT_MS);
   }
 
   /**

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { hostname as osHostname } from 'node:os';
 import type { Conveyor } from '../app/conveyor';
+import type { ResultBackend } from '../backend/result-backend';
 import {
   DEFAULT_CONCURRENCY,
   DEFAULT_EXPIRY_SWEEP_INTERVAL_MS,
@@ -163,10 +164,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return this.running.size;
   }
 
-  /** Declares the queues, subscribes to revokes, and starts consuming. */
+  /**
+   * Checks that the result backend can be reached (a ConnectionError naming the server and why,
+   * rather than results that later fail to store), declares the queues, subscribes to revokes,
+   * and starts consuming.
+   */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new ConfigError(`worker ${this.hostname} was already started`);
     this.state = 'running';
+    await checkBackendAtStart(this.app.backend, this.hostname);
     const transport = this.app.transport;
     this.consumers.push(
       await transport.subscribeBroadcast(CONTROL_EXCHANGE, (message) => this.control(message)),
@@ -837,6 +843,20 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly warn = (error: Error): void => {
     this.emit('worker-error', error);
   };
+}
+
+async function checkBackendAtStart(
+  backend: ResultBackend | undefined,
+  hostname: string,
+): Promise<void> {
+  try {
+    await backend?.connect();
+  } catch (error) {
+    throw new ConnectionError(
+      `worker ${hostname} cannot start: its result backend cannot be reached: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
 }
 
 function needsAppModule(definition: TaskDefinition): string {
