@@ -220,6 +220,22 @@ describe('Celery interoperability (real Python Celery 5 on RabbitMQ and Redis)',
       expect(metas.map((m) => m?.parent_id)).toEqual([undefined, ids[0], ids[1]]);
     });
 
+    it("marks every later step of a chain FAILURE when a step fails on Conveyor: Python's get() on the last step raises", async () => {
+      const out = await pythonCanvas({ kind: 'chain_fail', ...queues, timeout: 15 });
+      taskIds.push(...(out.ids as string[]));
+      // A fresh AsyncResult(last_id).get() used to time out: the later steps stayed PENDING.
+      expect(out.raised).toEqual({ type: 'InventoryError', message: 'out of stock: sku-7' });
+      expect(out.states).toEqual(['FAILURE', 'FAILURE', 'FAILURE']);
+      const last = await app
+        .result((out.ids as string[])[2]!)
+        .get({ timeoutMs: 5_000 })
+        .catch((e: unknown) => e);
+      expect(last).toMatchObject({
+        excType: 'InventoryError',
+        excMessage: ['out of stock: sku-7'],
+      });
+    });
+
     it('sends a link (callback) of a task run by Conveyor to Celery with the result', async () => {
       const out = await pythonCanvas({ kind: 'link', ...queues });
       taskIds.push(out.id as string, out.link_id as string);

@@ -121,7 +121,7 @@ export async function pythonSend(command: {
 export async function pythonCanvas(
   command:
     | {
-        kind: 'chain' | 'link' | 'link_error';
+        kind: 'chain' | 'chain_fail' | 'link' | 'link_error';
         ts_queue: string;
         py_queue: string;
         timeout?: number;

@@ -46,6 +46,22 @@ def main():
         ).apply_async()
         out = {'ids': [result.parent.parent.id, result.parent.id, result.id],
                'result': result.get(timeout=timeout)}
+    elif kind == 'chain_fail':
+        # Conveyor's first step fails: Python's get() of a fresh handle on the last step must
+        # raise the same error, not wait for ever.
+        result = chain(
+            app.signature('shop.reserve', args=('sku-7',), queue=ts),
+            app.signature('tasks.add', args=(1,), queue=py),
+            app.signature('math.add', args=(2,), queue=ts),
+        ).apply_async()
+        ids = [result.parent.parent.id, result.parent.id, result.id]
+        out = {'ids': ids}
+        try:
+            app.AsyncResult(result.id).get(timeout=timeout)
+            out['raised'] = None
+        except Exception as exc:  # the point is to report the remote error type
+            out['raised'] = {'type': type(exc).__name__, 'message': str(exc)}
+        out['states'] = [app.AsyncResult(i).state for i in ids]
     elif kind == 'link':
         callback = app.signature('tasks.add', args=(1,), queue=py)
         callback_id = callback.freeze().id
