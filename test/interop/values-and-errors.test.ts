@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import {
-  Conveyor,
   DEAD_LETTER_REASON_HEADER,
   deadLetterQueueName,
   SerializationError,
@@ -11,18 +10,10 @@ import {
   taskContext,
 } from '@conveyor/core';
 import { IsDate, IsEmail, Min } from 'class-validator';
-import { AmqpTransport } from '@conveyor/amqp-transport';
-import { RedisResultBackend } from '@conveyor/result-redis';
 import { waitFor } from '@conveyor/core/testing';
-import { deleteRedisKeys } from '../support/redis';
-import {
-  delayNamespace,
-  removeDelayNamespace,
-  removeQueues,
-  withRawChannel,
-} from '../support/rabbitmq';
-import { AMQP_URL, REDIS_URL } from '../support/services';
-import { PythonCeleryWorker, pythonCanvas, pythonSend } from './python-celery';
+import { withRawChannel } from '../support/rabbitmq';
+import { useCeleryInterop } from './interop-scope';
+import { pythonCanvas, pythonSend } from './python-celery';
 
 class NewUser {
   @IsEmail() email!: string;
@@ -65,37 +56,14 @@ class Values {
   }
 }
 
-const pyQueue = `values-py-${randomUUID()}`;
-const tsQueue = `values-ts-${randomUUID()}`;
 const idleQueue = `values-idle-${randomUUID()}`;
-const namespace = delayNamespace();
-const taskIds: string[] = [];
 
 describe('Values and errors across Conveyor and real Python Celery 5 (RabbitMQ, Redis)', () => {
-  const python = new PythonCeleryWorker(pyQueue);
-  let app: Conveyor;
-
-  beforeAll(async () => {
-    app = new Conveyor({
-      broker: new AmqpTransport({ url: AMQP_URL, delayNamespace: namespace }),
-      backend: new RedisResultBackend({ url: REDIS_URL }),
-      tasks: [Values],
-      defaultQueue: tsQueue,
-      validate: true,
-    });
-    await Promise.all([
-      app.worker({ handleSignals: false, concurrency: 4 }).start(),
-      python.start(),
-    ]);
-  }, 60_000);
-
-  afterAll(async () => {
-    await python.stop();
-    await app.close();
-    await removeQueues([pyQueue, tsQueue, idleQueue]);
-    await removeDelayNamespace(namespace);
-    for (const id of taskIds) await deleteRedisKeys(`celery-task-meta-${id}`);
-  }, 60_000);
+  const { app, pyQueue, tsQueue, taskIds, track } = useCeleryInterop('values', {
+    tasks: [Values],
+    validate: true,
+    extraQueues: [idleQueue],
+  });
 
   /** The dead-letter reasons of tsQueue's messages of these task ids, once all are there. */
   const deadLetterReasons = async (ids: string[]): Promise<Map<string, string>> => {
@@ -120,11 +88,6 @@ describe('Values and errors across Conveyor and real Python Celery 5 (RabbitMQ, 
       `dead letters of ${ids.join(', ')}`,
     );
     return reasons;
-  };
-
-  const track = <T extends { id: string }>(result: T): T => {
-    taskIds.push(result.id);
-    return result;
   };
 
   describe('integers beyond 2^53 and the one number type', () => {
