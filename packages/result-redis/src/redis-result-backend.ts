@@ -190,6 +190,11 @@ export class RedisResultBackend implements ResultBackend {
     );
   }
 
+  /** The Redis server, password masked (`redis://user:***@host:6379/0`). */
+  describe(): string {
+    return this.target;
+  }
+
   /**
    * Ends every pending wait, closes the subscriber and (when it owns it) the command connection.
    * Bounded by `commandTimeoutMs` whatever the state of Redis. Rejects, once everything is
