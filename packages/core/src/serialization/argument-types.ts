@@ -1,8 +1,14 @@
 import { SerializationError, TaskFailedError } from '../errors';
 import type { TaskMessage } from '../protocol/task-message';
 import type { TaskDefinition } from '../task/task-definition';
-import type { ArgumentValidator } from './argument-validation';
 import { propertyPath } from './json-guard';
+
+/** Checks a call's arguments; throws a SerializationError naming the first that fails. */
+export type ArgumentValidator = (
+  definition: TaskDefinition,
+  args: readonly unknown[],
+  kwargs: Record<string, unknown>,
+) => void;
 
 /** The `typeof` each recorded primitive parameter type (design:paramtypes) stands for. */
 const PRIMITIVES = new Map<unknown, string>([

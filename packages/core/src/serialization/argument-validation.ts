@@ -1,16 +1,9 @@
 import { plainToInstance } from 'class-transformer';
 import { ConfigError, SerializationError } from '../errors';
-import type { TaskDefinition } from '../task/task-definition';
 import type { ClassType } from '../task/task-options';
 import { isPassThroughType } from './argument-codec';
+import type { ArgumentValidator } from './argument-types';
 import { propertyPath } from './json-guard';
-
-/** Checks a call's arguments; throws a SerializationError naming the first that fails. */
-export type ArgumentValidator = (
-  definition: TaskDefinition,
-  args: readonly unknown[],
-  kwargs: Record<string, unknown>,
-) => void;
 
 /** The part of class-validator this uses. */
 interface ClassValidatorModule {

@@ -4,7 +4,7 @@ import { celeryDateDone } from '../protocol/celery-time';
 import { isReadyState, type ResultMeta, type TaskState } from '../protocol/result-meta';
 import type { TaskMessage } from '../protocol/task-message';
 import { exceptionMetaOf, tracebackOf } from '../result/exception-meta';
-import type { PendingChainStep } from './canvas-links';
+import { remainingChainSteps, type PendingChainStep } from './canvas-links';
 
 /** Builds Celery result metas for a worker and stores them, retrying while the store is down. */
 export class ResultWriter {
@@ -55,6 +55,21 @@ export class ResultWriter {
     if (step.group) meta.group_id = step.group;
     if (this.extended) meta.name = step.task;
     return meta;
+  }
+
+  /**
+   * Stores {@link chainStepFailure} for each step of `message`'s chain that will now never run
+   * (`remainingChainSteps`), each retried as {@link store} retries.
+   */
+  async storeChainFailures(
+    message: TaskMessage,
+    error: unknown,
+    giveUp: () => boolean,
+    onError: (error: Error) => void,
+  ): Promise<void> {
+    for (const step of remainingChainSteps(message)) {
+      await this.store(this.chainStepFailure(step, error), giveUp, onError);
+    }
   }
 
   /** REVOKED, stored the way Celery stores a revoked or expired task. */
