@@ -199,12 +199,7 @@ export class TaskTimeLimitError extends TaskFailedError {
   ) {
     super(
       taskId,
-      {
-        excType: 'TimeLimitExceeded',
-        excMessage: limitArgs(limitMs),
-        excModule: 'billiard.exceptions',
-        traceback,
-      },
+      billiardLimit('TimeLimitExceeded', limitMs, traceback),
       'CONVEYOR_ERR_TIME_LIMIT',
     );
     this.message = `task ${taskId} exceeded its hard time limit${limitText(limitMs)}`;
@@ -225,12 +220,7 @@ export class SoftTimeLimitExceededError extends TaskFailedError {
   ) {
     super(
       taskId,
-      {
-        excType: 'SoftTimeLimitExceeded',
-        excMessage: limitArgs(limitMs),
-        excModule: 'billiard.exceptions',
-        traceback,
-      },
+      billiardLimit('SoftTimeLimitExceeded', limitMs, traceback),
       'CONVEYOR_ERR_SOFT_TIME_LIMIT',
     );
     this.message = `task ${taskId} exceeded its soft time limit${limitText(limitMs)}`;
@@ -262,9 +252,14 @@ export class WorkerLostError extends TaskFailedError {
   }
 }
 
-/** A time limit as Celery's exception arguments: seconds, or none when unknown (NaN). */
-function limitArgs(limitMs: number): unknown[] {
-  return Number.isFinite(limitMs) ? [limitMs / 1000] : [];
+/** A time limit stored as billiard's exception, its argument the limit in seconds (none if NaN). */
+function billiardLimit(
+  excType: string,
+  limitMs: number,
+  traceback: string | null,
+): RemoteExceptionInfo {
+  const excMessage = Number.isFinite(limitMs) ? [limitMs / 1000] : [];
+  return { excType, excMessage, excModule: 'billiard.exceptions', traceback };
 }
 
 function limitText(limitMs: number): string {
