@@ -45,6 +45,9 @@ export function encodeTaskMessage(
   };
 }
 
+/** Largest body (bytes) the decoder accepts and `delay()` sends by default; it lives in defaults. */
+export { DEFAULT_MAX_BODY_BYTES } from '../defaults';
+
 /** Limits the decoder enforces. */
 export interface DecodeLimits {
   /** Bodies larger than this are refused. @defaultValue 16 MiB */
