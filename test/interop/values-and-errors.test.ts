@@ -242,7 +242,7 @@ describe('Values and errors across Conveyor and real Python Celery 5 (RabbitMQ, 
         .get({ timeoutMs: 5_000 })
         .catch((e: unknown) => e);
       expect(lostError).toBeInstanceOf(WorkerLostError);
-      expect(lostError).toMatchObject({ reason: expect.stringMatching(/SIGKILL/) });
+      expect(lostError).toMatchObject({ excMessage: [expect.stringMatching(/SIGKILL/)] });
     });
   });
 });

@@ -9,6 +9,7 @@ export type ConveyorErrorCode =
   | 'CONVEYOR_ERR_SERIALIZATION'
   | 'CONVEYOR_ERR_MESSAGE_DECODE'
   | 'CONVEYOR_ERR_NOT_REGISTERED'
+  | 'CONVEYOR_ERR_WORKER_LOST'
   | 'CONVEYOR_ERR_TASK_FAILED'
   | 'CONVEYOR_ERR_TIMEOUT'
   | 'CONVEYOR_ERR_TASK_REVOKED'
@@ -16,8 +17,7 @@ export type ConveyorErrorCode =
   | 'CONVEYOR_ERR_UNROUTABLE'
   | 'CONVEYOR_ERR_UNRECOVERABLE'
   | 'CONVEYOR_ERR_TIME_LIMIT'
-  | 'CONVEYOR_ERR_SOFT_TIME_LIMIT'
-  | 'CONVEYOR_ERR_WORKER_LOST';
+  | 'CONVEYOR_ERR_SOFT_TIME_LIMIT';
 
 /** Base class of every error Conveyor throws. */
 export class ConveyorError extends Error {
@@ -111,6 +111,34 @@ export class NotRegisteredError extends TaskFailedError {
         traceback,
       },
       'CONVEYOR_ERR_NOT_REGISTERED',
+    );
+  }
+}
+
+/**
+ * What ran the task died under it. The task's message was delivered `maxDeliveries` times
+ * without any run completing (each time the worker running it died, a crash, OOM,
+ * `process.exit`, or gave it back; the message was dead-lettered); or its task thread exited
+ * (`isolation: 'thread'`); or a Celery pool process running it was killed. Stored as Celery
+ * stores a lost worker (`WorkerLostError`, module `billiard.exceptions`), so Python reads and
+ * catches the same class, and `get()` reads Python's as this.
+ */
+export class WorkerLostError extends TaskFailedError {
+  constructor(
+    taskId: string,
+    /** The exception's arguments: `['delivered N times without completing']` from Conveyor. */
+    excMessage: unknown[],
+    traceback: string | null = null,
+  ) {
+    super(
+      taskId,
+      {
+        excType: 'WorkerLostError',
+        excMessage,
+        excModule: 'billiard.exceptions',
+        traceback,
+      },
+      'CONVEYOR_ERR_WORKER_LOST',
     );
   }
 }
@@ -224,31 +252,6 @@ export class SoftTimeLimitExceededError extends TaskFailedError {
       'CONVEYOR_ERR_SOFT_TIME_LIMIT',
     );
     this.message = `task ${taskId} exceeded its soft time limit${limitText(limitMs)}`;
-  }
-}
-
-/**
- * What ran the task died under it: a task thread that exited (Conveyor), a pool process killed
- * (Celery). Stored as `billiard.exceptions.WorkerLostError`, which Python callers catch.
- */
-export class WorkerLostError extends TaskFailedError {
-  constructor(
-    taskId: string,
-    /** What happened, e.g. `the task thread exited unexpectedly (exit code 1)`. */
-    readonly reason: string,
-    /** The stored stack, when read from a result. */
-    traceback: string | null = null,
-  ) {
-    super(
-      taskId,
-      {
-        excType: 'WorkerLostError',
-        excMessage: [reason],
-        excModule: 'billiard.exceptions',
-        traceback,
-      },
-      'CONVEYOR_ERR_WORKER_LOST',
-    );
   }
 }
 

@@ -87,7 +87,7 @@ export function knownRemoteError(
     case 'SoftTimeLimitExceeded':
       return new SoftTimeLimitExceededError(taskId, limitMs, traceback);
     case 'WorkerLostError':
-      return new WorkerLostError(taskId, String(first ?? ''), traceback);
+      return new WorkerLostError(taskId, exc.exc_message, traceback);
     default:
       return undefined;
   }
