@@ -18,6 +18,7 @@ module.exports = {
   transform: { '^.+\\.ts$': swc },
   moduleNameMapper: {
     '^@conveyor/core/testing$': '<rootDir>/packages/core/testing',
+    '^@conveyor/core/plugin$': '<rootDir>/packages/core/src/plugin',
     '^@conveyor/([a-z-]+)$': '<rootDir>/packages/$1/src',
   },
   testMatch: ['<rootDir>/packages/*/test/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],

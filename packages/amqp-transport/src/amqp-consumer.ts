@@ -5,7 +5,7 @@ import {
   UnroutableError,
   type Consumer,
   type DeliveryHandler,
-} from '@conveyor/core';
+} from '@conveyor/core/plugin';
 import type { AmqpTransportLogger } from './amqp-transport-options';
 import { AmqpDelivery, type DeadLetterPublisher, type DeliveryChannel } from './amqp-delivery';
 import { isRefusal, messageOf, replyCode, serverText } from './broker-errors';

@@ -4,7 +4,7 @@ import {
   DEAD_LETTER_REASON_HEADER,
   type Delivery,
   type TransportMessage,
-} from '@conveyor/core';
+} from '@conveyor/core/plugin';
 import { batchWrites } from './write-batching';
 
 /** A consumer channel, as its deliveries see it. Delivery tags only mean something on it. */

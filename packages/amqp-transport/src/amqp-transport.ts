@@ -11,7 +11,7 @@ import {
   type QueueDeclaration,
   type Transport,
   type TransportMessage,
-} from '@conveyor/core';
+} from '@conveyor/core/plugin';
 import { AmqpConsumer } from './amqp-consumer';
 import { BROADCAST_EXCHANGE_OPTIONS, BroadcastSubscriber } from './broadcast-subscriber';
 import type { AmqpTransportLogger, AmqpTransportOptions } from './amqp-transport-options';

@@ -1,5 +1,5 @@
 import type { Channel, ChannelModel } from 'amqplib';
-import type { Consumer, TransportMessage } from '@conveyor/core';
+import type { Consumer, TransportMessage } from '@conveyor/core/plugin';
 import { closeWithin } from './bounded-close';
 import type { AmqpTransportLogger } from './amqp-transport-options';
 import type { ConnectionManager } from './connection-manager';

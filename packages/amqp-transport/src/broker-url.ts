@@ -1,4 +1,4 @@
-import { ConfigError } from '@conveyor/core';
+import { ConfigError } from '@conveyor/core/plugin';
 
 /** One broker URL, ready for amqplib, and how to show it without its secrets. */
 export interface BrokerUrl {

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { connect, type ChannelModel, type SocketOptions } from 'amqplib';
-import { ConnectionError } from '@conveyor/core';
+import { ConnectionError } from '@conveyor/core/plugin';
 import { closeConnection } from './bounded-close';
 import type { AmqpTransportLogger } from './amqp-transport-options';
 import { redact, type BrokerUrl } from './broker-url';

@@ -1,5 +1,5 @@
 import type { Message, Options } from 'amqplib';
-import type { MessageProperties, TransportMessage } from '@conveyor/core';
+import type { MessageProperties, TransportMessage } from '@conveyor/core/plugin';
 
 /**
  * Headers RabbitMQ adds when it dead-letters a message. A delayed message collects them on its

@@ -2,7 +2,7 @@ import { closeWithin } from './bounded-close';
 import { publishConfirmed } from './confirmed-publish';
 import { batchWrites } from './write-batching';
 import type { ConfirmChannel, Message, Options } from 'amqplib';
-import { ConnectionError, UnroutableError } from '@conveyor/core';
+import { ConnectionError, UnroutableError } from '@conveyor/core/plugin';
 import type { AmqpTransportLogger } from './amqp-transport-options';
 import { isRefusal, messageOf, missingExchange, serverText } from './broker-errors';
 import type { ConnectionManager } from './connection-manager';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { GroupMeta, ResultBackend, ResultMeta, TaskState } from '@conveyor/core';
+import type { GroupMeta, ResultBackend, ResultMeta, TaskState } from '@conveyor/core/plugin';
 import { metaOf, successMeta } from './result-metas';
 import { sleep } from './wait-for';
 

@@ -7,7 +7,7 @@ import {
   type Delivery,
   type Transport,
   type TransportMessage,
-} from '@conveyor/core';
+} from '@conveyor/core/plugin';
 import { sleep, waitFor } from './wait-for';
 
 /** What a transport implementation gives the conformance suite. */

@@ -1,4 +1,4 @@
-import { ConnectionError } from '@conveyor/core';
+import { ConnectionError } from '@conveyor/core/plugin';
 
 /**
  * Turns pg failures into Conveyor's catalogue and keeps secrets out of every message. A caller

@@ -1,4 +1,4 @@
-import type { ConnectionError } from '@conveyor/core';
+import type { ConnectionError } from '@conveyor/core/plugin';
 import type { Pool } from 'pg';
 
 /**

@@ -6,7 +6,7 @@ import {
   type GroupMeta,
   type ResultBackend,
   type ResultMeta,
-} from '@conveyor/core';
+} from '@conveyor/core/plugin';
 import { Client, Pool, type ClientConfig, type PoolConfig, type QueryResultRow } from 'pg';
 import { ErrorTranslator, describeTarget, isConnectionLost, passwordOf } from './connection-errors';
 import {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ConfigError } from '@conveyor/core';
+import { ConfigError } from '@conveyor/core/plugin';
 
 /**
  * Where the backend's tables live, and the DDL that creates them. The DDL is rendered here, from

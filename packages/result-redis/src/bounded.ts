@@ -1,4 +1,4 @@
-import { ConnectionError } from '@conveyor/core';
+import { ConnectionError } from '@conveyor/core/plugin';
 
 /**
  * Settles with `operation` or rejects with a {@link ConnectionError} once `timeoutMs` has

@@ -8,7 +8,7 @@ import {
   type GroupMeta,
   type ResultBackend,
   type ResultMeta,
-} from '@conveyor/core';
+} from '@conveyor/core/plugin';
 import { bounded } from './bounded';
 import {
   DEFAULT_COMMAND_TIMEOUT_MS,

@@ -1,4 +1,4 @@
-import { afterDelay, isReadyState, parseCeleryJson, type ResultMeta } from '@conveyor/core';
+import { afterDelay, isReadyState, parseCeleryJson, type ResultMeta } from '@conveyor/core/plugin';
 import { Cluster } from 'ioredis';
 import {
   MAX_WATCHED,

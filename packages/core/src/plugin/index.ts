@@ -1,0 +1,58 @@
+/**
+ * `@conveyor/core/plugin`: the kit for authors of transports and result backends. What every
+ * plugin needs lives here once: the interfaces to implement, the errors to throw, the Celery
+ * protocol codecs, option checks, credential redaction, bounded waits, the background-error
+ * hook, write coalescing and timers for any delay. App authors import `@conveyor/core` instead.
+ * The conformance suites to run against a plugin are in `@conveyor/core/testing`.
+ */
+
+// The contracts.
+export type {
+  MessageProperties,
+  HeaderValue,
+  TransportMessage,
+  QueueDeclaration,
+  PublishOptions,
+  Delivery,
+  ConsumeOptions,
+  Consumer,
+  DeliveryHandler,
+  Transport,
+} from '../transport/transport';
+export { DEAD_LETTER_REASON_HEADER, deadLetterQueueName } from '../transport/transport';
+export type { ResultBackend } from '../backend/result-backend';
+export {
+  ConveyorError,
+  ConfigError,
+  ConnectionError,
+  SerializationError,
+  UnroutableError,
+  MessageDecodeError,
+} from '../errors';
+
+// Celery's wire formats.
+export * from '../protocol/task-message';
+export * from '../protocol/result-meta';
+export {
+  encodeTaskMessage,
+  decodeTaskMessage,
+  DEFAULT_MAX_BODY_BYTES,
+} from '../protocol/message-codec';
+export type { DecodeLimits } from '../protocol/message-codec';
+export { celeryDateDone, celeryTimestamp, parseCeleryTimestamp } from '../protocol/celery-time';
+export { parseCeleryJson } from '../protocol/celery-json';
+export * from '../protocol/control-message';
+export { reprArgs, reprKwargs } from '../protocol/python-repr';
+
+// Helpers every plugin needs.
+export { OptionChecker, type NumberRule, type StringRule } from './option-checks';
+export { renamedOption } from './renamed-options';
+export { REDACTED, Redactor, redactUrl } from './url-redaction';
+export { bounded, closeWithin } from './bounded-wait';
+export {
+  BackgroundErrors,
+  BACKGROUND_WARNING_INTERVAL_MS,
+  type BackgroundErrorHandler,
+} from './background-errors';
+export { coalesceWrites } from '../io/write-coalescing';
+export { afterDelay, MAX_TIMER_MS } from '../timing/long-timeout';
