@@ -18,7 +18,7 @@ describeWorkerSemantics('RabbitMQ + Redis', () => ({
     new AmqpTransport({
       url: AMQP_URL,
       delayNamespace: namespace,
-      logger: { warn: () => undefined },
+      onError: () => undefined,
     }),
   backend: () =>
     new RedisResultBackend({

@@ -1,4 +1,5 @@
-import { closeWithin } from './bounded-close';
+import { closeWithin } from '@conveyor/core/plugin';
+import { CLOSE_TIMEOUT_MS } from './bounded-close';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import {
   ConnectionError,
@@ -36,7 +37,7 @@ class ConsumerChannel implements DeliveryChannel {
   constructor(readonly channel: Channel) {}
 
   async close(): Promise<void> {
-    await closeWithin(() => this.channel.close());
+    await closeWithin(() => this.channel.close(), CLOSE_TIMEOUT_MS);
   }
 }
 

@@ -1,4 +1,5 @@
-import { closeWithin } from './bounded-close';
+import { closeWithin } from '@conveyor/core/plugin';
+import { CLOSE_TIMEOUT_MS } from './bounded-close';
 import { publishConfirmed } from './confirmed-publish';
 import { batchWrites } from './write-batching';
 import type { ConfirmChannel, Message, Options } from 'amqplib';
@@ -142,7 +143,8 @@ export class Publisher {
     this.stopWatchdog();
     const channel = this.current;
     this.current = undefined;
-    if (channel && !channel.closed) await closeWithin(() => channel.channel.close());
+    if (channel && !channel.closed)
+      await closeWithin(() => channel.channel.close(), CLOSE_TIMEOUT_MS);
   }
 
   private async pump(): Promise<void> {

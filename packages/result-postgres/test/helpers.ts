@@ -37,7 +37,7 @@ export function makeBackend(
   options: Partial<PostgresResultBackendOptions> = {},
 ): PostgresResultBackend {
   return new PostgresResultBackend({
-    connectionString: DATABASE_URL,
+    url: DATABASE_URL,
     schema,
     maxConnections: 4,
     onError: () => undefined,

@@ -1,15 +1,18 @@
 import { Cluster, Redis } from 'ioredis';
 import {
+  BackgroundErrors,
+  bounded,
   coalesceWrites,
-  ConfigError,
   ConnectionError,
+  OptionChecker,
+  Redactor,
+  redactUrl,
   isReadyState,
   parseCeleryJson,
   type GroupMeta,
   type ResultBackend,
   type ResultMeta,
 } from '@conveyor/core/plugin';
-import { bounded } from './bounded';
 import {
   DEFAULT_COMMAND_TIMEOUT_MS,
   DEFAULT_CONNECTION_NAME,
@@ -19,7 +22,6 @@ import {
   DEFAULT_URL,
   DEFAULT_WATCH_ON_SEND_MS,
 } from './defaults';
-import { redactUrl } from './redact-url';
 import type { RedisClient } from './redis-client';
 import type { RedisResultBackendOptions } from './redis-result-backend-options';
 import { ResultSubscriber } from './result-subscriber';
@@ -42,32 +44,50 @@ export class RedisResultBackend implements ResultBackend {
   private readonly timeoutMs: number;
   private readonly subscriberName: string;
   private readonly subscriber: ResultSubscriber;
+  private readonly errors: BackgroundErrors;
+  private readonly reportError: (error: unknown) => void;
   private closed = false;
 
   constructor(options: RedisResultBackendOptions = {}) {
-    this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
-    this.groupKeyPrefix = options.groupKeyPrefix ?? DEFAULT_GROUP_KEY_PREFIX;
-    this.expiresMs = nonNegative(
+    this.keyPrefix = check.string('keyPrefix', options.keyPrefix ?? DEFAULT_KEY_PREFIX);
+    this.groupKeyPrefix = check.string(
+      'groupKeyPrefix',
+      options.groupKeyPrefix ?? DEFAULT_GROUP_KEY_PREFIX,
+    );
+    this.expiresMs = check.optionalNumber(
       'resultExpiresMs',
-      options.resultExpiresMs ?? DEFAULT_RESULT_EXPIRES_MS,
+      options.resultExpiresMs,
+      DEFAULT_RESULT_EXPIRES_MS,
+      { min: 0 },
     );
-    this.timeoutMs = nonNegative(
+    this.timeoutMs = check.optionalNumber(
       'commandTimeoutMs',
-      options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+      options.commandTimeoutMs,
+      DEFAULT_COMMAND_TIMEOUT_MS,
+      { min: 1 },
     );
-    if (this.timeoutMs === 0) throw new ConfigError('commandTimeoutMs must be greater than 0');
     if (this.keyPrefix === this.groupKeyPrefix) {
-      throw new ConfigError(
-        'keyPrefix and groupKeyPrefix must differ, or groups would overwrite results',
-      );
+      check.fail('keyPrefix and groupKeyPrefix must differ, or groups would overwrite results');
     }
-    const baseName = options.connectionName ?? DEFAULT_CONNECTION_NAME;
-    if (!/^[^\s]+$/.test(baseName))
-      throw new ConfigError('connectionName must be non-empty and have no spaces');
+    const baseName = check.string(
+      'connectionName',
+      options.connectionName ?? DEFAULT_CONNECTION_NAME,
+      { pattern: { test: /^[^\s]+$/, description: 'non-empty, without spaces' } },
+    );
     this.subscriberName = `${baseName}-sub:${process.pid}`;
+    const connectTimeoutMs =
+      options.connectTimeoutMs === undefined
+        ? undefined
+        : check.number('connectTimeoutMs', options.connectTimeoutMs, { min: 1 });
+    const redactor = new Redactor([options.url]);
+    this.errors = new BackgroundErrors('redis', options.onError);
+    const report = (this.reportError = (error: unknown): void =>
+      this.errors.report(
+        new ConnectionError(`redis: ${redactor.redact(messageOf(error))}`, { cause: error }),
+      ));
 
     if (options.client && options.url !== undefined) {
-      throw new ConfigError('give RedisResultBackend either `url` or `client`, not both');
+      check.fail('give either `url` or `client`, not both');
     }
     if (options.client) {
       this.client = options.client;
@@ -77,22 +97,32 @@ export class RedisResultBackend implements ResultBackend {
       checkUrl(url);
       // Lazy: building the app (at import time, in tests) must not open connections.
       this.client = new Redis(url, {
+        ...(connectTimeoutMs === undefined ? {} : { connectTimeout: connectTimeoutMs }),
         ...options.redisOptions,
         lazyConnect: true,
         connectionName: `${baseName}:${process.pid}`,
       });
-      // ioredis reconnects on its own; failures reach callers as rejected operations.
-      this.client.on('error', () => undefined);
       this.ownsClient = true;
     }
+    // ioredis reconnects on its own; calls fail with their own errors, and what happens
+    // between calls (a dead Redis) reaches the error hook.
+    this.client.on('error', report);
 
     this.subscriber = new ResultSubscriber({
       connect: () => this.createSubscriberConnection(),
       readMany: (keys) =>
         this.run(`read of ${keys.length} results`, () => readKeys(this.client, keys)),
       channelPrefix: channelPrefixOf(this.client),
-      watchMs: nonNegative('watchOnSendMs', options.watchOnSendMs ?? DEFAULT_WATCH_ON_SEND_MS),
+      watchMs: check.optionalNumber(
+        'watchOnSendMs',
+        options.watchOnSendMs,
+        DEFAULT_WATCH_ON_SEND_MS,
+        {
+          min: 0,
+        },
+      ),
       afterSubscribe: (keys) => this.afterSubscribe(keys),
+      onError: report,
     });
   }
 
@@ -181,7 +211,10 @@ export class RedisResultBackend implements ResultBackend {
     if (this.closed) return;
     this.closed = true;
     this.subscriber.close();
-    if (!this.ownsClient) return;
+    if (!this.ownsClient) {
+      this.client.off('error', this.reportError);
+      return;
+    }
     await closeClient(this.client, this.timeoutMs);
   }
 
@@ -214,8 +247,14 @@ export class RedisResultBackend implements ResultBackend {
     if (this.closed)
       return Promise.reject(new ConnectionError(`redis: ${what} after the backend was closed`));
     coalesceCommands(this.client);
-    return bounded(operation(), this.timeoutMs, what);
+    return bounded(operation(), this.timeoutMs, `redis: ${what}`);
   }
+}
+
+const check: OptionChecker = new OptionChecker('RedisResultBackend');
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /**
@@ -245,18 +284,12 @@ async function closeClient(client: RedisClient, timeoutMs: number): Promise<void
   if (client.status === 'end') return;
   const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
   if (client.status === 'ready') {
-    await bounded(client.quit(), timeoutMs, 'quit').catch(() => client.disconnect());
+    await bounded(client.quit(), timeoutMs, 'redis: quit').catch(() => client.disconnect());
   } else {
     // Not connected (lazy, connecting or reconnecting): nothing to finish, and QUIT would queue.
     client.disconnect();
   }
-  await bounded(ended, timeoutMs, 'close').catch(() => undefined);
-}
-
-function nonNegative(name: string, value: number): number {
-  if (!Number.isFinite(value) || value < 0)
-    throw new ConfigError(`${name} must be a finite number >= 0`);
-  return value;
+  await bounded(ended, timeoutMs, 'redis: close').catch(() => undefined);
 }
 
 function checkUrl(url: string): void {
@@ -264,10 +297,10 @@ function checkUrl(url: string): void {
   try {
     protocol = new URL(url).protocol;
   } catch {
-    throw new ConfigError(`invalid Redis url ${redactUrl(url)}`);
+    check.fail(`invalid Redis url ${redactUrl(url)}`);
   }
   if (protocol !== 'redis:' && protocol !== 'rediss:') {
-    throw new ConfigError(`Redis url must start with redis:// or rediss://, got ${redactUrl(url)}`);
+    check.fail(`the url must start with redis:// or rediss://, got ${redactUrl(url)}`);
   }
 }
 

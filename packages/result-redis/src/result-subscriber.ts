@@ -23,6 +23,8 @@ export interface ResultSubscriberDeps {
   watchMs: number;
   /** Called after SUBSCRIBE is acknowledged and before the keys are read (a test seam). */
   afterSubscribe(keys: string[]): Promise<void>;
+  /** Told of failures waiters cannot see (the connection's errors, a failed read). */
+  onError(error: unknown): void;
 }
 
 interface Waiter {
@@ -151,9 +153,9 @@ export class ResultSubscriber {
     connection.on('message', (channel: string, message: string) => this.deliver(channel, message));
     connection.on('close', () => this.onClose());
     connection.on('ready', () => this.onReady());
-    // Connection errors are retried by ioredis and surface to waiters only as their timeout;
-    // without a listener an `error` event would be thrown.
-    connection.on('error', () => undefined);
+    // Connection errors are retried by ioredis and surface to waiters only as their timeout,
+    // so they go to the backend's error hook (without a listener an `error` event would throw).
+    connection.on('error', (error: unknown) => this.deps.onError(error));
   }
 
   private onClose(): void {
@@ -262,7 +264,8 @@ export class ResultSubscriber {
     let values: Array<string | null>;
     try {
       values = await this.deps.readMany(keys);
-    } catch {
+    } catch (error) {
+      this.deps.onError(error);
       // The subscription is live, so later results arrive as messages; only one stored before
       // it could be missed, so the read is tried again while anyone still waits.
       if (!this.closed) setTimeout(() => void this.read(live), REREAD_DELAY_MS).unref();

@@ -178,4 +178,22 @@ describe('configuration', () => {
     expect(error).toBeInstanceOf(ConnectionError);
     expect((error as Error).message).not.toContain('s3cret-pw');
   });
+
+  it('tells onError of a Redis it cannot reach between calls, without the credentials', async () => {
+    const reported: Error[] = [];
+    const backend = kit.backend({
+      url: 'redis://someone:s3cret-pw@127.0.0.1:1/0',
+      redisOptions: { retryStrategy: () => null },
+      onError: (error) => reported.push(error),
+    });
+    // connect() rejects by itself; the connection's own error must reach the hook as well.
+    await backend.connect().catch(() => undefined);
+    await waitFor(() => reported.length > 0, 'a background error');
+    expect(reported[0]).toBeInstanceOf(ConnectionError);
+    expect(reported[0]!.message).toMatch(/^redis: /);
+    for (const error of reported) {
+      expect(error.message).not.toContain('s3cret-pw');
+      expect(error.message).not.toContain('someone');
+    }
+  });
 });

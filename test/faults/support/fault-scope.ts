@@ -79,9 +79,9 @@ export class FaultScope {
   resultBackend(endpoints: Endpoints = {}, extra: { connectionName?: string } = {}): ResultBackend {
     if (this.backend === 'postgres') {
       return new PostgresResultBackend({
-        connectionString: endpoints.databaseUrl ?? DATABASE_URL,
+        url: endpoints.databaseUrl ?? DATABASE_URL,
         schema: this.pgSchema,
-        connectionTimeoutMs: 2_000,
+        connectTimeoutMs: 2_000,
         statementTimeoutMs: 3_000,
         onError: () => undefined,
       });
@@ -102,7 +102,7 @@ export class FaultScope {
         url: endpoints.amqpUrl ?? AMQP_URL,
         delayNamespace: this.delayNamespace,
         reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
-        logger: { warn: () => undefined },
+        onError: () => undefined,
       }),
       backend: backend ?? this.resultBackend(endpoints),
       defaultQueue: this.queue,

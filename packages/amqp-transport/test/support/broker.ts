@@ -93,19 +93,19 @@ export function delayNamespace(): string {
   return `amqp-test-delay-${randomUUID()}`;
 }
 
-/** Collects the transport's warnings instead of printing them. */
-export class RecordingLogger {
-  readonly warnings: string[] = [];
-  warn(message: string): void {
-    this.warnings.push(message);
-  }
+/** Collects the transport's background errors (its `onError`) instead of printing them. */
+export class RecordingErrors {
+  readonly messages: string[] = [];
+  readonly onError = (error: Error): void => {
+    this.messages.push(error.message);
+  };
 }
 
 /** A transport on the test broker with a quiet logger and fast reconnects. */
 export function testTransport(options: AmqpTransportOptions = {}): AmqpTransport {
   return new AmqpTransport({
     url: AMQP_URL,
-    logger: new RecordingLogger(),
+    onError: new RecordingErrors().onError,
     reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
     ...options,
   });

@@ -46,7 +46,7 @@ export { reprArgs, reprKwargs } from '../protocol/python-repr';
 
 // Helpers every plugin needs.
 export { OptionChecker, type NumberRule, type StringRule } from './option-checks';
-export { renamedOption } from './renamed-options';
+export { renamedOption, warnDeprecatedOption } from './renamed-options';
 export { REDACTED, Redactor, redactUrl } from './url-redaction';
 export { bounded, closeWithin } from './bounded-wait';
 export {
