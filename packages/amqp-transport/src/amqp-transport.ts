@@ -75,60 +75,30 @@ export class AmqpTransport implements Transport {
   private session?: Session;
 
   constructor(options: AmqpTransportOptions = {}) {
-    const heartbeat = check.optionalNumber(
-      'heartbeatSeconds',
-      options.heartbeatSeconds,
-      DEFAULT_HEARTBEAT_SECONDS,
-      { min: 0 },
-    );
+    const numbers = check.numbers(options, {
+      heartbeatSeconds: { default: DEFAULT_HEARTBEAT_SECONDS, min: 0 },
+      publishTimeoutMs: { default: DEFAULT_PUBLISH_TIMEOUT_MS, min: 1 },
+      maxUnconfirmed: { default: DEFAULT_MAX_UNCONFIRMED, min: 1, integer: true },
+      connectTimeoutMs: { default: DEFAULT_CONNECT_TIMEOUT_MS, min: 1 },
+    });
     ({ urls: this.urls, redactor: this.redactor } = parseBrokerUrls(
       options.url ?? DEFAULT_URL,
-      heartbeat,
+      numbers.heartbeatSeconds,
     ));
     this.connectionName = options.connectionName ?? DEFAULT_CONNECTION_NAME;
-    this.publishTimeoutMs = check.optionalNumber(
-      'publishTimeoutMs',
-      options.publishTimeoutMs,
-      DEFAULT_PUBLISH_TIMEOUT_MS,
-      { min: 1 },
+    this.publishTimeoutMs = numbers.publishTimeoutMs;
+    this.maxUnconfirmed = numbers.maxUnconfirmed;
+    this.connectTimeoutMs = numbers.connectTimeoutMs;
+    this.reconnect = check.numbers(
+      options.reconnect ?? {},
+      {
+        initialDelayMs: { default: DEFAULT_RECONNECT_INITIAL_DELAY_MS, min: 0 },
+        maxDelayMs: { default: DEFAULT_RECONNECT_MAX_DELAY_MS, min: 0 },
+        multiplier: { default: DEFAULT_RECONNECT_MULTIPLIER, min: 1 },
+        jitter: { default: DEFAULT_RECONNECT_JITTER, min: 0, max: 1 },
+      },
+      'reconnect.',
     );
-    this.maxUnconfirmed = check.optionalNumber(
-      'maxUnconfirmed',
-      options.maxUnconfirmed,
-      DEFAULT_MAX_UNCONFIRMED,
-      { min: 1, integer: true },
-    );
-    this.connectTimeoutMs = check.optionalNumber(
-      'connectTimeoutMs',
-      options.connectTimeoutMs,
-      DEFAULT_CONNECT_TIMEOUT_MS,
-      { min: 1 },
-    );
-    const r = options.reconnect ?? {};
-    this.reconnect = {
-      initialDelayMs: check.optionalNumber(
-        'reconnect.initialDelayMs',
-        r.initialDelayMs,
-        DEFAULT_RECONNECT_INITIAL_DELAY_MS,
-        { min: 0 },
-      ),
-      maxDelayMs: check.optionalNumber(
-        'reconnect.maxDelayMs',
-        r.maxDelayMs,
-        DEFAULT_RECONNECT_MAX_DELAY_MS,
-        { min: 0 },
-      ),
-      multiplier: check.optionalNumber(
-        'reconnect.multiplier',
-        r.multiplier,
-        DEFAULT_RECONNECT_MULTIPLIER,
-        { min: 1 },
-      ),
-      jitter: check.optionalNumber('reconnect.jitter', r.jitter, DEFAULT_RECONNECT_JITTER, {
-        min: 0,
-        max: 1,
-      }),
-    };
     const queueType = check.oneOf(
       'queueType',
       options.queueType ?? DEFAULT_QUEUE_TYPE,

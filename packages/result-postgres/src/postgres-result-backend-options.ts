@@ -200,24 +200,30 @@ export function resolveOptions(options: PostgresResultBackendOptions): ResolvedO
       'maxConnections applies only to a pool the backend creates; size your own pool instead',
     );
   }
-  const minPollIntervalMs = check.optionalNumber(
-    'minPollIntervalMs',
-    options.minPollIntervalMs,
-    DEFAULT_MIN_POLL_INTERVAL_MS,
-    positive,
+  const numbers = check.numbers(
+    {
+      ...options,
+      connectTimeoutMs: renamedOption(OWNER, options, 'connectTimeoutMs', 'connectionTimeoutMs'),
+    },
+    {
+      maxConnections: { default: DEFAULT_MAX_CONNECTIONS, ...positive },
+      connectTimeoutMs: { default: DEFAULT_CONNECTION_TIMEOUT_MS, ...positive },
+      statementTimeoutMs: { default: DEFAULT_STATEMENT_TIMEOUT_MS, ...positive },
+      resultExpiresMs: { default: DEFAULT_RESULT_EXPIRES_MS, ...nonNegative },
+      expirySweepIntervalMs: { default: 0, ...nonNegative },
+      expiryBatchSize: { default: DEFAULT_EXPIRY_BATCH_SIZE, ...positive },
+      minPollIntervalMs: { default: DEFAULT_MIN_POLL_INTERVAL_MS, ...positive },
+      maxPollIntervalMs: { default: DEFAULT_MAX_POLL_INTERVAL_MS, ...positive },
+      storeBatchSize: { default: DEFAULT_STORE_BATCH_SIZE, ...positive },
+    },
   );
-  const maxPollIntervalMs = check.optionalNumber(
-    'maxPollIntervalMs',
-    options.maxPollIntervalMs,
-    DEFAULT_MAX_POLL_INTERVAL_MS,
-    positive,
-  );
-  if (maxPollIntervalMs < minPollIntervalMs) {
+  if (numbers.maxPollIntervalMs < numbers.minPollIntervalMs) {
     check.fail(
-      `maxPollIntervalMs (${maxPollIntervalMs}) must be at least minPollIntervalMs (${minPollIntervalMs})`,
+      `maxPollIntervalMs (${numbers.maxPollIntervalMs}) must be at least minPollIntervalMs (${numbers.minPollIntervalMs})`,
     );
   }
   return {
+    ...numbers,
     url,
     pool,
     closeClient: pool ? (renamedOption(OWNER, options, 'closeClient', 'endPool') ?? false) : true,
@@ -227,57 +233,13 @@ export function resolveOptions(options: PostgresResultBackendOptions): ResolvedO
       groupTable: options.groupTable ?? DEFAULT_GROUP_TABLE,
     }),
     createSchema: options.createSchema ?? true,
-    maxConnections: check.optionalNumber(
-      'maxConnections',
-      options.maxConnections,
-      DEFAULT_MAX_CONNECTIONS,
-      positive,
-    ),
-    connectTimeoutMs: check.optionalNumber(
-      'connectTimeoutMs',
-      renamedOption(OWNER, options, 'connectTimeoutMs', 'connectionTimeoutMs'),
-      DEFAULT_CONNECTION_TIMEOUT_MS,
-      positive,
-    ),
-    statementTimeoutMs: check.optionalNumber(
-      'statementTimeoutMs',
-      options.statementTimeoutMs,
-      DEFAULT_STATEMENT_TIMEOUT_MS,
-      positive,
-    ),
     connectionName: check.string(
       'connectionName',
       renamedOption(OWNER, options, 'connectionName', 'applicationName') ??
         DEFAULT_APPLICATION_NAME,
       { maxLength: 63 },
     ),
-    resultExpiresMs: check.optionalNumber(
-      'resultExpiresMs',
-      options.resultExpiresMs,
-      DEFAULT_RESULT_EXPIRES_MS,
-      nonNegative,
-    ),
-    expirySweepIntervalMs: check.optionalNumber(
-      'expirySweepIntervalMs',
-      options.expirySweepIntervalMs,
-      0,
-      nonNegative,
-    ),
-    expiryBatchSize: check.optionalNumber(
-      'expiryBatchSize',
-      options.expiryBatchSize,
-      DEFAULT_EXPIRY_BATCH_SIZE,
-      positive,
-    ),
-    minPollIntervalMs,
-    maxPollIntervalMs,
     notify: options.notify ?? true,
-    storeBatchSize: check.optionalNumber(
-      'storeBatchSize',
-      options.storeBatchSize,
-      DEFAULT_STORE_BATCH_SIZE,
-      positive,
-    ),
     onError: options.onError,
   };
 }

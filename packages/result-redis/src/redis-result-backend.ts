@@ -54,18 +54,13 @@ export class RedisResultBackend implements ResultBackend {
       'groupKeyPrefix',
       options.groupKeyPrefix ?? DEFAULT_GROUP_KEY_PREFIX,
     );
-    this.expiresMs = check.optionalNumber(
-      'resultExpiresMs',
-      options.resultExpiresMs,
-      DEFAULT_RESULT_EXPIRES_MS,
-      { min: 0 },
-    );
-    this.timeoutMs = check.optionalNumber(
-      'commandTimeoutMs',
-      options.commandTimeoutMs,
-      DEFAULT_COMMAND_TIMEOUT_MS,
-      { min: 1 },
-    );
+    const numbers = check.numbers(options, {
+      resultExpiresMs: { default: DEFAULT_RESULT_EXPIRES_MS, min: 0 },
+      commandTimeoutMs: { default: DEFAULT_COMMAND_TIMEOUT_MS, min: 1 },
+      watchOnSendMs: { default: DEFAULT_WATCH_ON_SEND_MS, min: 0 },
+    });
+    this.expiresMs = numbers.resultExpiresMs;
+    this.timeoutMs = numbers.commandTimeoutMs;
     if (this.keyPrefix === this.groupKeyPrefix) {
       check.fail('keyPrefix and groupKeyPrefix must differ, or groups would overwrite results');
     }
@@ -113,14 +108,7 @@ export class RedisResultBackend implements ResultBackend {
       readMany: (keys) =>
         this.run(`read of ${keys.length} results`, () => readKeys(this.client, keys)),
       channelPrefix: channelPrefixOf(this.client),
-      watchMs: check.optionalNumber(
-        'watchOnSendMs',
-        options.watchOnSendMs,
-        DEFAULT_WATCH_ON_SEND_MS,
-        {
-          min: 0,
-        },
-      ),
+      watchMs: numbers.watchOnSendMs,
       afterSubscribe: (keys) => this.afterSubscribe(keys),
       onError: report,
     });

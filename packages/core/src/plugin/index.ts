@@ -7,18 +7,7 @@
  */
 
 // The contracts.
-export type {
-  MessageProperties,
-  HeaderValue,
-  TransportMessage,
-  QueueDeclaration,
-  PublishOptions,
-  Delivery,
-  ConsumeOptions,
-  Consumer,
-  DeliveryHandler,
-  Transport,
-} from '../transport/transport';
+export type * from '../transport/transport';
 export { DEAD_LETTER_REASON_HEADER, deadLetterQueueName } from '../transport/transport';
 export type { ResultBackend } from '../backend/result-backend';
 export {
@@ -45,7 +34,12 @@ export * from '../protocol/control-message';
 export { reprArgs, reprKwargs } from '../protocol/python-repr';
 
 // Helpers every plugin needs.
-export { OptionChecker, type NumberRule, type StringRule } from './option-checks';
+export {
+  OptionChecker,
+  type NumberOption,
+  type NumberRule,
+  type StringRule,
+} from './option-checks';
 export { renamedOption, warnDeprecatedOption } from './renamed-options';
 export { REDACTED, Redactor, redactUrl } from './url-redaction';
 export { bounded, closeWithin } from './bounded-wait';

@@ -10,6 +10,12 @@ export interface NumberRule {
   readonly integer?: boolean;
 }
 
+/** A numeric option's rule and the value it takes when not given. */
+export interface NumberOption extends NumberRule {
+  /** The value when the option is undefined (checked too). */
+  readonly default: number;
+}
+
 /** What a string option may be. */
 export interface StringRule {
   /** Whether `''` is refused. @defaultValue false */
@@ -60,6 +66,31 @@ export class OptionChecker {
   /** `value`, or `fallback` when it is undefined, checked by {@link number}. */
   optionalNumber(name: string, value: unknown, fallback: number, rule: NumberRule = {}): number {
     return this.number(name, value === undefined ? fallback : value, rule);
+  }
+
+  /**
+   * Several numeric options at once: for each key of `rules`, the value in `options` (or the
+   * rule's default) checked by {@link number}. `prefix` goes before each name in errors, for
+   * nested options (`'reconnect.'`).
+   *
+   * @example
+   * ```ts
+   * const { timeoutMs, retries } = check.numbers(options, {
+   *   timeoutMs: { default: 5_000, min: 1 },
+   *   retries: { default: 3, min: 0, integer: true },
+   * });
+   * ```
+   */
+  numbers<K extends string>(
+    options: { readonly [key in NoInfer<K>]?: unknown },
+    rules: { readonly [key in K]: NumberOption },
+    prefix = '',
+  ): { [key in K]: number } {
+    const out = {} as { [key in K]: number };
+    for (const key of Object.keys(rules) as K[]) {
+      out[key] = this.optionalNumber(prefix + key, options[key], rules[key].default, rules[key]);
+    }
+    return out;
   }
 
   /** `value` if it is a string within `rule`; otherwise a {@link ConfigError}. */
