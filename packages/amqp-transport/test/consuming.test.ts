@@ -7,7 +7,7 @@ import {
   unacked,
   withRawChannel,
   useTestTransport,
-} from './support/broker';
+} from '../../../test/support/amqp-transport';
 
 const ctx = useTestTransport();
 const { queues } = ctx;

@@ -15,7 +15,7 @@ import {
   testTransport,
   textMessage,
   withRawChannel,
-} from './support/broker';
+} from '../../../test/support/amqp-transport';
 
 const namespace = delayNamespace();
 const queues: string[] = [];

@@ -3,7 +3,7 @@ import { sleep } from '@conveyor/core/testing';
 import { Pool, type QueryConfig, type QueryResult } from 'pg';
 import { PostgresResultBackend } from '../src';
 import { DATABASE_URL } from '../../../test/support/services';
-import { dropSchema, makeBackend, sql, state, success, uniqueSchema } from './helpers';
+import { dropSchema, makeBackend, sql, state, success, uniqueSchema } from '../../../test/support/postgres';
 
 const schema = uniqueSchema();
 

@@ -4,7 +4,7 @@ import { waitFor } from '@conveyor/core/testing';
 import { Redis } from 'ioredis';
 import { RedisResultBackend } from '../src';
 import { REDIS_URL } from '../../../test/support/services';
-import { meta, RedisTestKit } from './redis-test-kit';
+import { meta, RedisTestKit } from '../../../test/support/redis-backend';
 
 function withDb(url: string, db: number): string {
   const parsed = new URL(url);

@@ -3,7 +3,7 @@ import { ConnectionError } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
 import { TcpProxy } from '../../../test/support/tcp-proxy';
 import { REDIS_URL } from '../../../test/support/services';
-import { meta, RedisTestKit } from './redis-test-kit';
+import { meta, RedisTestKit } from '../../../test/support/redis-backend';
 
 describe('recovery from a lost Redis connection', () => {
   let kit: RedisTestKit;

@@ -3,7 +3,7 @@ import type { ResultMeta } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
 import { RedisResultBackend, type RedisResultBackendOptions } from '../src';
 import { REDIS_URL } from '../../../test/support/services';
-import { meta, RedisTestKit } from './redis-test-kit';
+import { meta, RedisTestKit } from '../../../test/support/redis-backend';
 
 /** Runs `land` once, in the window between SUBSCRIBE being acknowledged and the key read. */
 class BackendWithLandingWindow extends RedisResultBackend {

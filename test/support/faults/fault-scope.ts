@@ -5,10 +5,12 @@ import { AmqpTransport } from '@conveyor/amqp-transport';
 import { Conveyor, type ResultBackend } from '@conveyor/core';
 import { PostgresResultBackend } from '@conveyor/result-postgres';
 import { RedisResultBackend } from '@conveyor/result-redis';
-import { removeDelayNamespace, removeQueues } from '../../support/rabbitmq';
-import { deleteRedisKeys } from '../../support/redis';
-import { AMQP_URL, DATABASE_URL, REDIS_URL } from '../../support/services';
+import { removeDelayNamespace, removeQueues } from '../rabbitmq';
+import { deleteRedisKeys } from '../redis';
+import { AMQP_URL, DATABASE_URL, REDIS_URL } from '../services';
+import { buildPackages } from './build';
 import { parseRuns, type RunRecord } from './ledger';
+import { killAllWorkers } from './worker-process';
 
 /** Where a worker or producer connects; each defaults to the real service (no proxy). */
 export interface Endpoints {
@@ -135,6 +137,23 @@ export class FaultScope {
     this.runlog ??= new Redis(REDIS_URL);
     return this.runlog;
   }
+}
+
+/**
+ * Registers what every fault case of a file shares: the packages built once before its cases,
+ * and after each case its worker processes killed and its {@link FaultScope} cleaned up (before
+ * any `afterEach` the file declares later, such as stopping a proxy the producers used). Returns
+ * the function a case opens its scope with.
+ */
+export function useFaultScopes(): (label: string, backend?: BackendKind) => FaultScope {
+  let scope: FaultScope | undefined;
+  beforeAll(() => buildPackages(), 120_000);
+  afterEach(async () => {
+    await killAllWorkers();
+    await scope?.cleanup();
+    scope = undefined;
+  });
+  return (label, backend) => (scope = new FaultScope(label, backend));
 }
 
 /** Drops a test schema and everything in it. */

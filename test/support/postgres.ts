@@ -2,8 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { ResultMeta, TaskState } from '@conveyor/core';
 import { metaOf, successMeta } from '@conveyor/core/testing';
 import { Client } from 'pg';
-import { PostgresResultBackend, type PostgresResultBackendOptions } from '../src';
-import { DATABASE_URL } from '../../../test/support/services';
+import {
+  PostgresResultBackend,
+  type PostgresResultBackendOptions,
+} from '../../packages/result-postgres/src';
+import { DATABASE_URL } from './services';
 
 /** A fresh schema name for one test file. */
 export function uniqueSchema(): string {
