@@ -11,7 +11,7 @@ function node(code: string): string {
 }
 
 describe('the published entry points (built output, as another project imports them)', () => {
-  it('exports @conveyor/core/testing for transport and backend authors', () => {
+  it('exports @conveyor/core/testing for transport and backend authors, worker semantics included', () => {
     const keys = node(
       "console.log(Object.keys(require('@conveyor/core/testing')).sort().join(','))",
     ).split(',');
@@ -19,6 +19,7 @@ describe('the published entry points (built output, as another project imports t
       expect.arrayContaining([
         'describeBackendConformance',
         'describeTransportConformance',
+        'describeWorkerSemantics',
         'waitFor',
       ]),
     );
