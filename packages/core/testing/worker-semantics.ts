@@ -138,7 +138,9 @@ class SemanticsService {
   }
 }
 
+// Plain JavaScript that task threads load by path (as `appModule`), so it is required by path.
 const cpuModule = join(__dirname, 'fixtures/cpu-tasks.js');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { CpuService } = require(cpuModule) as { CpuService: new () => object };
 
 /**
