@@ -6,7 +6,14 @@ import { PostgresResultBackend, type PostgresResultBackendOptions } from '../src
 import { taskIdsOfPayload } from '../src/notification-listener';
 import { notifyChannel } from '../src/schema';
 import { DATABASE_URL } from '../../../test/support/services';
-import { dropSchema, makeBackend, sql, state, success, uniqueSchema } from '../../../test/support/postgres';
+import {
+  dropSchema,
+  makeBackend,
+  sql,
+  state,
+  success,
+  uniqueSchema,
+} from '../../../test/support/postgres';
 
 const schema = uniqueSchema();
 

@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { waitFor } from '@conveyor/core/testing';
-import { dropSchema, makeBackend, sql, success, uniqueSchema } from '../../../test/support/postgres';
+import {
+  dropSchema,
+  makeBackend,
+  sql,
+  success,
+  uniqueSchema,
+} from '../../../test/support/postgres';
 
 const schema = uniqueSchema();
 const results = `"${schema}".conveyor_task_results`;

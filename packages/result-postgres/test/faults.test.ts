@@ -4,7 +4,14 @@ import { ConnectionError } from '@conveyor/core';
 import { sleep, waitFor } from '@conveyor/core/testing';
 import { DATABASE_URL } from '../../../test/support/services';
 import { TcpProxy } from '../../../test/support/tcp-proxy';
-import { dropSchema, makeBackend, sql, state, success, uniqueSchema } from '../../../test/support/postgres';
+import {
+  dropSchema,
+  makeBackend,
+  sql,
+  state,
+  success,
+  uniqueSchema,
+} from '../../../test/support/postgres';
 
 const schema = uniqueSchema();
 const PASSWORD = 'never-print-this-9f2c';

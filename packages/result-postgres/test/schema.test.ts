@@ -6,7 +6,13 @@ import { Pool } from 'pg';
 import { PostgresResultBackend } from '../src';
 import { renderSchemaSql } from '../src/schema';
 import { DATABASE_URL } from '../../../test/support/services';
-import { dropSchema, makeBackend, sql, success, uniqueSchema } from '../../../test/support/postgres';
+import {
+  dropSchema,
+  makeBackend,
+  sql,
+  success,
+  uniqueSchema,
+} from '../../../test/support/postgres';
 
 const schemas: string[] = [];
 function newSchema(): string {

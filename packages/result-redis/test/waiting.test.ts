@@ -111,7 +111,7 @@ describe('waiting for results', () => {
       await waitFor(
         async () => {
           const subs = await kit.clientsNamed(kit.subscriberName);
-          return subs.length === 1 && subs[0].sub === '10000';
+          return subs.length === 1 && subs[0]?.sub === '10000';
         },
         'one subscriber connection holding 10,000 channels',
         20_000,
