@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { connect, type ConfirmChannel, type GetMessage } from 'amqplib';
-import { DEAD_LETTER_REASON_HEADER, deadLetterQueueName } from '@conveyor/core';
+import { DEAD_LETTER_REASON_HEADER, deadLetterQueueName } from '@conveyor/core/plugin';
 import { waitFor } from '@conveyor/core/testing';
 import { rabbitmqctl, withRawChannel } from '../support/rabbitmq';
 import { AMQP_URL } from '../support/services';

@@ -115,6 +115,15 @@ export class AmqpTransport implements Transport {
     this.topology = new Topology(new DelayTopology(namespace), queueType);
   }
 
+  /**
+   * Adds a listener for the failures this transport meets in the background, besides its `onError`
+   * option: how a worker running on it reports them as its `worker-error` event. Returns a
+   * function that removes the listener.
+   */
+  onBackgroundError(listener: BackgroundErrorHandler): () => void {
+    return this.errors.listen(listener);
+  }
+
   async connect(): Promise<void> {
     await this.open().publisherConnection.connection(this.connectTimeoutMs);
   }

@@ -1,5 +1,6 @@
 import {
   BackgroundErrors,
+  type BackgroundErrorHandler,
   ConnectionError,
   SerializationError,
   isReadyState,
@@ -141,6 +142,15 @@ export class PostgresResultBackend implements ResultBackend {
         ),
       isRowError: isDataError,
     });
+  }
+
+  /**
+   * Adds a listener for the failures this backend meets in the background, besides its `onError`
+   * option: how a worker running on it reports them as its `worker-error` event. Returns a
+   * function that removes the listener.
+   */
+  onBackgroundError(listener: BackgroundErrorHandler): () => void {
+    return this.backgroundErrors.listen(listener);
   }
 
   /** Creates the tables if needed (see `createSchema`). Optional: every operation does it first. */

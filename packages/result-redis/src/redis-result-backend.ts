@@ -1,6 +1,7 @@
 import { Cluster, Redis } from 'ioredis';
 import {
   BackgroundErrors,
+  type BackgroundErrorHandler,
   bounded,
   coalesceWrites,
   ConnectionError,
@@ -112,6 +113,15 @@ export class RedisResultBackend implements ResultBackend {
       afterSubscribe: (keys) => this.afterSubscribe(keys),
       onError: report,
     });
+  }
+
+  /**
+   * Adds a listener for the failures this backend meets in the background, besides its `onError`
+   * option: how a worker running on it reports them as its `worker-error` event. Returns a
+   * function that removes the listener.
+   */
+  onBackgroundError(listener: BackgroundErrorHandler): () => void {
+    return this.errors.listen(listener);
   }
 
   async connect(): Promise<void> {

@@ -186,9 +186,11 @@ describe('configuration', () => {
       redisOptions: { retryStrategy: () => null },
       onError: (error) => reported.push(error),
     });
+    const heard: Error[] = [];
+    backend.onBackgroundError((error) => heard.push(error));
     // connect() rejects by itself; the connection's own error must reach the hook as well.
     await backend.connect().catch(() => undefined);
-    await waitFor(() => reported.length > 0, 'a background error');
+    await waitFor(() => reported.length > 0 && heard.length > 0, 'a background error');
     expect(reported[0]).toBeInstanceOf(ConnectionError);
     expect(reported[0]!.message).toMatch(/^redis: /);
     for (const error of reported) {
