@@ -30,6 +30,13 @@ export async function sql<R extends Record<string, unknown> = Record<string, unk
   }
 }
 
+/** A schema of its own for this test file (see {@link uniqueSchema}), dropped after the file. */
+export function useSchema(): string {
+  const schema = uniqueSchema();
+  afterAll(() => dropSchema(schema));
+  return schema;
+}
+
 export async function dropSchema(schema: string): Promise<void> {
   await sql(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
 }

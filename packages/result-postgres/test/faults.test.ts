@@ -4,16 +4,9 @@ import { ConnectionError } from '@conveyor/core';
 import { sleep, waitFor } from '@conveyor/core/testing';
 import { DATABASE_URL } from '../../../test/support/services';
 import { TcpProxy } from '../../../test/support/tcp-proxy';
-import {
-  dropSchema,
-  makeBackend,
-  sql,
-  state,
-  success,
-  uniqueSchema,
-} from '../../../test/support/postgres';
+import { makeBackend, sql, state, success, useSchema } from '../../../test/support/postgres';
 
-const schema = uniqueSchema();
+const schema = useSchema();
 const PASSWORD = 'never-print-this-9f2c';
 const target = new URL(DATABASE_URL);
 let proxy: TcpProxy;
@@ -45,7 +38,6 @@ beforeEach(async () => {
   await proxy.start();
 });
 afterEach(() => proxy.stop());
-afterAll(() => dropSchema(schema));
 
 describe('a connection killed by the server', () => {
   it('still resolves waiters after pg_terminate_backend kills every connection of the backend', async () => {

@@ -3,16 +3,9 @@ import { sleep, waitFor } from '@conveyor/core/testing';
 import { Pool, type QueryConfig, type QueryResult } from 'pg';
 import { PostgresResultBackend } from '../src';
 import { DATABASE_URL } from '../../../test/support/services';
-import {
-  dropSchema,
-  makeBackend,
-  sql,
-  state,
-  success,
-  uniqueSchema,
-} from '../../../test/support/postgres';
+import { makeBackend, sql, state, success, useSchema } from '../../../test/support/postgres';
 
-const schema = uniqueSchema();
+const schema = useSchema();
 
 /** One poll query: the ids it asked for, and when it started and ended (ms since the epoch). */
 interface Poll {
@@ -65,8 +58,6 @@ async function backedOff(polls: Poll[], gapMs: number): Promise<void> {
     20_000,
   );
 }
-
-afterAll(() => dropSchema(schema));
 
 describe('waiting for results', () => {
   it('serves 10,000 concurrent waits with one poll query per tick, and resolves them all', async () => {

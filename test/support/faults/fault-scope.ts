@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { Client } from 'pg';
 import { AmqpTransport } from '@conveyor/amqp-transport';
 import { Conveyor, type ResultBackend } from '@conveyor/core';
 import { PostgresResultBackend } from '@conveyor/result-postgres';
 import { RedisResultBackend } from '@conveyor/result-redis';
 import { removeDelayNamespace, removeQueues } from '../rabbitmq';
+import { dropSchema } from '../postgres';
 import { deleteRedisKeys } from '../redis';
 import { AMQP_URL, DATABASE_URL, REDIS_URL } from '../services';
 import { buildPackages } from './build';
@@ -154,17 +154,6 @@ export function useFaultScopes(): (label: string, backend?: BackendKind) => Faul
     scope = undefined;
   });
   return (label, backend) => (scope = new FaultScope(label, backend));
-}
-
-/** Drops a test schema and everything in it. */
-export async function dropSchema(schema: string): Promise<void> {
-  const client = new Client({ connectionString: DATABASE_URL });
-  await client.connect();
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  } finally {
-    await client.end();
-  }
 }
 
 /** Closes an app, giving up (with a warning) after `ms` so one hang cannot stop the cleanup. */
