@@ -93,6 +93,7 @@ export class FaultScope {
       keyPrefix: `${this.redisPrefix}celery-task-meta-`,
       groupKeyPrefix: `${this.redisPrefix}celery-taskset-meta-`,
       commandTimeoutMs: 3_000,
+      onError: () => undefined,
       ...extra,
     });
   }
