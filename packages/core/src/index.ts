@@ -37,7 +37,20 @@ export type { TaskState, ResultMeta, GroupMeta, ExceptionMeta } from './protocol
 // The worker.
 export { Worker } from './worker/worker';
 export type { WorkerOptions } from './worker/worker-options';
-export type { WorkerEvents, TaskEvent, RejectedMessageEvent } from './worker/worker-events';
+export type {
+  WorkerEvents,
+  TaskEvent,
+  RejectedMessageEvent,
+  DeadLetterEvent,
+} from './worker/worker-events';
+export { logWorker } from './logging/worker-log';
+export {
+  createWorkerLogger,
+  type WorkerLogger,
+  type WorkerLoggerOptions,
+  type LogFormat,
+} from './logging/worker-logger';
+export { parseLogLevel, type LogLevel } from './logging/log-level';
 
 // Errors and defaults.
 export * from './errors';

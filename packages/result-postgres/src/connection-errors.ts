@@ -9,7 +9,7 @@ import type { ClientConfig } from 'pg';
 export class ErrorTranslator {
   constructor(
     /** Where the store is, without credentials, e.g. `127.0.0.1:5432/test`. */
-    private readonly target: string,
+    readonly target: string,
     /** Knows the credentials of the connection settings. */
     private readonly redactor: Redactor,
   ) {}

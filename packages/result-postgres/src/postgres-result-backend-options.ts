@@ -26,12 +26,12 @@ export interface PostgresResultBackendOptions {
    * its pool. The user name and password never appear in errors or logs.
    * @defaultValue none: either this or `pool` is required
    */
-  url?: string;
+  url?: string | undefined;
   /**
    * The old name of `url`.
    * @deprecated Give `url`; this name leaves in the next minor version.
    */
-  connectionString?: string;
+  connectionString?: string | undefined;
   /**
    * An existing pool to run on instead. Its own settings apply (size, timeouts): set
    * `statement_timeout` on it, since the backend can only bound its queries client-side here.
