@@ -12,7 +12,7 @@ import { MemoryQueue as MemoryQueueClass } from './memory/memory-broker';
 // The app.
 export { Conveyor } from './app/conveyor';
 export type { ConveyorOptions } from './app/conveyor-options';
-export type { SendOptions } from './app/send-options';
+export type { SendOptions } from './producer/send-options';
 
 // Tasks.
 export { Task, TaskService } from './task/decorators';
@@ -37,6 +37,7 @@ export type { TaskState, ResultMeta, GroupMeta, ExceptionMeta } from './protocol
 // The worker.
 export { Worker } from './worker/worker';
 export type { WorkerOptions } from './worker/worker-options';
+export type { WorkerHost } from './worker/worker-host';
 export type {
   WorkerEvents,
   TaskEvent,
@@ -68,8 +69,23 @@ export type {
   ConsumeOptions,
   Consumer,
   DeliveryHandler,
+  ExchangeDeclaration,
+  QueueStats,
+  TransportCapability,
 } from './transport/transport';
-export type { ResultBackend } from './backend/result-backend';
+export { TRANSPORT_CAPABILITIES } from './transport/transport';
+export {
+  BACKEND_CAPABILITIES,
+  type ResultBackend,
+  type BackendCapability,
+} from './backend/result-backend';
+export {
+  capabilitiesOf,
+  hasCapability,
+  requireCapability,
+  type BackendWith,
+  type TransportWith,
+} from './capability/capability';
 export type {
   TaskHeaders,
   TaskEmbed,

@@ -1,13 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import {
+  capabilitiesOf,
   DEAD_LETTER_REASON_HEADER,
   deadLetterQueueName,
+  TRANSPORT_CAPABILITIES,
   UnroutableError,
   type Consumer,
   type Delivery,
   type Transport,
+  type TransportCapability,
   type TransportMessage,
 } from '@conveyor/core/plugin';
+import { queueAdminCases, type TransportCaseKit } from './capability-cases';
 import { sleep, waitFor } from './wait-for';
 
 /** What a transport implementation gives the conformance suite. */
@@ -27,11 +31,15 @@ export interface TransportFixture {
 /**
  * Registers the behaviour every {@link Transport} must have. Call it inside a test file with a
  * fixture for your implementation; it uses fresh uuid-named queues and removes them afterwards.
+ * `capabilities` lists the optional capabilities the transport has: their cases run too, and a
+ * test fails when the list and the transport's members disagree.
  */
 export function describeTransportConformance(
   label: string,
   makeFixture: () => TransportFixture,
+  options: { capabilities?: readonly TransportCapability[] } = {},
 ): void {
+  const capabilities = options.capabilities ?? [];
   describe(`Transport conformance: ${label}`, () => {
     let fixture: TransportFixture;
     const transports: Transport[] = [];
@@ -61,6 +69,17 @@ export function describeTransportConformance(
     beforeAll(() => {
       fixture = makeFixture();
     });
+
+    it('has exactly the optional capabilities its fixture lists', async () => {
+      const t = await open();
+      expect(capabilitiesOf(t)).toEqual(
+        Object.keys(TRANSPORT_CAPABILITIES).filter((c) =>
+          capabilities.includes(c as TransportCapability),
+        ),
+      );
+    });
+    const kit: TransportCaseKit = { open, newQueue: (t) => newQueue(t), collect, message };
+    if (capabilities.includes('queueAdmin')) queueAdminCases(kit);
     afterEach(async () => {
       await Promise.all(transports.splice(0).map((t) => t.close()));
       if (queues.length > 0) await fixture.removeQueues(queues.splice(0));

@@ -14,17 +14,18 @@ import { TaskExplorer } from '../task/task-explorer';
 import type { ClassType } from '../task/task-options';
 import type { QueueDeclaration, Transport } from '../transport/transport';
 import { Worker } from '../worker/worker';
+import type { WorkerHost } from '../worker/worker-host';
 import type { WorkerOptions } from '../worker/worker-options';
 import type { ConveyorOptions } from './conveyor-options';
-import { Producer, type TaskCall } from './producer';
-import type { SendOptions } from './send-options';
+import { Producer, type TaskCall } from '../producer/producer';
+import type { SendOptions } from '../producer/send-options';
 
 /**
  * A Conveyor app: the registered tasks, the broker and the result backend. Web nodes use it to
  * send tasks (`client()`, `send()`), worker nodes to run them (`worker()`); one process may do
  * both. Declaration mistakes are refused here, with a `ConfigError`.
  */
-export class Conveyor {
+export class Conveyor implements WorkerHost {
   /** The broker. */
   readonly transport: Transport;
   /** The result backend, or undefined when results are off. */

@@ -73,6 +73,11 @@ export class MemoryQueue {
     });
   }
 
+  /** Consumers attached now. */
+  get consumerCount(): number {
+    return this.consumers.length;
+  }
+
   purge(): number {
     const count = this.messages.length;
     this.messages.length = 0;

@@ -8,6 +8,7 @@ import {
   type DeliveryHandler,
   type PublishOptions,
   type QueueDeclaration,
+  type QueueStats,
   type Transport,
   type TransportMessage,
 } from '../transport/transport';
@@ -102,6 +103,18 @@ export class MemoryTransport implements Transport {
         this.subscriptions.delete(unsubscribe);
       },
     };
+  }
+
+  async queueStats(queueName: string): Promise<QueueStats> {
+    const queue = this.broker.queue(queueName);
+    if (!queue) throw new UnroutableError('', queueName);
+    return { ready: queue.size, consumers: queue.consumerCount };
+  }
+
+  async purgeQueue(queueName: string): Promise<number> {
+    const queue = this.broker.queue(queueName);
+    if (!queue) throw new UnroutableError('', queueName);
+    return queue.purge();
   }
 
   describe(): string {

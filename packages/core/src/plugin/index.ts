@@ -8,8 +8,20 @@
 
 // The contracts.
 export type * from '../transport/transport';
-export { DEAD_LETTER_REASON_HEADER, deadLetterQueueName } from '../transport/transport';
-export type { ResultBackend } from '../backend/result-backend';
+export {
+  DEAD_LETTER_REASON_HEADER,
+  deadLetterQueueName,
+  TRANSPORT_CAPABILITIES,
+} from '../transport/transport';
+export type * from '../backend/result-backend';
+export { BACKEND_CAPABILITIES } from '../backend/result-backend';
+export {
+  capabilitiesOf,
+  hasCapability,
+  requireCapability,
+  type BackendWith,
+  type TransportWith,
+} from '../capability/capability';
 export {
   ConveyorError,
   ConfigError,

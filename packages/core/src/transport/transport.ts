@@ -2,6 +2,17 @@
  * The contract between core and a message broker. Core speaks only this interface; each broker
  * package (`@conveyor/amqp-transport`, the in-memory default) implements it, and every
  * implementation must pass the transport conformance suite (`@conveyor/core/testing`).
+ *
+ * **Optional capabilities.** What not every broker can offer is grouped into named capabilities
+ * ({@link TRANSPORT_CAPABILITIES}), each a set of optional members of {@link Transport}. A
+ * transport declares a capability by implementing all of its members (implementing some of them
+ * declares nothing). A feature that needs one calls `requireCapability(transport, name, feature,
+ * offeredBy)` when it starts, which returns the transport typed with those members present or
+ * throws a `ConfigError` naming the capability, the feature and the package that offers it; it
+ * never finds out halfway through a run. The conformance suite runs a capability's cases only for
+ * a fixture that lists it, and fails when a fixture's list and its transport's members disagree.
+ * A new capability is added here: its optional members with TSDoc, its entry in
+ * {@link TRANSPORT_CAPABILITIES}, and its conformance cases behind the same gate.
  */
 
 /** AMQP-style basic properties of a message. */
@@ -89,6 +100,27 @@ export interface Consumer {
 /** Handler for deliveries; exceptions it throws are the caller's bug, so it must not throw. */
 export type DeliveryHandler = (delivery: Delivery) => void;
 
+/** An exchange to declare (capability `exchanges`). Declaration is idempotent. */
+export interface ExchangeDeclaration {
+  name: string;
+  /** `fanout` copies to every bound queue; `topic` routes by pattern; `direct` by exact key. */
+  type: 'fanout' | 'topic' | 'direct';
+  /**
+   * Transient: not durable and deleted by the broker once no queue is bound to it, as Celery
+   * declares `celeryev` and `reply.celery.pidbox`.
+   * @defaultValue true
+   */
+  transient?: boolean;
+}
+
+/** What {@link Transport.queueStats} reports of a queue (capability `queueAdmin`). */
+export interface QueueStats {
+  /** Messages ready for delivery (not counting those delivered and not yet settled). */
+  ready: number;
+  /** Consumers attached now. */
+  consumers: number;
+}
+
 /** A message broker. */
 export interface Transport {
   /** Connects (idempotent). Operations connect on first use, so calling it is optional. */
@@ -123,7 +155,66 @@ export interface Transport {
    * when a broker connection closes.
    */
   close(): Promise<void>;
+
+  // Capability `exchanges`: named exchanges with routing keys, for Celery events (a topic
+  // exchange `celeryev`, routing keys like `task.succeeded`) and remote control replies (the
+  // direct exchange `reply.celery.pidbox`, routed by the caller's reply queue name).
+
+  /** Declares an exchange (idempotent). Capability `exchanges`. */
+  declareExchange?(exchange: ExchangeDeclaration): Promise<void>;
+  /**
+   * Publishes to a declared exchange with a routing key; it goes to the queues bound to it with
+   * a matching key, and to none (without error) when there are none. Transient messages: no
+   * publisher confirm is awaited, and a message no queue takes is dropped, as Celery's events
+   * and replies are. Capability `exchanges`.
+   */
+  publishToExchange?(
+    exchange: string,
+    routingKey: string,
+    message: TransportMessage,
+  ): Promise<void>;
+  /**
+   * Receives what is published to `exchange` with a key matching `bindingKey` from now on,
+   * through a private queue deleted when the returned consumer is cancelled or the connection
+   * closes. For a fanout exchange the key is ignored. Capability `exchanges`.
+   */
+  subscribeExchange?(
+    exchange: string,
+    bindingKey: string,
+    handler: (message: TransportMessage) => void,
+  ): Promise<Consumer>;
+
+  // Capability `queueAdmin`: what the broker knows about a task queue.
+
+  /** Counts a declared queue's ready messages and consumers. Capability `queueAdmin`. */
+  queueStats?(queue: string): Promise<QueueStats>;
+  /**
+   * Removes every ready message of a declared queue (not those delivered and unsettled) and
+   * resolves with how many. Capability `queueAdmin`.
+   */
+  purgeQueue?(queue: string): Promise<number>;
+
+  // Capability `prefetch`.
+
+  /**
+   * Changes how many unsettled deliveries a consumer this transport started may hold, from now
+   * on (Celery's remote `basic_qos`); deliveries already held stay valid. Capability `prefetch`.
+   */
+  setPrefetch?(consumer: Consumer, prefetch: number): Promise<void>;
 }
+
+/**
+ * The optional capabilities of a {@link Transport}: each name with the members that make it up.
+ * A transport has a capability when it implements every one of them.
+ */
+export const TRANSPORT_CAPABILITIES = {
+  exchanges: ['declareExchange', 'publishToExchange', 'subscribeExchange'],
+  queueAdmin: ['queueStats', 'purgeQueue'],
+  prefetch: ['setPrefetch'],
+} as const satisfies Record<string, ReadonlyArray<keyof Transport>>;
+
+/** The name of an optional capability of a {@link Transport}. */
+export type TransportCapability = keyof typeof TRANSPORT_CAPABILITIES;
 
 /** Header that carries why a message was dead-lettered. */
 export const DEAD_LETTER_REASON_HEADER = 'x-conveyor-dead-letter-reason';

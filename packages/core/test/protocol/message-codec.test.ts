@@ -5,7 +5,7 @@ import {
   type TransportMessage,
 } from '@conveyor/core';
 import { decodeTaskMessage, encodeTaskMessage, parseCeleryJson } from '@conveyor/core/plugin';
-import { Producer } from '../../src/app/producer';
+import { Producer } from '../../src/producer/producer';
 import { celeryWireReference } from '../../../../test/support/celery-reference';
 
 const reference = celeryWireReference();
