@@ -1,3 +1,4 @@
+import type { ConnectionError } from '../errors';
 import type { GroupMeta, ResultMeta } from '../protocol/result-meta';
 
 /**
@@ -64,6 +65,14 @@ export interface ResultBackend {
    * password masked (`amqp://***:***@host:5672/`). Optional: without it the class name is shown.
    */
   describe?(): string;
+  /**
+   * Adds a listener for failures the backend meets in the background and recovers from by
+   * itself (a lost connection, failed polls or sweeps), as `ConnectionError`s without credentials; returns a function that removes
+   * it. Optional. A worker listens while it runs and reports them as its `worker-error` event.
+   * Plugins built on `@conveyor/core/plugin` implement it with `BackgroundErrors`, beside their
+   * `onError` option.
+   */
+  onBackgroundError?(listener: (error: ConnectionError) => void): () => void;
   /** Releases connections and ends every pending wait (they return undefined). */
   close(): Promise<void>;
 

@@ -54,6 +54,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   private stopping?: Promise<number>;
   private removeSignalHandlers?: () => void;
+  private readonly backgroundListeners: Array<() => void> = [];
   private sweepTimer?: NodeJS.Timeout;
 
   constructor(
@@ -122,6 +123,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
           prefetch: this.prefetch,
         }),
       );
+    }
+    // What the transport and backend recover from by themselves is reported here too.
+    for (const part of [transport, this.host.backend]) {
+      const stop = part?.onBackgroundError?.((error) => this.warn(error));
+      if (stop) this.backgroundListeners.push(stop);
     }
     if (this.options.handleSignals ?? true) this.installSignalHandlers();
     this.scheduleExpirySweeps();
@@ -234,6 +240,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await this.settlements.idle();
     await this.runner.close();
     this.removeSignalHandlers?.();
+    for (const stop of this.backgroundListeners.splice(0)) stop();
     this.state = 'stopped';
     return code;
   }
