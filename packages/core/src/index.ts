@@ -79,13 +79,7 @@ export {
   type ResultBackend,
   type BackendCapability,
 } from './backend/result-backend';
-export {
-  capabilitiesOf,
-  hasCapability,
-  requireCapability,
-  type BackendWith,
-  type TransportWith,
-} from './capability/capability';
+export * from './capability/capability';
 export type {
   TaskHeaders,
   TaskEmbed,

@@ -120,26 +120,13 @@ export class PostgresResultBackend implements ResultBackend {
       maxBatchSize: settings.storeBatchSize,
       maxInFlight: STORE_BATCHES_IN_FLIGHT,
       writeMany: (batch) =>
-        this.run('store result', () =>
-          this.query(
-            this.sql.storeMany,
-            this.storeValues(
-              batch.map((r) => r.taskId),
-              batch.map((r) => r.status),
-              batch.map((r) => r.document),
-            ),
-          ),
-        ),
-      writeOne: (request) =>
-        this.run(
-          'store result',
-          () =>
-            this.query(
-              this.sql.store,
-              this.storeValues(request.taskId, request.status, request.document),
-            ),
-          `result of task ${request.taskId}`,
-        ),
+        this.write(this.sql.storeMany, [
+          batch.map((r) => r.taskId),
+          batch.map((r) => r.status),
+          batch.map((r) => r.document),
+        ]),
+      writeOne: (r) =>
+        this.write(this.sql.store, [r.taskId, r.status, r.document], `result of task ${r.taskId}`),
       isRowError: isDataError,
     });
   }
@@ -283,11 +270,10 @@ export class PostgresResultBackend implements ResultBackend {
     if (!this.ownsPool) this.pool.off('error', this.onPoolError);
   }
 
-  /** The parameters of a store statement: the row (or arrays of rows), expiry, channel. */
-  private storeValues(taskId: unknown, status: unknown, document: unknown): unknown[] {
-    const values = [taskId, status, document, this.resultExpiresMs];
-    if (this.channel) values.push(this.channel);
-    return values;
+  /** Runs a store statement for `row` (a row, or arrays of a batch's rows). */
+  private write(text: string, row: unknown[], subject?: string): Promise<unknown> {
+    const values = [...row, this.resultExpiresMs, ...(this.channel ? [this.channel] : [])];
+    return this.run('store result', () => this.query(text, values), subject);
   }
 
   private async fetchReady(taskIds: string[]): Promise<Map<string, ResultMeta>> {
