@@ -12,6 +12,7 @@ import {
   type ConsumeOptions,
   type Consumer,
   type DeliveryHandler,
+  type FetchedMessage,
   type PublishOptions,
   type QueueDeclaration,
   type Transport,
@@ -40,6 +41,7 @@ import {
 import { DelayTopology, MAX_DELAY_MS } from './delayed-delivery';
 import { publishOptions } from './message-mapping';
 import { Publisher } from './publisher';
+import { QueueReader } from './queue-reader';
 import type { ReconnectSettings } from './reconnect-backoff';
 import { Topology } from './topology';
 
@@ -48,6 +50,7 @@ interface Session {
   publisherConnection: ConnectionManager;
   consumerConnection: ConnectionManager;
   publisher: Publisher;
+  reader: QueueReader;
   consumers: Set<AmqpConsumer>;
   subscribers: Set<BroadcastSubscriber>;
 }
@@ -196,8 +199,7 @@ export class AmqpTransport implements Transport {
     const session = this.open();
     const consumer = new AmqpConsumer(queue, handler, options.prefetch, {
       connection: session.consumerConnection,
-      publishDeadLetter: (copy, from) =>
-        session.publisher.publish('', deadLetterQueueName(from), copy.body, publishOptions(copy)),
+      publishDeadLetter: (copy, from) => this.publishToQueue(deadLetterQueueName(from), copy),
       isDelayExchange: (name) => this.topology.delay.isDelayExchange(name),
       reconnect: this.reconnect,
       logger: this.logger,
@@ -208,6 +210,22 @@ export class AmqpTransport implements Transport {
     await consumer.start(this.connectTimeoutMs);
     session.consumers.add(consumer);
     return consumer;
+  }
+
+  /**
+   * Publishes through the default exchange, with the queue's name as routing key: it reaches the
+   * queue of that name whatever exchanges it is bound to.
+   */
+  async publishToQueue(queue: string, message: TransportMessage): Promise<void> {
+    await this.open().publisher.publish('', queue, message.body, publishOptions(message));
+  }
+
+  /**
+   * basic.get on a channel of the consumer connection, kept open while messages are held (see
+   * {@link QueueReader}).
+   */
+  async fetch(queue: string): Promise<FetchedMessage | undefined> {
+    return this.open().reader.fetch(queue);
   }
 
   /**
@@ -268,6 +286,7 @@ export class AmqpTransport implements Transport {
     try {
       await Promise.all([...session.consumers].map((consumer) => consumer.stop()));
       await Promise.all([...session.subscribers].map((subscriber) => subscriber.cancel()));
+      await session.reader.close();
     } finally {
       try {
         await session.consumerConnection.close();
@@ -290,14 +309,21 @@ export class AmqpTransport implements Transport {
     };
     const publisherConnection = new ConnectionManager({ ...settings, role: 'publisher' });
     const consumerConnection = new ConnectionManager({ ...settings, role: 'consumer' });
+    const publisher = new Publisher(publisherConnection, {
+      publishTimeoutMs: this.publishTimeoutMs,
+      maxUnconfirmed: this.maxUnconfirmed,
+      logger: settings.logger,
+      onMissingExchange: (name) => this.topology.forgetExchange(name),
+    });
     const session: Session = {
       publisherConnection,
       consumerConnection,
-      publisher: new Publisher(publisherConnection, {
-        publishTimeoutMs: this.publishTimeoutMs,
-        maxUnconfirmed: this.maxUnconfirmed,
-        logger: settings.logger,
-        onMissingExchange: (name) => this.topology.forgetExchange(name),
+      publisher,
+      reader: new QueueReader({
+        connection: consumerConnection,
+        publishDeadLetter: (copy, from) =>
+          publisher.publish('', deadLetterQueueName(from), copy.body, publishOptions(copy)),
+        timeoutMs: this.connectTimeoutMs,
       }),
       consumers: new Set(),
       subscribers: new Set(),

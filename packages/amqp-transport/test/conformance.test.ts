@@ -12,7 +12,11 @@ afterAll(async () => {
   await removeDelayNamespace(namespace);
 });
 
-describeTransportConformance('amqp', () => ({
-  create: () => testTransport({ delayNamespace: namespace }),
-  removeQueues,
-}));
+describeTransportConformance(
+  'amqp',
+  () => ({
+    create: () => testTransport({ delayNamespace: namespace }),
+    removeQueues,
+  }),
+  { capabilities: ['queueAccess'] },
+);

@@ -53,6 +53,19 @@ export {
 } from './logging/worker-logger';
 export { parseLogLevel, type LogLevel } from './logging/log-level';
 
+// Dead letters: list, replay, purge.
+export {
+  DeadLetters,
+  type DeadLettersOptions,
+  type DeadLetterPageOptions,
+  type DeadLetterPage,
+  type DeadLetterSelection,
+  type ReplayOptions,
+  type ReplayReport,
+  type PurgeReport,
+} from './dead-letters/dead-letters';
+export type { DeadLetter } from './dead-letters/dead-letter';
+
 // Errors and defaults.
 export * from './errors';
 export * as defaults from './defaults';
@@ -73,7 +86,14 @@ export type {
   QueueStats,
   TransportCapability,
 } from './transport/transport';
-export { TRANSPORT_CAPABILITIES } from './transport/transport';
+export {
+  TRANSPORT_CAPABILITIES,
+  DEAD_LETTERED_AT_HEADER,
+  DELIVERY_COUNT_HEADER,
+  BROKER_DELIVERY_COUNT_HEADER,
+  BROKER_DEAD_LETTERING_HEADERS,
+  type FetchedMessage,
+} from './transport/transport';
 export {
   BACKEND_CAPABILITIES,
   type ResultBackend,

@@ -50,7 +50,7 @@ describe('optional capabilities', () => {
       declareExchange: async () => undefined,
     }) as Transport;
     expect(hasCapability(partial, 'exchanges')).toBe(false);
-    expect(capabilitiesOf(partial)).toEqual(['queueAdmin']);
+    expect(capabilitiesOf(partial)).toEqual(['queueAdmin', 'queueAccess']);
     expect(capabilitiesOf(new MemoryResultBackend())).toEqual(['counters', 'leases']);
   });
 

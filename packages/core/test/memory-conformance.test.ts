@@ -10,7 +10,7 @@ describeTransportConformance(
       removeQueues: async () => {},
     };
   },
-  { capabilities: ['queueAdmin'] },
+  { capabilities: ['queueAdmin', 'queueAccess'] },
 );
 
 describeBackendConformance(

@@ -11,7 +11,7 @@ import {
   type TransportCapability,
   type TransportMessage,
 } from '@conveyor/core/plugin';
-import { queueAdminCases, type TransportCaseKit } from './capability-cases';
+import { queueAccessCases, queueAdminCases, type TransportCaseKit } from './capability-cases';
 import { sleep, waitFor } from './wait-for';
 
 /** What a transport implementation gives the conformance suite. */
@@ -80,6 +80,7 @@ export function describeTransportConformance(
     });
     const kit: TransportCaseKit = { open, newQueue: (t) => newQueue(t), collect, message };
     if (capabilities.includes('queueAdmin')) queueAdminCases(kit);
+    if (capabilities.includes('queueAccess')) queueAccessCases(kit);
     afterEach(async () => {
       await Promise.all(transports.splice(0).map((t) => t.close()));
       if (queues.length > 0) await fixture.removeQueues(queues.splice(0));

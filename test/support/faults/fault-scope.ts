@@ -28,6 +28,7 @@ export interface WorkerSettings extends Endpoints {
   maxBodyBytes?: number;
   shutdownTimeoutMs?: number;
   resultStoreTimeoutMs?: number;
+  maxDeliveries?: number;
 }
 
 /**
@@ -48,6 +49,7 @@ export class FaultScope {
   constructor(
     label: string,
     readonly backend: BackendKind = 'redis',
+    readonly queueType: 'classic' | 'quorum' = 'classic',
   ) {
     this.queue = `faults-${label}-${this.id}`;
   }
@@ -65,6 +67,7 @@ export class FaultScope {
       CONVEYOR_PG_SCHEMA: this.pgSchema,
       CONVEYOR_RUNLOG_URL: REDIS_URL,
       CONVEYOR_RUNLOG_KEY: this.runlogKey,
+      CONVEYOR_QUEUE_TYPE: this.queueType,
     };
     const numbers: Array<[string, number | undefined]> = [
       ['CONVEYOR_CONCURRENCY', settings.concurrency],
@@ -72,6 +75,7 @@ export class FaultScope {
       ['CONVEYOR_MAX_BODY_BYTES', settings.maxBodyBytes],
       ['CONVEYOR_SHUTDOWN_TIMEOUT_MS', settings.shutdownTimeoutMs],
       ['CONVEYOR_RESULT_STORE_TIMEOUT_MS', settings.resultStoreTimeoutMs],
+      ['CONVEYOR_MAX_DELIVERIES', settings.maxDeliveries],
     ];
     for (const [name, value] of numbers) if (value !== undefined) env[name] = String(value);
     return env;
@@ -104,6 +108,7 @@ export class FaultScope {
       broker: new AmqpTransport({
         url: endpoints.amqpUrl ?? AMQP_URL,
         delayNamespace: this.delayNamespace,
+        queueType: this.queueType,
         reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
         onError: () => undefined,
       }),
@@ -146,7 +151,9 @@ export class FaultScope {
  * any `afterEach` the file declares later, such as stopping a proxy the producers used). Returns
  * the function a case opens its scope with.
  */
-export function useFaultScopes(): (label: string, backend?: BackendKind) => FaultScope {
+export function useFaultScopes(): (
+  ...args: ConstructorParameters<typeof FaultScope>
+) => FaultScope {
   let scope: FaultScope | undefined;
   beforeAll(() => buildPackages(), 120_000);
   afterEach(async () => {
@@ -154,7 +161,7 @@ export function useFaultScopes(): (label: string, backend?: BackendKind) => Faul
     await scope?.cleanup();
     scope = undefined;
   });
-  return (label, backend) => (scope = new FaultScope(label, backend));
+  return (...args) => (scope = new FaultScope(...args));
 }
 
 /** Closes an app, giving up (with a warning) after `ms` so one hang cannot stop the cleanup. */

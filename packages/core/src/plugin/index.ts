@@ -10,6 +10,10 @@
 export type * from '../transport/transport';
 export {
   DEAD_LETTER_REASON_HEADER,
+  DEAD_LETTERED_AT_HEADER,
+  DELIVERY_COUNT_HEADER,
+  BROKER_DELIVERY_COUNT_HEADER,
+  BROKER_DEAD_LETTERING_HEADERS,
   deadLetterQueueName,
   TRANSPORT_CAPABILITIES,
 } from '../transport/transport';

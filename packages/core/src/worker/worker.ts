@@ -3,6 +3,7 @@ import { hostname as osHostname } from 'node:os';
 import {
   DEFAULT_CONCURRENCY,
   DEFAULT_EXPIRY_SWEEP_INTERVAL_MS,
+  DEFAULT_MAX_DELIVERIES,
   DEFAULT_PREFETCH_MULTIPLIER,
   DEFAULT_RESULT_STORE_TIMEOUT_MS,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
@@ -77,6 +78,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
     this.prefetch = this.concurrency * multiplier;
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    const maxDeliveries = options.maxDeliveries ?? DEFAULT_MAX_DELIVERIES;
+    if (!Number.isInteger(maxDeliveries) || maxDeliveries < 1) {
+      throw new ConfigError(
+        `maxDeliveries must be a positive integer, got ${options.maxDeliveries}`,
+      );
+    }
     this.queues = options.queues ?? [...new Set(host.tasks.map((t) => t.queue))];
     if (this.queues.length === 0) {
       throw new ConfigError('the worker has no queues: register tasks or pass `queues`');
@@ -96,6 +103,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       ...this.jobScope(),
       settlements: this.settlements,
       maxBodyBytes: options.maxBodyBytes,
+      maxDeliveries,
       schedule: (job) => {
         this.waiting.push(job);
         this.pump();
