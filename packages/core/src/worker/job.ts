@@ -5,6 +5,7 @@ import type { ResultMeta } from '../protocol/result-meta';
 import type { TaskMessage } from '../protocol/task-message';
 import { resultToWire } from '../serialization/argument-codec';
 import type { TaskDefinition } from '../task/task-definition';
+import { BROKER_DELIVERY_COUNT_HEADER, DELIVERY_COUNT_HEADER } from '../transport/transport';
 import { failureLinks, successLinks, type LinkCall } from './canvas-links';
 import { LazyAbort } from './lazy-abort';
 import { RATE_SLOT_HEADER } from './rate-limiter';
@@ -181,7 +182,8 @@ export class Job implements RunRequest {
 
   /**
    * Retries through the broker: the same message with `retries + 1` and an eta, delayed by the
-   * transport; RETRY is stored; then the original is acked. Root and parent ids stay as they were.
+   * transport, without the delivery counts of the original (the cap counts each message afresh);
+   * RETRY is stored; then the original is acked. Root and parent ids stay as they were.
    */
   private async retry(delayMs: number, error: unknown): Promise<void> {
     const { message, settlement, scope } = this;
@@ -191,7 +193,10 @@ export class Job implements RunRequest {
       retries: message.headers.retries + 1,
       eta: celeryTimestamp(new Date(due)),
     };
+    // A retry is a new message: it starts with no rate slot and no count of failed deliveries.
     delete headers[RATE_SLOT_HEADER];
+    delete headers[DELIVERY_COUNT_HEADER];
+    delete headers[BROKER_DELIVERY_COUNT_HEADER];
     try {
       await scope.host.transport.publish(
         { ...settlement.message, headers },
