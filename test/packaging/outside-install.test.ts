@@ -206,7 +206,7 @@ describe('installed from the packed tarballs, outside the repository', () => {
     it("runs the README's app with the README's command; SIGTERM mid-load exits 0 and loses nothing", async () => {
       const first = readmeWorker();
       await waitFor(() => / ready\.$/m.test(first.output), 'the first worker to be ready', 30_000);
-      expect(first.output).toMatch(/transport: +amqp:\/\/\*\*\*:\*\*\*@127\.0\.0\.1:5672/);
+      expect(first.output).toMatch(/transport: +amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5672/);
       expect(first.output).toMatch(/\. attendees\.updateAttendees +\(attendees\)/);
 
       const web = start(process.execPath, ['dist/web.js', '30'], project, env);

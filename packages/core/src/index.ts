@@ -11,6 +11,7 @@ import { MemoryQueue as MemoryQueueClass } from './memory/memory-broker';
 
 // The app.
 export { Conveyor } from './app/conveyor';
+export type { CloseReport, UnclosedPart } from './app/close-report';
 export type { ConveyorOptions } from './app/conveyor-options';
 export type { SendOptions } from './producer/send-options';
 
@@ -160,6 +161,8 @@ export const isAddressedTo = kit.isAddressedTo;
 export const isReadyState = kit.isReadyState;
 /** @deprecated Import it from `@conveyor/core/plugin`. */
 export const parseCeleryJson = kit.parseCeleryJson;
+/** Celery's JSON writing (its NaN, Infinity and tagged types); also in `@conveyor/core/plugin`. */
+export const stringifyCeleryJson = kit.stringifyCeleryJson;
 /** @deprecated Import it from `@conveyor/core/plugin`. */
 export const parseCeleryTimestamp = kit.parseCeleryTimestamp;
 /** @deprecated Import it from `@conveyor/core/plugin`. */

@@ -110,7 +110,7 @@ describe('@conveyor/core/plugin, as an outside transport imports it', () => {
     expect(JSON.parse(out)).toEqual({
       refused: 'OutsideTransport: `timeoutMs` must be a number from 1 (got -1)',
       sameErrors: true,
-      url: 'amqp://***:***@host:5672/v',
+      url: 'amqp://user:***@host:5672/v',
       decoded: [1],
     });
   });

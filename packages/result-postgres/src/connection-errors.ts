@@ -1,4 +1,9 @@
-import { ConnectionError, Redactor, SerializationError } from '@conveyor/core/plugin';
+import {
+  ConnectionError,
+  Redactor,
+  SerializationError,
+  stringifyCeleryJson,
+} from '@conveyor/core/plugin';
 import type { ClientConfig } from 'pg';
 
 /**
@@ -102,7 +107,7 @@ export function describeTarget(
 /** `meta` as JSON text, or a {@link SerializationError} about `subject`. */
 export function serialize(meta: object, subject: string): string {
   try {
-    return JSON.stringify(meta);
+    return stringifyCeleryJson(meta);
   } catch (error) {
     throw new SerializationError(subject, error instanceof Error ? error.message : String(error));
   }

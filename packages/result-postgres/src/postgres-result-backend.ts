@@ -8,7 +8,7 @@ import {
   type ResultBackend,
   type ResultMeta,
 } from '@conveyor/core/plugin';
-import { Client, Pool, type QueryResultRow } from 'pg';
+import { Client, Pool, type CustomTypesConfig, type QueryResultRow } from 'pg';
 import {
   ErrorTranslator,
   isConnectionLost,
@@ -24,6 +24,7 @@ import {
   STORE_BATCHES_IN_FLIGHT,
 } from './defaults';
 import { ExpirySweeper, type ExpirySweepResult } from './expiry-sweeper';
+import { CELERY_JSON_TYPES } from './json-types';
 import { Migrator, type TimedQuery } from './migrator';
 import { NotificationListener, taskIdsOfPayload } from './notification-listener';
 import {
@@ -329,7 +330,12 @@ export class PostgresResultBackend implements ResultBackend {
   }
 
   private query<R extends QueryResultRow>(text: string, values: unknown[]) {
-    const config: TimedQuery = { text, values, query_timeout: this.queryTimeoutMs };
+    const config: TimedQuery & { types: CustomTypesConfig } = {
+      text,
+      values,
+      query_timeout: this.queryTimeoutMs,
+      types: CELERY_JSON_TYPES,
+    };
     return this.pool.query<R>(config as { text: string; values: unknown[] });
   }
 

@@ -1,15 +1,16 @@
 import { Cluster, Redis } from 'ioredis';
 import {
   BackgroundErrors,
-  type BackgroundErrorHandler,
   bounded,
   coalesceWrites,
   ConnectionError,
   OptionChecker,
   Redactor,
   redactUrl,
+  type BackgroundErrorHandler,
   isReadyState,
   parseCeleryJson,
+  stringifyCeleryJson,
   type GroupMeta,
   type ResultBackend,
   type ResultMeta,
@@ -39,15 +40,19 @@ import { runStoreScript } from './store-script';
 export class RedisResultBackend implements ResultBackend {
   private readonly client: RedisClient;
   private readonly ownsClient: boolean;
-  private readonly location: string;
   private readonly keyPrefix: string;
   private readonly groupKeyPrefix: string;
   private readonly expiresMs: number;
   private readonly timeoutMs: number;
   private readonly subscriberName: string;
   private readonly subscriber: ResultSubscriber;
+  /** The server, credentials masked, for messages. */
+  private readonly target: string;
+  /** The command connection's last error since it was last ready. */
+  private lastError?: Error;
   private readonly errors: BackgroundErrors;
-  private readonly reportError: (error: unknown) => void;
+  private readonly onClientError: (error: Error) => void;
+  private readonly onClientReady: () => void;
   private closed = false;
 
   constructor(options: RedisResultBackendOptions = {}) {
@@ -78,22 +83,20 @@ export class RedisResultBackend implements ResultBackend {
         : check.number('connectTimeoutMs', options.connectTimeoutMs, { min: 1 });
     const redactor = new Redactor([options.url]);
     this.errors = new BackgroundErrors('redis', options.onError);
-    const report = (this.reportError = (error: unknown): void =>
+    const report = (error: unknown): void =>
       this.errors.report(
         new ConnectionError(`redis: ${redactor.redact(messageOf(error))}`, { cause: error }),
-      ));
+      );
 
     if (options.client && options.url !== undefined) {
       check.fail('give either `url` or `client`, not both');
     }
     if (options.client) {
-      this.location = 'redis (a client the app gave)';
       this.client = options.client;
       this.ownsClient = options.closeClient ?? false;
     } else {
       const url = options.url ?? DEFAULT_URL;
       checkUrl(url);
-      this.location = redactUrl(url);
       // Lazy: building the app (at import time, in tests) must not open connections.
       this.client = new Redis(url, {
         ...(connectTimeoutMs === undefined ? {} : { connectTimeout: connectTimeoutMs }),
@@ -103,10 +106,19 @@ export class RedisResultBackend implements ResultBackend {
       });
       this.ownsClient = true;
     }
-    // ioredis reconnects on its own; calls fail with their own errors, and what happens
-    // between calls (a dead Redis) reaches the error hook.
-    this.client.on('error', report);
+    // ioredis reconnects on its own; failures reach callers as rejected operations (the last one
+    // named when they time out), and what happens between calls reaches the error hook.
+    this.onClientError = (error: Error) => {
+      this.lastError = error;
+      report(error);
+    };
+    this.onClientReady = () => {
+      this.lastError = undefined;
+    };
+    this.client.on('error', this.onClientError);
+    this.client.on('ready', this.onClientReady);
 
+    this.target = targetOf(this.client, options.url ?? (options.client ? undefined : DEFAULT_URL));
     this.subscriber = new ResultSubscriber({
       connect: () => this.createSubscriberConnection(),
       readMany: (keys) =>
@@ -114,6 +126,7 @@ export class RedisResultBackend implements ResultBackend {
       channelPrefix: channelPrefixOf(this.client),
       watchMs: numbers.watchOnSendMs,
       afterSubscribe: (keys) => this.afterSubscribe(keys),
+      target: this.target,
       onError: report,
     });
   }
@@ -133,7 +146,7 @@ export class RedisResultBackend implements ResultBackend {
   }
 
   async store(meta: ResultMeta): Promise<void> {
-    const json = JSON.stringify(meta);
+    const json = stringifyCeleryJson(meta);
     await this.run(`store of task ${meta.task_id}`, () =>
       runStoreScript(this.client, this.keyPrefix + meta.task_id, json, this.expiresMs),
     );
@@ -187,7 +200,7 @@ export class RedisResultBackend implements ResultBackend {
   async storeGroup(meta: GroupMeta): Promise<void> {
     const key = this.groupKeyPrefix + meta.group_id;
     const { group_id: groupId, result: members, ...rest } = meta;
-    const json = JSON.stringify({ ...rest, result: [[groupId, null], members] });
+    const json = stringifyCeleryJson({ ...rest, result: [[groupId, null], members] });
     await this.run(`store of group ${meta.group_id}`, () =>
       this.expiresMs > 0
         ? this.client.set(key, json, 'PX', this.expiresMs)
@@ -208,20 +221,33 @@ export class RedisResultBackend implements ResultBackend {
     );
   }
 
-  /** The Redis URL, password masked. */
+  /** The Redis server, password masked (`redis://user:***@host:6379/0`). */
   describe(): string {
-    return this.location;
+    return this.target;
   }
 
+  /**
+   * Ends every pending wait, closes the subscriber and (when it owns it) the command connection.
+   * Bounded by `commandTimeoutMs` whatever the state of Redis. Rejects, once everything is
+   * released, with a ConnectionError naming the server when the connection could not be closed
+   * cleanly (Redis unreachable: commands still queued were dropped).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.subscriber.close();
+    const problems = [this.subscriber.close()];
     if (!this.ownsClient) {
-      this.client.off('error', this.reportError);
-      return;
+      this.client.off('error', this.onClientError);
+      this.client.off('ready', this.onClientReady);
     }
-    await closeClient(this.client, this.timeoutMs);
+    if (this.ownsClient)
+      problems.push(await closeClient(this.client, this.timeoutMs, this.lastError));
+    const found = problems.filter((p): p is string => p !== undefined);
+    if (found.length > 0) {
+      throw new ConnectionError(`redis: ${this.target}: not closed cleanly: ${found.join('; ')}`, {
+        cause: this.lastError ?? this.subscriber.lastConnectionError,
+      });
+    }
   }
 
   /**
@@ -253,7 +279,12 @@ export class RedisResultBackend implements ResultBackend {
     if (this.closed)
       return Promise.reject(new ConnectionError(`redis: ${what} after the backend was closed`));
     coalesceCommands(this.client);
-    return bounded(operation(), this.timeoutMs, `redis: ${what}`);
+    return bounded(
+      operation(),
+      this.timeoutMs,
+      `redis: ${this.target}: ${what}`,
+      () => this.lastError,
+    );
   }
 }
 
@@ -284,18 +315,70 @@ function coalesceCommands(client: RedisClient): void {
 
 /**
  * QUIT lets commands already sent finish; during an outage it would wait in the offline queue,
- * so it is bounded, then the connection is dropped. Resolves once the connection has ended.
+ * so it is bounded, then the connection is dropped. Resolves once the connection has ended, or
+ * after `timeoutMs` at most, with what went wrong, if anything. Its timers keep the process
+ * alive: a script awaiting close() must see it settle, not exit with it pending.
  */
-async function closeClient(client: RedisClient, timeoutMs: number): Promise<void> {
-  if (client.status === 'end') return;
+async function closeClient(
+  client: RedisClient,
+  timeoutMs: number,
+  lastError: Error | undefined,
+): Promise<string | undefined> {
+  if (client.status === 'end') return undefined;
+  const wasConnected = client.status === 'ready';
   const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+  let problem: string | undefined;
   if (client.status === 'ready') {
-    await bounded(client.quit(), timeoutMs, 'redis: quit').catch(() => client.disconnect());
+    const quit = await within(client.quit(), timeoutMs);
+    if (quit !== 'done') {
+      problem = `QUIT ${quit === 'timeout' ? `did not complete within ${timeoutMs} ms` : 'failed'}; the connection was dropped`;
+      client.disconnect();
+    }
   } else {
     // Not connected (lazy, connecting or reconnecting): nothing to finish, and QUIT would queue.
+    const status = client.status;
     client.disconnect();
+    if (lastError) {
+      const why = lastError ? `: ${lastError.message}` : '';
+      problem = `the server was unreachable (${status}${why}); commands still queued were dropped`;
+    }
   }
-  await bounded(ended, timeoutMs, 'redis: close').catch(() => undefined);
+  // A client disconnected before it ever connected, or while reconnecting, emits no 'end'.
+  if (wasConnected) await within(ended, timeoutMs);
+  return problem;
+}
+
+/** How `operation` ended within `timeoutMs`; the timer is ref'd on purpose (see closeClient). */
+async function within(
+  operation: Promise<unknown>,
+  timeoutMs: number,
+): Promise<'done' | 'failed' | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
+  try {
+    return await Promise.race([
+      operation.then(
+        () => 'done' as const,
+        () => 'failed' as const,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The server of `client`, credentials masked, for messages: its URL, or its host and port. */
+function targetOf(client: RedisClient, url: string | undefined): string {
+  if (url !== undefined) return redactUrl(url);
+  if (client instanceof Cluster) {
+    const nodes = client.nodes().map((node) => `${node.options.host}:${node.options.port}`);
+    return `redis cluster ${nodes.join(', ') || '(no nodes yet)'}`;
+  }
+  const { host, port, db } = client.options;
+  return `redis://${host ?? '127.0.0.1'}:${port ?? 6379}/${db ?? 0}`;
 }
 
 function checkUrl(url: string): void {

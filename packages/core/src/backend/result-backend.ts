@@ -61,8 +61,8 @@ export interface ResultBackend {
    */
   sweepExpired?(): Promise<unknown>;
   /**
-   * Where this store is, for logs and the worker's startup banner: its URL with its user name and
-   * password masked (`amqp://***:***@host:5672/`). Optional: without it the class name is shown.
+   * Where this store is, for logs and the worker's startup banner: its URL with its password
+   * masked (`amqp://guest:***@host:5672/`). Optional: without it the class name is shown.
    */
   describe?(): string;
   /**

@@ -7,17 +7,27 @@ import { ConnectionError } from '../errors';
  * lasts; this puts a bound on that wait. A failure of the operation becomes a `ConnectionError`
  * too, with the original as `cause`. Messages read `<what> did not complete within <n> ms` and
  * `<what> failed: <reason>`, so `what` should name the package and the operation
- * (`'redis: store of task 42'`).
+ * (`'redis: store of task 42'`). `lastError`, when given, names the connection's last error in a
+ * timeout (and makes it the cause), since a command waiting in a client's queue fails with none.
  *
  * The operation itself cannot be withdrawn: it may still run once the connection is back, so
  * use this only for writes that are safe to apply late.
  */
-export function bounded<T>(operation: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+export function bounded<T>(
+  operation: Promise<T>,
+  timeoutMs: number,
+  what: string,
+  lastError?: () => Error | undefined,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
       // The late settlement of the abandoned operation must not become an unhandled rejection.
       operation.catch(() => undefined);
-      reject(new ConnectionError(`${what} did not complete within ${timeoutMs} ms`));
+      const cause = lastError?.();
+      const why = cause ? ` (last connection error: ${cause.message})` : '';
+      reject(
+        new ConnectionError(`${what} did not complete within ${timeoutMs} ms${why}`, { cause }),
+      );
     }, timeoutMs);
     // The operation itself (a socket, a reconnect timer) keeps the process alive while it
     // matters; this timer alone must not hold it open after the plugin was closed.

@@ -45,7 +45,7 @@ export {
 } from '../protocol/message-codec';
 export type { DecodeLimits } from '../protocol/message-codec';
 export { celeryDateDone, celeryTimestamp, parseCeleryTimestamp } from '../protocol/celery-time';
-export { parseCeleryJson } from '../protocol/celery-json';
+export { parseCeleryJson, stringifyCeleryJson } from '../protocol/celery-json';
 export * from '../protocol/control-message';
 export { reprArgs, reprKwargs } from '../protocol/python-repr';
 

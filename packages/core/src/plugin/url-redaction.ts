@@ -2,9 +2,10 @@
 export const REDACTED = '***';
 
 /**
- * `url` fit for an error message or a log line: its user name and password, when present, are
- * each replaced by `***` (`amqp://***:***@host:5672/vhost`). Text that does not parse as a URL is
- * not echoed at all, since it may hold a secret in a place we cannot recognise.
+ * `url` fit for an error message or a log line: its password, when present, is replaced by `***`
+ * and the user name kept (`amqp://guest:***@host:5672/vhost`), the same way in every package.
+ * Text that does not parse as a URL is not echoed at all, since it may hold a secret in a place
+ * we cannot recognise.
  */
 export function redactUrl(url: string): string {
   let parsed: URL;
@@ -13,7 +14,6 @@ export function redactUrl(url: string): string {
   } catch {
     return '<unparseable url>';
   }
-  if (parsed.username) parsed.username = REDACTED;
   if (parsed.password) parsed.password = REDACTED;
   return parsed.toString();
 }
@@ -22,8 +22,9 @@ export function redactUrl(url: string): string {
  * Keeps the credentials of a plugin's connection settings out of any text it emits (errors from
  * the client library, log lines). Built once from the URLs and passwords the user gave:
  * {@link redact} first shows each of those URLs as {@link redactUrl} does, then replaces every
- * remaining spelling of a password (as written, URL-decoded and URL-encoded) by `***`. User names
- * are masked inside the URLs only: scrubbed from free text, a short one would mangle words.
+ * remaining spelling of a password (as written, URL-decoded and URL-encoded) by `***` outside
+ * those shown URLs, so a URL reads the same in every message even when its user name is its
+ * password (`guest:guest`).
  */
 export class Redactor {
   private readonly urls: Array<[raw: string, shown: string]> = [];
@@ -65,9 +66,21 @@ export class Redactor {
   redact(text: string): string {
     let out = text;
     for (const [raw, shown] of this.urls) out = out.split(raw).join(shown);
+    const shown = [...new Set(this.urls.map(([, url]) => url))].map(escapeRegExp);
+    // split() with a capturing group puts the shown URLs at the odd indexes: they stay whole.
+    const parts = shown.length > 0 ? out.split(new RegExp(`(${shown.join('|')})`)) : [out];
+    return parts.map((part, i) => (i % 2 === 1 ? part : this.scrub(part))).join('');
+  }
+
+  private scrub(text: string): string {
+    let out = text;
     for (const secret of this.secrets) out = out.split(secret).join(REDACTED);
     return out;
   }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 function safeDecode(text: string): string {

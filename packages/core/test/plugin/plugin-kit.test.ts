@@ -55,8 +55,10 @@ describe('OptionChecker', () => {
 });
 
 describe('URL redaction', () => {
-  it('masks the user name and the password of a URL the same way', () => {
-    expect(redactUrl('amqp://guest:secret@host:5672/vhost')).toBe('amqp://***:***@host:5672/vhost');
+  it('masks the password of a URL and keeps its user name', () => {
+    expect(redactUrl('amqp://guest:secret@host:5672/vhost')).toBe(
+      'amqp://guest:***@host:5672/vhost',
+    );
     expect(redactUrl('redis://:secret@host:6379/0')).toBe('redis://:***@host:6379/0');
     expect(redactUrl('postgresql://host/db')).toBe('postgresql://host/db');
     expect(redactUrl('not a url with secret')).toBe('<unparseable url>');
@@ -65,7 +67,7 @@ describe('URL redaction', () => {
   it('takes the credentials of its URLs out of any text, in every spelling', () => {
     const redactor = new Redactor(['amqp://someone:p%40ss@host:5672'], ['extra-secret']);
     expect(redactor.redact('failed: amqp://someone:p%40ss@host:5672 refused')).toBe(
-      'failed: amqp://***:***@host:5672 refused',
+      'failed: amqp://someone:***@host:5672 refused',
     );
     expect(redactor.redact('bad password p@ss, or p%40ss, or extra-secret')).toBe(
       'bad password ***, or ***, or ***',
