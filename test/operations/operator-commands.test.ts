@@ -40,7 +40,7 @@ function newApp(): Conveyor {
       url: AMQP_URL,
       delayNamespace: namespace,
       managementUrl: RABBITMQ_MANAGEMENT_URL,
-      logger: { warn: () => undefined },
+      onError: () => undefined,
     }),
     backend: new RedisResultBackend({ url: REDIS_URL }),
     tasks: [Ops],

@@ -56,7 +56,7 @@ describe('worker metrics on RabbitMQ', () => {
         url: proxy.rewrite(AMQP_URL),
         delayNamespace: namespace,
         reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
-        logger: { warn: () => undefined },
+        onError: () => undefined,
       }),
       tasks: [Held],
       defaultQueue: queue,

@@ -8,7 +8,7 @@ import {
   testTransport,
   textMessage,
   useTestTransport,
-} from './support/broker';
+} from '../../../test/support/amqp-transport';
 
 const ctx = useTestTransport({ managementUrl: RABBITMQ_MANAGEMENT_URL });
 const { queues, namespace } = ctx;

@@ -4,7 +4,7 @@ import { waitFor } from '@conveyor/core/testing';
 import { TcpProxy } from '../../../test/support/tcp-proxy';
 import { REDIS_URL } from '../../../test/support/services';
 import { RedisResultBackend } from '../src';
-import { meta, RedisTestKit } from './redis-test-kit';
+import { meta, RedisTestKit } from '../../../test/support/redis-backend';
 
 describe('recovery from a lost Redis connection', () => {
   let kit: RedisTestKit;

@@ -87,6 +87,10 @@ export interface WorkerEvents {
   'result-stored': [ResultStoredEvent];
   /** The transport reconnected to the broker after losing a connection. */
   'broker-reconnected': [ReconnectEvent];
-  /** Trouble the worker survived (a failed ack, a result it could not store); for logging. */
+  /**
+   * Trouble the worker survived (a failed ack, a result it could not store), and what its
+   * transport and result backend recovered from in the background (their `onBackgroundError`);
+   * for logging.
+   */
   'worker-error': [Error];
 }

@@ -56,6 +56,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   private stopping?: Promise<number>;
   private removeSignalHandlers?: () => void;
+  private readonly backgroundListeners: Array<() => void> = [];
   private sweepTimer?: NodeJS.Timeout;
   private stopReconnectNotices?: () => void;
 
@@ -145,6 +146,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
           prefetch: this.prefetch,
         }),
       );
+    }
+    // What the transport and backend recover from by themselves is reported here too.
+    for (const part of [transport, this.host.backend]) {
+      const stop = part?.onBackgroundError?.((error) => this.warn(error));
+      if (stop) this.backgroundListeners.push(stop);
     }
     if (this.options.handleSignals ?? true) this.installSignalHandlers();
     this.scheduleExpirySweeps();
@@ -272,6 +278,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await this.runner.close();
     this.stopReconnectNotices?.();
     this.removeSignalHandlers?.();
+    for (const stop of this.backgroundListeners.splice(0)) stop();
     this.state = 'stopped';
     return code;
   }
