@@ -1,6 +1,7 @@
 import { closeWithin } from './bounded-close';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import {
+  ConfigError,
   ConnectionError,
   UnroutableError,
   type Consumer,
@@ -65,9 +66,22 @@ export class AmqpConsumer implements Consumer {
   constructor(
     readonly queue: string,
     private readonly handler: DeliveryHandler,
-    private readonly prefetch: number,
+    private prefetch: number,
     private readonly context: ConsumerContext,
   ) {}
+
+  /**
+   * Changes the channel's basic.qos at run time; a channel opened later (after a reconnect)
+   * uses the new value too.
+   */
+  async setPrefetch(prefetch: number): Promise<void> {
+    if (!Number.isInteger(prefetch) || prefetch < 1 || prefetch > 65_535) {
+      throw new ConfigError(`consume '${this.queue}': prefetch must be an integer from 1 to 65535`);
+    }
+    this.prefetch = prefetch;
+    const state = this.current;
+    if (state && !state.closed) await state.channel.prefetch(prefetch);
+  }
 
   /** Starts consuming; errors go to the caller of `consume()`. */
   async start(timeoutMs: number): Promise<void> {

@@ -7,13 +7,15 @@ import {
   type ConsumeOptions,
   type Consumer,
   type DeliveryHandler,
+  type ExchangeDeclaration,
+  type ExchangeSubscription,
   type PublishOptions,
   type QueueDeclaration,
   type Transport,
   type TransportMessage,
 } from '@conveyor/core';
 import { AmqpConsumer } from './amqp-consumer';
-import { BROADCAST_EXCHANGE_OPTIONS, BroadcastSubscriber } from './broadcast-subscriber';
+import { BROADCAST_EXCHANGE_OPTIONS, ExchangeSubscriber } from './exchange-subscriber';
 import type { AmqpTransportLogger, AmqpTransportOptions } from './amqp-transport-options';
 import { isRefusal, messageOf } from './broker-errors';
 import { parseBrokerUrls, redact, type BrokerUrl } from './broker-url';
@@ -37,6 +39,7 @@ import { publishOptions } from './message-mapping';
 import { Publisher } from './publisher';
 import type { ReconnectSettings } from './reconnect-backoff';
 import { Topology } from './topology';
+import { TransientPublisher } from './transient-publisher';
 
 /** The connections and channels of one open period of the transport (until `close()`). */
 interface Session {
@@ -44,7 +47,8 @@ interface Session {
   consumerConnection: ConnectionManager;
   publisher: Publisher;
   consumers: Set<AmqpConsumer>;
-  subscribers: Set<BroadcastSubscriber>;
+  subscribers: Set<ExchangeSubscriber>;
+  transient: TransientPublisher;
 }
 
 const consoleLogger: AmqpTransportLogger = {
@@ -225,13 +229,40 @@ export class AmqpTransport implements Transport {
     });
   }
 
-  async subscribeBroadcast(
+  subscribeBroadcast(
     exchange: string,
     handler: (message: TransportMessage) => void,
   ): Promise<Consumer> {
+    return this.subscribeExchange(
+      {
+        exchange: { name: exchange, type: 'fanout', ...BROADCAST_EXCHANGE_OPTIONS },
+        routingKey: '',
+      },
+      handler,
+    );
+  }
+
+  /** Declares an exchange on the transient publishing channel (see {@link publishTransient}). */
+  async declareExchange(exchange: ExchangeDeclaration): Promise<void> {
+    if (!exchange.name) throw new ConfigError('an exchange needs a name');
+    await this.open().transient.declare(exchange, this.connectTimeoutMs);
+  }
+
+  /**
+   * Fire-and-forget: written on a channel of its own without confirms, never waiting. Dropped
+   * (false) while the connection is down or its write buffer is full.
+   */
+  publishTransient(exchange: string, routingKey: string, message: TransportMessage): boolean {
+    return this.open().transient.publish(exchange, routingKey, message);
+  }
+
+  async subscribeExchange(
+    subscription: ExchangeSubscription,
+    handler: (message: TransportMessage) => void,
+  ): Promise<Consumer> {
     const session = this.open();
-    const subscriber = new BroadcastSubscriber(
-      exchange,
+    const subscriber = new ExchangeSubscriber(
+      subscription,
       handler,
       session.consumerConnection,
       this.logger,
@@ -255,6 +286,7 @@ export class AmqpTransport implements Transport {
     try {
       await Promise.all([...session.consumers].map((consumer) => consumer.stop()));
       await Promise.all([...session.subscribers].map((subscriber) => subscriber.cancel()));
+      await session.transient.close();
     } finally {
       try {
         await session.consumerConnection.close();
@@ -289,6 +321,7 @@ export class AmqpTransport implements Transport {
       }),
       consumers: new Set(),
       subscribers: new Set(),
+      transient: new TransientPublisher(publisherConnection, settings.logger),
     };
     publisherConnection.onConnected(async (model, reconnected) => {
       if (reconnected) await this.topology.redeclare(model);

@@ -6,6 +6,8 @@ import {
   type Consumer,
   type Delivery,
   type DeliveryHandler,
+  type ExchangeDeclaration,
+  type ExchangeSubscription,
   type PublishOptions,
   type QueueDeclaration,
   type Transport,
@@ -83,6 +85,40 @@ export class MemoryTransport implements Transport {
         this.consumers.delete(consumer);
         consumer.cancelled = true;
       },
+      setPrefetch: async (prefetch: number) => {
+        consumer.prefetch = prefetch;
+        queue.schedule();
+      },
+    };
+  }
+
+  async declareExchange(exchange: ExchangeDeclaration): Promise<void> {
+    this.broker.declareExchange(exchange);
+  }
+
+  /** Dropped (false) while this transport is closed or the exchange was never declared. */
+  publishTransient(exchange: string, routingKey: string, message: TransportMessage): boolean {
+    if (this.closed) return false;
+    return this.broker.publishToExchange(exchange, routingKey, message);
+  }
+
+  async subscribeExchange(
+    subscription: ExchangeSubscription,
+    handler: (message: TransportMessage) => void,
+  ): Promise<Consumer> {
+    this.closed = false;
+    this.broker.declareExchange(subscription.exchange);
+    const unbind = this.broker.bindExchange(
+      subscription.exchange.name,
+      subscription.routingKey,
+      handler,
+    );
+    this.subscriptions.add(unbind);
+    return {
+      cancel: async () => {
+        unbind();
+        this.subscriptions.delete(unbind);
+      },
     };
   }
 
@@ -123,7 +159,7 @@ class TransportConsumer implements MemoryConsumer {
     private readonly broker: MemoryBroker,
     readonly queue: MemoryQueue,
     private readonly handler: DeliveryHandler,
-    readonly prefetch: number,
+    public prefetch: number,
     readonly owner: object,
   ) {}
 

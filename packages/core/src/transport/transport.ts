@@ -84,6 +84,35 @@ export interface Consumer {
    * Stops new deliveries. Deliveries already handed over stay valid and must still be settled.
    */
   cancel(): Promise<void>;
+  /**
+   * Optional capability `prefetch`: changes how many unsettled deliveries the consumer holds,
+   * at run time (a worker's pool grows or shrinks).
+   */
+  setPrefetch?(prefetch: number): Promise<void>;
+}
+
+/** An exchange to declare. RabbitMQ refuses a redeclaration with other settings. */
+export interface ExchangeDeclaration {
+  name: string;
+  type: 'direct' | 'topic' | 'fanout';
+  /** kombu declares `celeryev` durable and the mailbox exchanges non-durable. */
+  durable: boolean;
+}
+
+/**
+ * A queue of its own bound to an exchange, for transient traffic (events, control replies): not
+ * durable, deleted when its consumer goes, messages not acknowledged.
+ */
+export interface ExchangeSubscription {
+  exchange: ExchangeDeclaration;
+  /** Binding key: a topic pattern (`#`), a direct routing key; ignored by fanout exchanges. */
+  routingKey: string;
+  /** The queue's name; omitted, the broker names it. */
+  queue?: string;
+  /** How long a message may wait in the queue (`x-message-ttl`), in ms. */
+  messageTtlMs?: number;
+  /** How long the queue outlives its last consumer (`x-expires`), in ms. */
+  expiresMs?: number;
 }
 
 /** Handler for deliveries; exceptions it throws are the caller's bug, so it must not throw. */
@@ -111,6 +140,24 @@ export interface Transport {
   /** Receives the control messages broadcast on `exchange` from now on. */
   subscribeBroadcast(
     exchange: string,
+    handler: (message: TransportMessage) => void,
+  ): Promise<Consumer>;
+  /**
+   * Optional capability `exchanges` (Celery events and remote-control replies). Declares an
+   * exchange, idempotently; a transport that publishes with {@link Transport.publishTransient}
+   * declares it again by itself after a reconnect.
+   */
+  declareExchange?(exchange: ExchangeDeclaration): Promise<void>;
+  /**
+   * Optional capability `exchanges`. Publishes a transient message to a declared exchange with a
+   * routing key, fire-and-forget: no confirm, never waits. Returns false when the message was
+   * dropped (the connection is down, or the broker is pushing back), true when it was handed to
+   * the connection, which still does not mean it arrived.
+   */
+  publishTransient?(exchange: string, routingKey: string, message: TransportMessage): boolean;
+  /** Optional capability `exchanges`. Consumes a queue of its own bound to an exchange. */
+  subscribeExchange?(
+    subscription: ExchangeSubscription,
     handler: (message: TransportMessage) => void,
   ): Promise<Consumer>;
   /**
