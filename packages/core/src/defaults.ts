@@ -50,3 +50,6 @@ export const DEFAULT_MAX_BODY_DEPTH = 64;
  * default limit decodes.
  */
 export const MAX_SEND_DEPTH = DEFAULT_MAX_BODY_DEPTH - 2;
+
+/** How often a worker sends `worker-heartbeat` events (Celery's 2 s). */
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 2_000;

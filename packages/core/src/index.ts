@@ -39,3 +39,35 @@ export * from './memory/memory-transport';
 export * from './memory/memory-result-backend';
 export { coalesceWrites } from './io/write-coalescing';
 export { afterDelay, MAX_TIMER_MS } from './timing/long-timeout';
+export * from './events/celery-event';
+export { EventDispatcher } from './events/event-dispatcher';
+export type { EventDispatcherOptions, EventDispatchCounts } from './events/event-dispatcher';
+export {
+  EventReceiver,
+  DEFAULT_EVENT_QUEUE_TTL_MS,
+  DEFAULT_EVENT_QUEUE_EXPIRES_MS,
+} from './events/event-receiver';
+export type { EventReceiverOptions, EventHandler } from './events/event-receiver';
+export { ClusterState, HEARTBEAT_EXPIRE_WINDOW } from './events/cluster-state';
+export type {
+  ClusterStateOptions,
+  TaskEventState,
+  TaskState,
+  WorkerState,
+} from './events/cluster-state';
+export { AppEvents, type EventMonitor } from './events/app-events';
+export { Control, DEFAULT_CONTROL_TIMEOUT_MS } from './control/control-client';
+export type {
+  ControlOptions,
+  BroadcastOptions,
+  NodeReplies,
+  ControlAnswer,
+} from './control/control-client';
+export { Inspect } from './control/inspect';
+export type { InspectOptions, TaskRequestInfo, ScheduledTaskInfo } from './control/inspect';
+export { LamportClock } from './protocol/lamport-clock';
+export {
+  hasExchanges,
+  requireExchanges,
+  type ExchangeCapable,
+} from './transport/exchange-capability';

@@ -1,0 +1,75 @@
+import { readFileSync } from 'node:fs';
+import { loadavg, type } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../defaults';
+import type { EventDispatcher } from './event-dispatcher';
+
+/** What a heartbeat reports of the worker. */
+export interface HeartbeatCounts {
+  /** Tasks running now. */
+  active: number;
+  /** Tasks finished since the worker started. */
+  processed: number;
+}
+
+/** `sw_ident`, `sw_ver`, `sw_sys` of worker events, as Celery's `SOFTWARE_INFO`. */
+export const SOFTWARE_INFO = {
+  sw_ident: 'conveyor',
+  sw_ver: coreVersion(),
+  sw_sys: type(),
+} as const;
+
+/**
+ * A worker's heartbeat, as Celery's `Heart`: `worker-online` at start, `worker-heartbeat` every
+ * interval (2 s) with `freq`, `active`, `processed` and `loadavg`, and `worker-offline` at stop.
+ * Monitors take a worker as gone once a heartbeat is overdue by twice the interval.
+ */
+export class WorkerHeart {
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly dispatcher: EventDispatcher,
+    private readonly counts: () => HeartbeatCounts,
+    private readonly intervalMs = DEFAULT_HEARTBEAT_INTERVAL_MS,
+  ) {}
+
+  /** Sends `worker-online` and starts beating. */
+  start(): void {
+    this.send('worker-online');
+    this.timer = setInterval(() => this.send('worker-heartbeat'), this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Sends a heartbeat now (the `heartbeat` control command). */
+  beat(): void {
+    this.send('worker-heartbeat');
+  }
+
+  /** Stops beating and sends `worker-offline`. */
+  stop(): void {
+    if (!this.timer) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.send('worker-offline');
+  }
+
+  private send(type: string): void {
+    this.dispatcher.send(type, {
+      freq: this.intervalMs / 1000,
+      ...this.counts(),
+      // Celery rounds each load average up to two decimals.
+      loadavg: loadavg().map((l) => Math.ceil(l * 100) / 100),
+      ...SOFTWARE_INFO,
+    });
+  }
+}
+
+/** @conveyor/core's version, from its package.json (the same two levels up from src/ and dist/). */
+function coreVersion(): string {
+  try {
+    const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8'));
+    return String((manifest as { version?: unknown }).version ?? 'unknown');
+  } catch {
+    return 'unknown';
+  }
+}
