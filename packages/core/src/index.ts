@@ -52,8 +52,8 @@ export { ClusterState, HEARTBEAT_EXPIRE_WINDOW } from './events/cluster-state';
 export type {
   ClusterStateOptions,
   TaskEventState,
-  TaskState,
-  WorkerState,
+  ClusterTask,
+  ClusterWorker,
 } from './events/cluster-state';
 export { AppEvents, type EventMonitor } from './events/app-events';
 export { Control, DEFAULT_CONTROL_TIMEOUT_MS } from './control/control-client';

@@ -53,7 +53,7 @@ const RECEIVED_FIELDS = new Set([
 ]);
 
 /** What the cluster state knows about one worker. */
-export interface WorkerState {
+export interface ClusterWorker {
   hostname: string;
   pid?: number;
   /** Seconds between its heartbeats. */
@@ -74,7 +74,7 @@ export interface WorkerState {
 }
 
 /** What the cluster state knows about one task. */
-export interface TaskState {
+export interface ClusterTask {
   uuid: string;
   name?: string;
   state: TaskEventState | (string & {});
@@ -131,8 +131,8 @@ export interface ClusterStateOptions {
  * {@link ClusterState.event} (an {@link EventReceiver} does).
  */
 export class ClusterState {
-  private readonly workerMap = new Map<string, WorkerState>();
-  private readonly taskMap = new Map<string, TaskState>();
+  private readonly workerMap = new Map<string, ClusterWorker>();
+  private readonly taskMap = new Map<string, ClusterTask>();
   private readonly maxWorkers: number;
   private readonly maxTasks: number;
   private readonly now: () => number;
@@ -146,17 +146,17 @@ export class ClusterState {
   }
 
   /** Workers seen, by hostname (offline ones included, with `offline` set or heartbeats overdue). */
-  get workers(): ReadonlyMap<string, WorkerState> {
+  get workers(): ReadonlyMap<string, ClusterWorker> {
     return this.workerMap;
   }
 
   /** Tasks seen, by id. */
-  get tasks(): ReadonlyMap<string, TaskState> {
+  get tasks(): ReadonlyMap<string, ClusterTask> {
     return this.taskMap;
   }
 
   /** When the worker's last heartbeat expires (Unix seconds); undefined with no heartbeat. */
-  heartbeatExpires(worker: WorkerState): number | undefined {
+  heartbeatExpires(worker: ClusterWorker): number | undefined {
     const last = worker.heartbeats[worker.heartbeats.length - 1];
     return last === undefined ? undefined : last + worker.freq * HEARTBEAT_EXPIRE_WINDOW;
   }
@@ -170,12 +170,12 @@ export class ClusterState {
   }
 
   /** The workers alive now. */
-  aliveWorkers(): WorkerState[] {
+  aliveWorkers(): ClusterWorker[] {
     return [...this.workerMap.values()].filter((w) => this.isAlive(w.hostname));
   }
 
   /** The tasks in `state` now. */
-  tasksInState(state: TaskEventState): TaskState[] {
+  tasksInState(state: TaskEventState): ClusterTask[] {
     return [...this.taskMap.values()].filter((t) => t.state === state);
   }
 
@@ -250,7 +250,7 @@ export class ClusterState {
     Object.assign(task, fields);
   }
 
-  private worker(hostname: string): WorkerState {
+  private worker(hostname: string): ClusterWorker {
     let worker = this.workerMap.get(hostname);
     if (worker) this.workerMap.delete(hostname);
     else
@@ -263,7 +263,7 @@ export class ClusterState {
   }
 
   /** Records a sign of life, at the time it arrived here (as Celery does). */
-  private beat(worker: WorkerState, event: CeleryEvent): void {
+  private beat(worker: ClusterWorker, event: CeleryEvent): void {
     const at = typeof event.local_received === 'number' ? event.local_received : this.now();
     const beats = worker.heartbeats;
     if (beats.length >= HEARTBEATS_KEPT) beats.shift();
