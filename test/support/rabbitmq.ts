@@ -2,6 +2,8 @@
 export {
   delayNamespace,
   rabbitmqctl,
+  createVhost,
+  type TestVhost,
   readyCount,
   removeDelayNamespace,
   removeQueues,

@@ -80,7 +80,7 @@ export class AmqpConsumer implements Consumer {
     }
     this.prefetch = prefetch;
     const state = this.current;
-    if (state && !state.closed) await state.channel.prefetch(prefetch);
+    if (state && !state.closed) await state.channel.prefetch(prefetch, true);
   }
 
   /** Starts consuming; errors go to the caller of `consume()`. */
@@ -183,7 +183,10 @@ export class AmqpConsumer implements Consumer {
     });
     channel.on('close', () => this.channelClosed(state));
     try {
-      await channel.prefetch(this.prefetch);
+      // Channel-wide (global) so that setPrefetch applies to this consumer at once: RabbitMQ
+      // applies a per-consumer limit only to consumers started after it. The channel has no
+      // other consumer, so the two mean the same otherwise.
+      await channel.prefetch(this.prefetch, true);
       const reply = await channel.consume(this.queue, (message) => this.received(state, message), {
         noAck: false,
       });

@@ -1,0 +1,113 @@
+import type { TransportMessage } from '@conveyor/core';
+import { waitFor } from '@conveyor/core/testing';
+import { AmqpTransport } from '../src';
+import { createVhost, rabbitmqctl, RecordingLogger, type TestVhost } from './support/broker';
+
+/** Exchanges, transient publishing and subscriptions with queue arguments, in a vhost of this file. */
+let vhost: TestVhost;
+const transports: AmqpTransport[] = [];
+
+function transport(): AmqpTransport {
+  const t = new AmqpTransport({ url: vhost.url, logger: new RecordingLogger() });
+  transports.push(t);
+  return t;
+}
+
+function text(body: string): TransportMessage {
+  return {
+    headers: { hostname: 'h' },
+    properties: { contentType: 'text/plain' },
+    body: Buffer.from(body),
+  };
+}
+
+beforeAll(async () => {
+  vhost = await createVhost('exchanges');
+});
+
+afterAll(async () => {
+  await Promise.all(transports.map((t) => t.close()));
+  await vhost.remove();
+});
+
+describe('exchanges capability on RabbitMQ', () => {
+  it('declares celeryev as kombu does (durable topic), so a redeclaration by either side is accepted', async () => {
+    const t = transport();
+    await t.declareExchange({ name: 'celeryev', type: 'topic', durable: true });
+    await t.declareExchange({ name: 'reply.celery.pidbox', type: 'direct', durable: false });
+    const listed = await rabbitmqctl(
+      'list_exchanges',
+      '-p',
+      vhost.name,
+      'name',
+      'type',
+      'durable',
+      'auto_delete',
+    );
+    expect(listed).toContain('celeryev\ttopic\ttrue\tfalse');
+    expect(listed).toContain('reply.celery.pidbox\tdirect\tfalse\tfalse');
+  });
+
+  it('routes transient messages by topic to subscriptions, into a named queue with TTL and expiry', async () => {
+    const publisher = transport();
+    const subscriber = transport();
+    await publisher.declareExchange({ name: 'celeryev', type: 'topic', durable: true });
+    const tasks: string[] = [];
+    const queue = 'celeryev.test-receiver';
+    const consumer = await subscriber.subscribeExchange(
+      {
+        exchange: { name: 'celeryev', type: 'topic', durable: true },
+        routingKey: 'task.#',
+        queue,
+        messageTtlMs: 5_000,
+        expiresMs: 60_000,
+      },
+      (m) => tasks.push(m.body.toString()),
+    );
+    const queues = await rabbitmqctl(
+      'list_queues',
+      '-p',
+      vhost.name,
+      'name',
+      'durable',
+      'auto_delete',
+      'arguments',
+    );
+    const line = queues.split('\n').find((l) => l.startsWith(`${queue}\t`))!;
+    expect(line).toMatch(/\tfalse\ttrue\t/);
+    expect(line).toContain('x-message-ttl');
+    expect(line).toContain('5000');
+    expect(line).toContain('x-expires');
+    expect(line).toContain('60000');
+
+    expect(publisher.publishTransient('celeryev', 'worker.heartbeat', text('hb'))).toBe(true);
+    expect(publisher.publishTransient('celeryev', 'task.succeeded', text('ok'))).toBe(true);
+    await waitFor(() => tasks.length === 1, 'the task event');
+    expect(tasks).toEqual(['ok']);
+    await consumer.cancel();
+  });
+
+  it('drops (false) instead of waiting when the exchange is unknown or the connection is closed', async () => {
+    const t = transport();
+    expect(t.publishTransient('never-declared', 'x', text('x'))).toBe(false);
+    await t.declareExchange({ name: 'celeryev', type: 'topic', durable: true });
+    expect(t.publishTransient('celeryev', 'x', text('x'))).toBe(true);
+    await t.close();
+    // A new session: the channel is not open yet, so the message is dropped, not queued.
+    expect(t.publishTransient('celeryev', 'x', text('x'))).toBe(false);
+  });
+
+  it('changes a consumer prefetch at run time', async () => {
+    const t = transport();
+    const queue = `prefetch-${Date.now()}`;
+    await t.declareQueue({ name: queue });
+    const held: Array<() => Promise<void>> = [];
+    const consumer = await t.consume(queue, (d) => held.push(() => d.ack()), { prefetch: 1 });
+    for (let i = 0; i < 5; i += 1) await t.publish(text(String(i)), { queue });
+    await waitFor(() => held.length === 1, 'one delivery');
+    await consumer.setPrefetch!(3);
+    await waitFor(() => held.length === 3, 'three deliveries');
+    await Promise.all(held.map((ack) => ack()));
+    await consumer.cancel();
+  });
+});
