@@ -54,6 +54,11 @@ export class Control {
 
   constructor(private readonly transport: Transport) {}
 
+  /** The routing key replies to this client carry (its reply queue's binding). */
+  get replyKey(): string {
+    return this.oid;
+  }
+
   /** Inspection commands (`ping`, `stats`, `active`...), answered by each worker addressed. */
   inspect(options: InspectOptions = {}): Inspect {
     return new Inspect(this, options);

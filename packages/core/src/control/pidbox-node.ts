@@ -23,6 +23,8 @@ export class PidboxNode {
   constructor(
     private readonly transport: Transport,
     private readonly worker: ControlledWorker,
+    /** Requests whose replies go to this routing key are ignored (the worker's own pings). */
+    private readonly ownReplyKey?: string,
   ) {}
 
   /** Declares the reply exchange (when the transport can reply) and starts listening. */
@@ -45,6 +47,7 @@ export class PidboxNode {
     this.worker.clock.adjust(message.headers.clock);
     const request = decodeControlRequest(message);
     if (!request || !isAddressedTo(request, this.worker.hostname)) return;
+    if (this.ownReplyKey && request.replyTo?.routingKey === this.ownReplyKey) return;
     const reply = runControlCommand(this.worker, request);
     if (!request.ticket || !request.replyTo) return;
     const sent =
