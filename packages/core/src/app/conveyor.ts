@@ -2,7 +2,9 @@ import type { ResultBackend } from '../backend/result-backend';
 import { Signature } from '../canvas/signature';
 import type { ClientOf, TaskProxy } from '../client/task-client';
 import { DEFAULT_GET_TIMEOUT_MS, DEFAULT_QUEUE } from '../defaults';
+import { Control } from '../control/control-client';
 import { ConfigError } from '../errors';
+import { AppEvents } from '../events/app-events';
 import { MemoryResultBackend } from '../memory/memory-result-backend';
 import { MemoryTransport } from '../memory/memory-transport';
 import { celeryDateDone } from '../protocol/celery-time';
@@ -35,7 +37,10 @@ export class Conveyor {
   readonly resultExtended: boolean;
   /** Declarations of queues that need more than a name. */
   readonly queueDeclarations: ReadonlyMap<string, QueueDeclaration>;
+  /** Celery events on this app's broker: receivers and the cluster state. */
+  readonly events: AppEvents;
   private readonly definitions = new Map<string, TaskDefinition>();
+  private remoteControl?: Control;
   private readonly producer: Producer;
   private readonly getTimeoutMs: number;
 
@@ -52,6 +57,16 @@ export class Conveyor {
       this.definitions.set(definition.name, definition);
     }
     this.producer = new Producer(this.transport, this.queueDeclarations, this.backend ?? undefined);
+    this.events = new AppEvents(this.transport);
+  }
+
+  /**
+   * Remote control of the workers on this app's broker, Conveyor's and Python Celery's alike
+   * (Celery's `app.control`): `inspect()`, `ping()`, `rateLimit()`, `poolGrow()`...
+   */
+  get control(): Control {
+    this.remoteControl ??= new Control(this.transport);
+    return this.remoteControl;
   }
 
   /** The registered tasks. */
@@ -155,6 +170,7 @@ export class Conveyor {
 
   /** Closes the broker and backend connections. */
   async close(): Promise<void> {
+    await this.remoteControl?.close();
     await Promise.all([this.transport.close(), this.backend?.close()]);
   }
 

@@ -73,4 +73,22 @@ export interface WorkerOptions {
    * @defaultValue 16 MiB
    */
   maxBodyBytes?: number;
+  /**
+   * Send Celery task events (`task-received` ... `task-succeeded`, `task-failed`) on `celeryev`,
+   * as `celery worker -E` does; the `enable_events`/`disable_events` control commands change it
+   * at run time. Worker events (online, heartbeat, offline) are sent regardless.
+   * @defaultValue false
+   */
+  taskEvents?: boolean;
+  /**
+   * Send `worker-heartbeat` events (Celery's `--without-heartbeat` is `false`). Monitors take a
+   * worker without heartbeats as offline.
+   * @defaultValue true
+   */
+  heartbeat?: boolean;
+  /**
+   * Between two heartbeats.
+   * @defaultValue 2_000
+   */
+  heartbeatIntervalMs?: number;
 }

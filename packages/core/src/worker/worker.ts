@@ -21,7 +21,9 @@ import {
   NotRegisteredError,
 } from '../errors';
 import { celeryTimestamp, parseCeleryTimestamp } from '../protocol/celery-time';
-import { CONTROL_EXCHANGE, decodeRevoke, isAddressedTo } from '../protocol/control-message';
+import type { ControlledWorker } from '../control/control-commands';
+import { WorkerPresence } from '../events/worker-presence';
+import type { RevokeCommand } from '../protocol/control-message';
 import { decodeTaskMessage } from '../protocol/message-codec';
 import type { ResultMeta } from '../protocol/result-meta';
 import type { TaskMessage } from '../protocol/task-message';
@@ -30,6 +32,8 @@ import { runInTaskContext, type TaskContext } from '../task/task-context';
 import type { TaskDefinition } from '../task/task-definition';
 import type { ClassType } from '../task/task-options';
 import type { Consumer, Delivery, TransportMessage } from '../transport/transport';
+import { requestInfo } from './request-info';
+import { workerStats } from './worker-stats';
 import { failureLinks, successLinks, unsupportedCanvas, type LinkCall } from './canvas-links';
 import { stopOnSignals } from './process-signals';
 import { parseRateLimit, RateLimiter } from './rate-limiter';
@@ -65,6 +69,8 @@ interface Job {
   abandoned: boolean;
   /** Set once the message was acked (early acks) or otherwise settled. */
   settled: boolean;
+  /** Epoch ms the task started (for `inspect active`). */
+  startedAt?: number;
 }
 
 /**
@@ -75,19 +81,28 @@ interface Job {
 export class Worker extends EventEmitter<WorkerEvents> {
   /** The worker's name (`conveyor-<pid>@<host>`). */
   readonly hostname: string;
-  readonly concurrency: number;
-  readonly queues: readonly string[];
-  private readonly prefetch: number;
+  private maxConcurrency: number;
+  private readonly prefetchMultiplier: number;
   private readonly shutdownTimeoutMs: number;
   private readonly revocationCheck: RevocationCheck | undefined;
   private readonly instances = new Map<ClassType, object>();
   private readonly policies = new Map<string, RetryPolicy>();
   private readonly rateIntervals = new Map<string, number>();
+  /** The rate limits in force, as written (`'10/s'`), for `inspect registered`. */
+  private readonly rateLimits = new Map<string, string>();
   private readonly rateLimiter = new RateLimiter();
   private readonly revocations = new Revocations();
   private readonly writer: ResultWriter | undefined;
   private readonly threads: ThreadPool | undefined;
-  private readonly consumers: Consumer[] = [];
+  /** The task queue consumers, by queue; `add_consumer`/`cancel_consumer` change them. */
+  private readonly consumers = new Map<string, Consumer | undefined>();
+  private readonly presence: WorkerPresence;
+  /** Time limits set by the `time_limit` command, by task name. */
+  private readonly timeLimitOverrides = new Map<string, { softMs?: number; hardMs?: number }>();
+  /** Tasks started, by name, and in all (`inspect stats`, heartbeats). */
+  private readonly totals = new Map<string, number>();
+  private processed = 0;
+  private readonly startedAtMs = Date.now();
   private readonly waiting: Job[] = [];
   private readonly running = new Set<Job>();
   /** Rate-limited jobs waiting locally for their slot, by their timer. */
@@ -103,8 +118,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   ) {
     super();
     this.hostname = options.hostname ?? `conveyor-${process.pid}@${osHostname()}`;
-    this.concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
-    if (!Number.isInteger(this.concurrency) || this.concurrency < 1) {
+    this.maxConcurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+    if (!Number.isInteger(this.maxConcurrency) || this.maxConcurrency < 1) {
       throw new ConfigError(
         `worker concurrency must be a positive integer, got ${options.concurrency}`,
       );
@@ -115,10 +130,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
         `prefetchMultiplier must be a positive integer, got ${options.prefetchMultiplier}`,
       );
     }
-    this.prefetch = this.concurrency * multiplier;
+    this.prefetchMultiplier = multiplier;
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
-    this.queues = options.queues ?? [...new Set(app.tasks.map((t) => t.queue))];
-    if (this.queues.length === 0) {
+    for (const queue of options.queues ?? new Set(app.tasks.map((t) => t.queue))) {
+      this.consumers.set(queue, undefined);
+    }
+    if (this.consumers.size === 0) {
       throw new ConfigError('the worker has no queues: register tasks or pass `queues`');
     }
     this.writer = app.backend
@@ -143,11 +160,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
           definition.name,
           parseRateLimit(definition.options.rateLimit, definition.label),
         );
+        this.rateLimits.set(definition.name, definition.options.rateLimit);
       }
       // Checked now for the tasks of this worker's queues only: a worker for 'emails' must not
       // need the constructor arguments of a service it never runs. Any other task that arrives
       // anyway (sent to one of these queues by name) is checked when it runs, and fails then.
-      if (!this.queues.includes(definition.queue)) continue;
+      if (!this.consumers.has(definition.queue)) continue;
       if (definition.options.isolation === 'thread') {
         if (!options.appModule) throw new ConfigError(needsAppModule(definition));
       } else {
@@ -155,6 +173,33 @@ export class Worker extends EventEmitter<WorkerEvents> {
       }
     }
     this.threads = options.appModule ? new ThreadPool(options.appModule) : undefined;
+    this.presence = new WorkerPresence(
+      app.transport,
+      this.controlled(),
+      () => ({ active: this.running.size, processed: this.processed }),
+      {
+        hostname: this.hostname,
+        taskEvents: options.taskEvents ?? false,
+        heartbeat: options.heartbeat ?? true,
+        heartbeatIntervalMs: options.heartbeatIntervalMs,
+      },
+      this.warn,
+    );
+  }
+
+  /** Tasks run at once; the `pool_grow`/`pool_shrink`/`autoscale` commands change it. */
+  get concurrency(): number {
+    return this.maxConcurrency;
+  }
+
+  /** The queues consumed; the `add_consumer`/`cancel_consumer` commands change them. */
+  get queues(): readonly string[] {
+    return [...this.consumers.keys()];
+  }
+
+  /** Each consumer's prefetch: concurrency × prefetchMultiplier. */
+  private get prefetch(): number {
+    return this.maxConcurrency * this.prefetchMultiplier;
   }
 
   /** Tasks running now. */
@@ -166,18 +211,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new ConfigError(`worker ${this.hostname} was already started`);
     this.state = 'running';
-    const transport = this.app.transport;
-    this.consumers.push(
-      await transport.subscribeBroadcast(CONTROL_EXCHANGE, (message) => this.control(message)),
-    );
-    for (const queue of this.queues) {
-      await this.app.ensureQueue(queue);
-      this.consumers.push(
-        await transport.consume(queue, (delivery) => this.receive(delivery), {
-          prefetch: this.prefetch,
-        }),
-      );
-    }
+    // Remote control first (revokes must not be missed), then the task queues.
+    await this.presence.start();
+    for (const queue of this.queues) await this.consumeQueue(queue);
     if (this.options.handleSignals ?? true) this.installSignalHandlers();
     this.scheduleExpirySweeps();
   }
@@ -207,6 +243,16 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return this.stopping;
   }
 
+  private async consumeQueue(queue: string): Promise<void> {
+    await this.app.ensureQueue(queue);
+    this.consumers.set(
+      queue,
+      await this.app.transport.consume(queue, (delivery) => this.receive(delivery), {
+        prefetch: this.prefetch,
+      }),
+    );
+  }
+
   private receive(delivery: Delivery): void {
     if (this.state !== 'running') {
       this.settle(delivery.requeue());
@@ -222,6 +268,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
         reason,
         queue: delivery.queue,
       });
+      const id = (error as MessageDecodeError).taskId;
+      if (id) this.presence.taskEvents.rejected(id, false);
       this.settle(this.deadLetterOrRequeue(delivery, reason));
       return;
     }
@@ -237,6 +285,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         reason: unsupported,
         queue: delivery.queue,
       });
+      this.presence.taskEvents.rejected(message.headers.id, false);
       this.settle(this.deadLetterOrRequeue(delivery, unsupported));
       return;
     }
@@ -257,6 +306,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       settled: false,
     };
     this.emit('task-received', this.event(job));
+    this.presence.taskEvents.received(message);
     const expires = message.headers.expires
       ? parseCeleryTimestamp(message.headers.expires)!.getTime()
       : undefined;
@@ -364,11 +414,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
       return;
     }
     this.emit('task-started', this.event(job));
+    this.presence.taskEvents.started(message.headers.id);
+    job.startedAt = Date.now();
+    this.totals.set(definition.name, (this.totals.get(definition.name) ?? 0) + 1);
     const startedAt = performance.now();
     const outcome = await this.execute(job);
     // The run is over: a late revoke must not reach a thread that now runs another task.
     job.control = undefined;
     const runtimeMs = performance.now() - startedAt;
+    this.processed += 1;
     if (job.abandoned) return;
     if (outcome.kind === 'terminated' || this.revocations.has(message.headers.id)) {
       await this.finishRevoked(job, outcome.kind === 'terminated' ? 'terminated' : 'revoked');
@@ -386,6 +440,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       // the next step is already on the broker.
       if (!(await this.sendLinks(job, successLinks(message, value), runtimeMs))) return;
       this.emit('task-succeeded', { ...this.event(job), runtimeMs });
+      this.presence.taskEvents.succeeded(message.headers.id, value, runtimeMs);
       await this.finish(job, this.writer?.success(message, delivery.queue, value), 'ack');
       return;
     }
@@ -443,7 +498,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
       abort: (reason) => job.abort.abort(reason),
       terminate,
     };
-    return withTimeLimits(h.id, run, job.control, timeLimitsOf(message, definition));
+    const overrides = this.timeLimitOverrides.get(definition.name);
+    return withTimeLimits(h.id, run, job.control, {
+      ...timeLimitsOf(message, definition),
+      ...overrides,
+    });
   }
 
   private async runHere(job: Job): Promise<unknown> {
@@ -529,6 +588,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       retryInMs: delayMs,
       retries: message.headers.retries + 1,
     });
+    this.presence.taskEvents.retried(message.headers.id, error);
   }
 
   /**
@@ -565,6 +625,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   ): Promise<void> {
     const { message, delivery } = job;
     this.emit('task-failed', { ...this.event(job), runtimeMs, error: decision.error });
+    this.presence.taskEvents.failed(message.headers.id, decision.error);
     const meta = this.writer?.failure(message, delivery.queue, decision.error);
     const sendErrbacks = (): Promise<void> => this.sendErrbacks(message);
     if (decision.exhausted) {
@@ -634,6 +695,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   private async finishRevoked(job: Job, reason: string): Promise<void> {
     this.emit('task-revoked', { ...this.event(job), reason });
+    this.presence.taskEvents.revoked(job.message.headers.id, reason);
     await this.finish(job, this.writer?.revoked(job.message, job.delivery.queue, reason), 'ack');
   }
 
@@ -641,20 +703,144 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return this.revocationCheck ? this.revocationCheck.isRevoked(job.message.headers.id) : false;
   }
 
-  /** A control message from `celery.pidbox`: remember revoked ids; terminate running ones if asked. */
-  private control(message: TransportMessage): void {
-    const revoke = decodeRevoke(message);
-    if (!revoke || !isAddressedTo(revoke, this.hostname)) return;
-    for (const id of revoke.taskIds) {
+  /** A revoke addressed to this worker: remember the ids; terminate running ones if asked. */
+  private revoke(command: RevokeCommand): string[] {
+    const terminated: string[] = [];
+    for (const id of command.taskIds) {
       this.revocations.add(id);
-      if (!revoke.terminate) continue;
+      if (!command.terminate) continue;
       for (const job of this.running) {
         if (job.message.headers.id === id && job.control) {
           job.control.abort(terminatedReason(id));
           job.control.terminate();
+          terminated.push(id);
         }
       }
     }
+    return terminated;
+  }
+
+  /** This worker as remote-control commands see it (`celery inspect`, `celery control`). */
+  private controlled(): ControlledWorker {
+    const held = (job: Job) => ({
+      message: job.message,
+      queue: job.delivery.queue,
+      redelivered: job.delivery.redelivered,
+      startedAt: job.startedAt,
+      acknowledged: job.settled,
+    });
+    const presence = (): WorkerPresence => this.presence;
+    return {
+      hostname: this.hostname,
+      get clock() {
+        return presence().clock;
+      },
+      stats: () =>
+        workerStats({
+          totals: this.totals,
+          startedAtMs: this.startedAtMs,
+          concurrency: this.maxConcurrency,
+          prefetch: this.prefetch,
+          clock: this.presence.clock.value,
+          events: this.presence.eventCounts,
+        }),
+      activeRequests: () => [...this.running].map((job) => requestInfo(held(job), this.hostname)),
+      reservedRequests: () => this.waiting.map((job) => requestInfo(held(job), this.hostname)),
+      scheduledRequests: () =>
+        [...this.heldJobs.values()].map((job) => ({
+          eta: null,
+          priority: job.message.properties.priority ?? null,
+          request: requestInfo(held(job), this.hostname),
+        })),
+      registeredTasks: () =>
+        this.app.tasks.map((d) => ({
+          name: d.name,
+          queue: d.queue,
+          rateLimit: this.rateLimits.get(d.name),
+        })),
+      revokedIds: () => this.revocations.entries(),
+      activeQueues: () => [...this.queues],
+      revoke: (command) => this.revoke(command),
+      setRateLimit: (name, rate) => this.setRateLimit(name, rate),
+      setTimeLimits: (name, softMs, hardMs) => {
+        if (!this.app.task(name)) return false;
+        this.timeLimitOverrides.set(name, {
+          softMs: softMs ?? undefined,
+          hardMs: hardMs ?? undefined,
+        });
+        return true;
+      },
+      addConsumer: (queue) => this.addConsumer(queue),
+      cancelConsumer: (queue) => this.cancelConsumer(queue),
+      resizePool: (delta) => this.resize(Math.max(1, this.maxConcurrency + delta)),
+      autoscale: (max, min) => {
+        // No process pool to keep small: tasks are promises or pooled threads, so the worker
+        // runs at the upper bound.
+        this.resize(Math.max(1, max));
+        return [this.maxConcurrency, Math.min(min, this.maxConcurrency)];
+      },
+      setTaskEvents: (enabled) => this.presence.setTaskEvents(enabled),
+      sendHeartbeat: () => this.presence.beat(),
+      shutdown: () => this.remoteShutdown(),
+      conf: () => ({
+        hostname: this.hostname,
+        queues: this.queues,
+        concurrency: this.maxConcurrency,
+        prefetch_multiplier: this.prefetchMultiplier,
+        task_events: this.presence.sendsTaskEvents,
+        shutdown_timeout_ms: this.shutdownTimeoutMs,
+      }),
+      report: () =>
+        `software -> conveyor ${process.version} ${process.platform} ${process.arch}\nhostname -> ${this.hostname}\npid -> ${process.pid}`,
+    };
+  }
+
+  private setRateLimit(name: string, rate: string | null): boolean {
+    const definition = this.app.task(name);
+    if (!definition) return false;
+    if (rate === null) {
+      this.rateIntervals.delete(name);
+      this.rateLimits.delete(name);
+    } else {
+      this.rateIntervals.set(name, parseRateLimit(rate, definition.label));
+      this.rateLimits.set(name, rate);
+    }
+    return true;
+  }
+
+  /** New concurrency: more tasks may start now, and every consumer's prefetch follows. */
+  private resize(concurrency: number): number {
+    this.maxConcurrency = concurrency;
+    for (const consumer of this.consumers.values()) {
+      void consumer?.setPrefetch?.(this.prefetch).catch(this.warn);
+    }
+    this.pump();
+    return concurrency;
+  }
+
+  private async addConsumer(queue: string): Promise<void> {
+    if (this.state !== 'running' || this.consumers.has(queue)) return;
+    this.consumers.set(queue, undefined);
+    await this.consumeQueue(queue).catch((error: Error) => {
+      this.consumers.delete(queue);
+      this.warn(error);
+    });
+  }
+
+  private async cancelConsumer(queue: string): Promise<void> {
+    const consumer = this.consumers.get(queue);
+    if (!consumer) return;
+    this.consumers.delete(queue);
+    await this.safely(consumer.cancel());
+  }
+
+  /** The `shutdown` command: a graceful stop; a worker that owns its process then closes its app. */
+  private remoteShutdown(): void {
+    void this.stop().then(async (code) => {
+      if (!(this.options.handleSignals ?? true)) return;
+      await this.app.close().catch(() => undefined);
+      process.exitCode = code;
+    });
   }
 
   /** Unknown task: stored as FAILURE (NotRegistered, as Celery does) and dead-lettered. */
@@ -735,7 +921,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
     this.state = 'stopping';
     clearTimeout(this.sweepTimer);
-    await Promise.all(this.consumers.splice(0).map((c) => this.safely(c.cancel())));
+    // worker-offline goes out at once, before running tasks are waited for.
+    await this.safely(this.presence.stop());
+    const consumers = [...this.consumers.values()];
+    for (const queue of this.consumers.keys()) this.consumers.set(queue, undefined);
+    await Promise.all(consumers.map((c) => c && this.safely(c.cancel())));
     for (const job of this.waiting.splice(0)) this.giveBack(job);
     for (const [timer, job] of this.heldJobs) {
       clearTimeout(timer);
