@@ -28,8 +28,11 @@ export interface EventReceiverOptions {
    */
   wakeup?: boolean;
   /**
-   * Move each event's `timestamp` from the sender's UTC offset to ours (Celery's `localize`).
-   * @defaultValue true
+   * Move each event's `timestamp` by the sender's `utcoffset` minus ours, in hours, as Celery's
+   * receiver does (`localize`). Off by default: Celery and Conveyor both stamp events with Unix
+   * time, which is the same in every zone, so moving it makes the times of workers in other
+   * zones wrong by whole hours (Celery's receivers show them so).
+   * @defaultValue false
    */
   localize?: boolean;
 }
@@ -41,8 +44,7 @@ export type EventHandler = (event: CeleryEvent) => void;
  * Receives Celery events (from Conveyor and Python workers and producers alike) through a queue
  * of its own bound to `celeryev`, declared as Celery's `EventReceiver` declares it: named
  * `celeryev.<id>`, not durable, deleted with its consumer, with a message TTL and an expiry, so a
- * receiver that goes away leaves nothing behind. Each event gets `local_received` (Unix seconds)
- * and its `timestamp` adjusted to this process's UTC offset, as Celery does.
+ * receiver that goes away leaves nothing behind. Each event gets `local_received` (Unix seconds).
  */
 export class EventReceiver {
   private readonly handlers = new Map<string, Set<EventHandler>>();
@@ -106,7 +108,7 @@ export class EventReceiver {
     else if (typeof event.clock === 'number') this.clock.adjust(event.clock);
     else event.clock = this.clock.forward();
     if (
-      (this.options.localize ?? true) &&
+      this.options.localize === true &&
       typeof event.timestamp === 'number' &&
       typeof event.utcoffset === 'number'
     ) {
