@@ -5,6 +5,8 @@ import {
   type Consumer,
   type Delivery,
   type DeliveryHandler,
+  type ExchangeDeclaration,
+  type ExchangeSubscription,
   type PublishOptions,
   type QueueDeclaration,
   type ResultBackend,
@@ -68,6 +70,20 @@ export class AckCountingTransport implements Transport {
   }
   close(): Promise<void> {
     return this.inner.close();
+  }
+
+  // The exchanges capability, for Celery events and remote control.
+  declareExchange(exchange: ExchangeDeclaration): Promise<void> {
+    return this.inner.declareExchange!(exchange);
+  }
+  publishTransient(exchange: string, routingKey: string, message: TransportMessage): boolean {
+    return this.inner.publishTransient!(exchange, routingKey, message);
+  }
+  subscribeExchange(
+    subscription: ExchangeSubscription,
+    handler: (message: TransportMessage) => void,
+  ): Promise<Consumer> {
+    return this.inner.subscribeExchange!(subscription, handler);
   }
 
   private counted(delivery: Delivery): Delivery {

@@ -10,6 +10,8 @@ export interface WorkerChildConfig extends Omit<BenchAppSettings, 'backend'> {
   backend: BackendKind;
   concurrency: number;
   prefetchMultiplier: number;
+  /** Send Celery task events (the `events` scenario). */
+  taskEvents?: boolean;
 }
 
 /** What a forked raw amqplib consumer does (passed the same way). */

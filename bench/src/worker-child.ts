@@ -15,6 +15,7 @@ async function main(): Promise<void> {
     concurrency: config.concurrency,
     prefetchMultiplier: config.prefetchMultiplier,
     handleSignals: false,
+    taskEvents: config.taskEvents ?? false,
     ...experiment().workerOptions,
   });
   let errors = 0;

@@ -78,3 +78,13 @@ export interface SplitResult {
   'raw->conveyor': Throughput;
   'conveyor->conveyor': Throughput;
 }
+
+/** Task events on (with a receiver consuming them) against off, in alternating pairs. */
+export interface EventsResult {
+  off: Throughput[];
+  on: Throughput[];
+  medianOff: number;
+  medianOn: number;
+  /** Task events the receiver got during the measurements with events on. */
+  eventsReceived: number;
+}

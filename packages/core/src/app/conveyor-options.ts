@@ -38,4 +38,11 @@ export interface ConveyorOptions {
    * @defaultValue false (Celery's default)
    */
   resultExtended?: boolean;
+  /**
+   * Send a Celery `task-sent` event for every task this app sends (Celery's
+   * `task_send_sent_event`), so monitors see tasks before a worker takes them. Needs a transport
+   * with the `exchanges` capability.
+   * @defaultValue false
+   */
+  taskSentEvents?: boolean;
 }

@@ -1,3 +1,4 @@
+import { hostname as osHostname } from 'node:os';
 import type { ResultBackend } from '../backend/result-backend';
 import { Signature } from '../canvas/signature';
 import type { ClientOf, TaskProxy } from '../client/task-client';
@@ -5,6 +6,8 @@ import { DEFAULT_GET_TIMEOUT_MS, DEFAULT_QUEUE } from '../defaults';
 import { Control } from '../control/control-client';
 import { ConfigError } from '../errors';
 import { AppEvents } from '../events/app-events';
+import { EventDispatcher } from '../events/event-dispatcher';
+import { requireExchanges } from '../transport/exchange-capability';
 import { MemoryResultBackend } from '../memory/memory-result-backend';
 import { MemoryTransport } from '../memory/memory-transport';
 import { celeryDateDone } from '../protocol/celery-time';
@@ -56,7 +59,18 @@ export class Conveyor {
     for (const definition of new TaskExplorer(this.defaultQueue).explore(options.tasks ?? [])) {
       this.definitions.set(definition.name, definition);
     }
-    this.producer = new Producer(this.transport, this.queueDeclarations, this.backend ?? undefined);
+    const sentEvents = options.taskSentEvents
+      ? new EventDispatcher(requireExchanges(this.transport, 'taskSentEvents'), {
+          hostname: `gen${process.pid}@${osHostname()}`,
+          groups: ['task'],
+        })
+      : undefined;
+    this.producer = new Producer(
+      this.transport,
+      this.queueDeclarations,
+      this.backend ?? undefined,
+      sentEvents,
+    );
     this.events = new AppEvents(this.transport);
   }
 

@@ -81,10 +81,14 @@ export function adjustTimestamp(
   return timestamp - (utcoffset - celeryUtcOffset(at)) * 3600;
 }
 
-/** The message of an event: JSON, transient, with the `hostname` header Celery adds. */
-export function encodeEvent(event: CeleryEvent): TransportMessage {
+/**
+ * The message of an event, or of a batch of events (a JSON list, as Celery's workers send task
+ * events): JSON, transient, with the `hostname` header Celery adds.
+ */
+export function encodeEvent(event: CeleryEvent | CeleryEvent[]): TransportMessage {
+  const first = Array.isArray(event) ? event[0] : event;
   return {
-    headers: { hostname: event.hostname },
+    headers: { hostname: first?.hostname ?? '' },
     properties: { contentType: JSON_CONTENT_TYPE, contentEncoding: UTF8, deliveryMode: 1 },
     body: Buffer.from(JSON.stringify(event)),
   };

@@ -50,6 +50,8 @@ export class WorkerHeart {
     if (!this.timer) return;
     clearInterval(this.timer);
     this.timer = undefined;
+    // Task events still batched go first, so monitors see them before the goodbye.
+    this.dispatcher.flush();
     this.send('worker-offline');
   }
 

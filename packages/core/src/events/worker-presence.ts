@@ -51,6 +51,9 @@ export class WorkerPresence {
       hostname: options.hostname,
       clock: this.clock,
       groups: options.taskEvents ? ['worker', 'task'] : ['worker'],
+      // Task events in batches, as Celery's workers send them: a message per batch, not four
+      // per task, keeps the broker's cost of events small.
+      bufferGroups: ['task'],
     });
     this.taskEvents = new TaskEvents(this.dispatcher);
     if (options.heartbeat) {
@@ -90,8 +93,14 @@ export class WorkerPresence {
     if (hasExchanges(this.transport)) void this.checkDuplicateHostname();
   }
 
+  /** Sends the task events still batched. */
+  flush(): void {
+    this.dispatcher.flush();
+  }
+
   /** Sends worker-offline at once, and stops answering remote control. */
   async stop(): Promise<void> {
+    this.dispatcher.flush();
     this.heart?.stop();
     await this.node.stop();
     await this.control.close().catch(() => undefined);

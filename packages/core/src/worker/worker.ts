@@ -945,6 +945,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
       }
     }
     await Promise.all([...this.settling]);
+    // Task events of the tasks that finished while stopping.
+    this.presence.flush();
     await this.threads?.close();
     this.removeSignalHandlers?.();
     this.state = 'stopped';

@@ -63,6 +63,48 @@ describe('Celery events on the memory transport', () => {
     expect(dispatcher.stats).toEqual({ sent: 0, dropped: 3 });
   });
 
+  it('sends the events of buffered groups as one list per batch, as Celery workers send task events', async () => {
+    const broker = new MemoryBroker();
+    const dispatcher = new EventDispatcher(new MemoryTransport({ broker }), {
+      hostname: 'w',
+      bufferGroups: ['task'],
+      bufferLimit: 3,
+      bufferMs: 60_000,
+    });
+    await dispatcher.open();
+    const messages: string[] = [];
+    const listener = new MemoryTransport({ broker });
+    await listener.subscribeExchange(
+      { exchange: { name: 'celeryev', type: 'topic', durable: true }, routingKey: '#' },
+      (m) => messages.push(m.body.toString()),
+    );
+    const events: CeleryEvent[] = [];
+    const receiver = new EventReceiver(listener, { wakeup: false });
+    receiver.on('*', (e) => events.push(e));
+    await receiver.start();
+    dispatcher.send('task-received', { uuid: 'a' });
+    dispatcher.send('worker-heartbeat', { freq: 2 });
+    dispatcher.send('task-started', { uuid: 'a' });
+    dispatcher.send('task-succeeded', { uuid: 'a' }); // the third: the batch goes
+    dispatcher.send('task-received', { uuid: 'b' });
+    dispatcher.flush();
+    await waitFor(() => events.length === 5, 'five events');
+    expect(messages.map((m) => (m.startsWith('[') ? JSON.parse(m).length : 'one'))).toEqual([
+      'one',
+      3,
+      1,
+    ]);
+    expect(events.map((e) => `${e.type} ${String(e.uuid ?? '')}`)).toEqual([
+      'worker-heartbeat ',
+      'task-received a',
+      'task-started a',
+      'task-succeeded a',
+      'task-received b',
+    ]);
+    expect(dispatcher.stats).toEqual({ sent: 5, dropped: 0 });
+    await receiver.stop();
+  });
+
   it('sends only the groups enabled', async () => {
     const transport = new MemoryTransport();
     const dispatcher = new EventDispatcher(transport, { hostname: 'w', groups: ['worker'] });
