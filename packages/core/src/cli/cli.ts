@@ -12,6 +12,8 @@ const USAGE = `Usage: conveyor worker --app <module> [--queues a,b] [--concurren
   --concurrency  tasks run at once (default 10)
   --prefetch-multiplier  prefetch = concurrency x this (default 1)
   --shutdown-timeout     ms running tasks may take to finish on SIGTERM/SIGINT (default 30000)
+  -E, --task-events      send Celery task events (celery events, Flower); worker events are always sent
+  --without-heartbeat    send no worker-heartbeat events
 
 The worker runs until SIGTERM or SIGINT, then stops gracefully (a second signal forces it).
 Exit codes: 0 all tasks finished; 1 the shutdown timeout was hit and running tasks were requeued;
@@ -24,15 +26,29 @@ export interface WorkerCommand {
   concurrency?: number;
   prefetchMultiplier?: number;
   shutdownTimeoutMs?: number;
+  taskEvents?: boolean;
+  heartbeat?: boolean;
 }
+
+/** Flags that take no value. */
+const SWITCHES: Record<string, 'taskEvents' | 'withoutHeartbeat'> = {
+  '-E': 'taskEvents',
+  '--task-events': 'taskEvents',
+  '--without-heartbeat': 'withoutHeartbeat',
+};
 
 /** Parses `worker --app m [--queues a,b] [--concurrency N]`; throws ConfigError on bad input. */
 export function parseWorkerCommand(argv: readonly string[]): WorkerCommand {
   const [command, ...rest] = argv;
   if (command !== 'worker') throw new ConfigError(`unknown command '${command ?? ''}'\n\n${USAGE}`);
   const values = new Map<string, string>();
+  const switches = new Set<string>();
   for (let i = 0; i < rest.length; i += 1) {
     const arg = rest[i]!;
+    if (SWITCHES[arg]) {
+      switches.add(SWITCHES[arg]);
+      continue;
+    }
     const [flag, inline] = arg.split('=', 2) as [string, string | undefined];
     if (
       ![
@@ -69,6 +85,8 @@ export function parseWorkerCommand(argv: readonly string[]): WorkerCommand {
     concurrency: integer('--concurrency'),
     prefetchMultiplier: integer('--prefetch-multiplier'),
     shutdownTimeoutMs: integer('--shutdown-timeout'),
+    taskEvents: switches.has('taskEvents'),
+    heartbeat: !switches.has('withoutHeartbeat'),
   };
 }
 
@@ -110,6 +128,8 @@ async function main(argv: readonly string[]): Promise<void> {
     concurrency: command.concurrency,
     prefetchMultiplier: command.prefetchMultiplier,
     shutdownTimeoutMs: command.shutdownTimeoutMs,
+    taskEvents: command.taskEvents,
+    heartbeat: command.heartbeat,
     handleSignals: true,
     appModule: resolve(process.cwd(), command.app),
   });

@@ -24,7 +24,20 @@ describe('conveyor CLI', () => {
         queues: ['a', 'b'],
         concurrency: 4,
         prefetchMultiplier: undefined,
+        taskEvents: false,
+        heartbeat: true,
       });
+    });
+
+    it('reads -E, --task-events and --without-heartbeat as switches', () => {
+      expect(parseWorkerCommand(['worker', '-E', '--app', 'a.js'])).toMatchObject({
+        app: 'a.js',
+        taskEvents: true,
+        heartbeat: true,
+      });
+      expect(
+        parseWorkerCommand(['worker', '--app', 'a.js', '--task-events', '--without-heartbeat']),
+      ).toMatchObject({ taskEvents: true, heartbeat: false });
     });
 
     it.each([
