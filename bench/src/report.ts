@@ -195,7 +195,7 @@ export function resultRows(r: BenchResults): string[][] {
   const ev = r.events;
   if (ev) {
     rows.push([
-      `Task events, no backend, ${ev.on[0]!.n.toLocaleString('en-US')} tasks: on with a receiver (${ev.eventsReceived.toLocaleString('en-US')} events) vs off, medians of ${ev.on.length} alternating pairs`,
+      `Task events, no backend, ${ev.on[0]!.n.toLocaleString('en-US')} tasks: on with a receiver (workers sent ${ev.workerEvents.sent.toLocaleString('en-US')} events, dropped ${ev.workerEvents.dropped.toLocaleString('en-US')}; received ${ev.eventsReceived.toLocaleString('en-US')}) vs off, medians of ${ev.on.length} alternating pairs`,
       `${rate(ev.medianOn)} (${ev.on.map((t) => rate(t.perSecond)).join(', ')})`,
       `off: ${rate(ev.medianOff)} (${ev.off.map((t) => rate(t.perSecond)).join(', ')})`,
       pct(ev.medianOn / ev.medianOff),

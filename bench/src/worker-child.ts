@@ -34,7 +34,7 @@ async function main(): Promise<void> {
         send({ type: 'started' });
         return;
       case 'stats':
-        send(stats(transport.acked));
+        send({ ...stats(transport.acked), events: worker.eventCounts });
         return;
       case 'notify-at':
         target.set(message.acked);

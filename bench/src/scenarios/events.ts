@@ -16,11 +16,14 @@ export async function runEvents(ctx: BenchContext): Promise<EventsResult> {
   const off: Throughput[] = [];
   const on: Throughput[] = [];
   let eventsReceived = 0;
+  const workerEvents = { sent: 0, dropped: 0 };
   for (let pair = 0; pair < PAIRS; pair += 1) {
     off.push((await measure(ctx, false, pair)).throughput);
     const withEvents = await measure(ctx, true, pair);
     on.push(withEvents.throughput);
     eventsReceived += withEvents.events;
+    workerEvents.sent += withEvents.workerEvents?.sent ?? 0;
+    workerEvents.dropped += withEvents.workerEvents?.dropped ?? 0;
   }
   const median = (list: Throughput[]): number =>
     [...list].sort((a, b) => a.perSecond - b.perSecond)[Math.floor(list.length / 2)]!.perSecond;
@@ -30,6 +33,7 @@ export async function runEvents(ctx: BenchContext): Promise<EventsResult> {
     medianOff: median(off),
     medianOn: median(on),
     eventsReceived,
+    workerEvents,
   };
   ctx.log(
     `events: median ${result.medianOn.toFixed(0)}/s with task events and a receiver, ${result.medianOff.toFixed(0)}/s without (${((result.medianOn / result.medianOff) * 100).toFixed(0)}%)`,
@@ -41,7 +45,11 @@ async function measure(
   ctx: BenchContext,
   taskEvents: boolean,
   pair: number,
-): Promise<{ throughput: Throughput; events: number }> {
+): Promise<{
+  throughput: Throughput;
+  events: number;
+  workerEvents?: { sent: number; dropped: number };
+}> {
   return withRemoteWorker(
     ctx,
     'none',

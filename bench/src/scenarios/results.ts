@@ -87,4 +87,6 @@ export interface EventsResult {
   medianOn: number;
   /** Task events the receiver got during the measurements with events on. */
   eventsReceived: number;
+  /** Events the workers sent and dropped (worker events included), over the runs with events on. */
+  workerEvents: { sent: number; dropped: number };
 }

@@ -192,6 +192,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return this.maxConcurrency;
   }
 
+  /** Celery events this worker sent, and dropped (no connection, the broker pushing back). */
+  get eventCounts(): { sent: number; dropped: number } {
+    return this.presence.eventCounts;
+  }
+
   /** The queues consumed; the `add_consumer`/`cancel_consumer` commands change them. */
   get queues(): readonly string[] {
     return [...this.consumers.keys()];
