@@ -9,7 +9,7 @@ import {
 import { AmqpTransport } from '@conveyor/amqp-transport';
 import { PostgresResultBackend } from '@conveyor/result-postgres';
 import { RedisResultBackend } from '@conveyor/result-redis';
-import { Add, AttendeeService } from './tasks';
+import { Add, AttendeeService, InMemoryAttendees } from './tasks';
 
 /** RabbitMQ when AMQP_URL is set, else the in-memory broker. */
 function broker(): Transport {
@@ -32,6 +32,9 @@ export const app = new Conveyor({
   backend: backend(),
   tasks: [Add, AttendeeService],
 });
+
+/** What `conveyor worker` builds the attendees service with (a function: web nodes build nothing). */
+export const instances = (): object[] => [new AttendeeService(new InMemoryAttendees())];
 
 /** Where the quickstart runs, for its output. */
 export function describeServices(): string {

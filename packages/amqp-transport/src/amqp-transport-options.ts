@@ -36,7 +36,7 @@ export interface AmqpTransportOptions {
    * worked. Credentials in them are never logged nor put in error messages.
    * @defaultValue `'amqp://guest:guest@localhost:5672'` (`DEFAULT_URL`)
    */
-  url?: string | string[];
+  url?: string | string[] | undefined;
   /**
    * Heartbeat interval to ask of the broker; `0` turns heartbeats off. A `heartbeat` query
    * parameter in a URL wins over this.

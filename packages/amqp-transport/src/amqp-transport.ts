@@ -273,6 +273,11 @@ export class AmqpTransport implements Transport {
     return subscriber;
   }
 
+  /** The broker URLs, passwords masked. */
+  describe(): string {
+    return this.urls.map((url) => url.redacted).join(', ');
+  }
+
   /**
    * Stops consumers and closes both connections; the broker puts unsettled deliveries back.
    * Publishes already under way are first allowed to finish (within `publishTimeoutMs`). The

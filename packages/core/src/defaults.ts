@@ -34,6 +34,12 @@ export const EXIT_GRACEFUL = 0;
 export const EXIT_SHUTDOWN_TIMEOUT = 1;
 /** A second signal forced the stop; in-flight tasks were requeued at once. */
 export const EXIT_FORCED = 2;
+/** `conveyor`: bad usage or configuration (sysexits' EX_USAGE). */
+export const EXIT_USAGE = 64;
+/** `conveyor`: the broker or the result backend could not be reached at startup (EX_UNAVAILABLE). */
+export const EXIT_UNAVAILABLE = 69;
+/** `conveyor`: an unexpected error, a bug or a crash of the app's own code (EX_SOFTWARE). */
+export const EXIT_SOFTWARE = 70;
 
 /** A rate-limited task whose slot is nearer than this waits in the worker; farther, in the broker. */
 export const RATE_LIMIT_LOCAL_WAIT_MS = 100;

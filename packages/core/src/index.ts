@@ -22,7 +22,20 @@ export { Signature } from './canvas/signature';
 export { AsyncResult, type GetOptions, type RevokeOptions } from './result/async-result';
 export { Worker } from './worker/worker';
 export type { WorkerOptions } from './worker/worker-options';
-export type { WorkerEvents, TaskEvent, RejectedMessageEvent } from './worker/worker-events';
+export type {
+  WorkerEvents,
+  TaskEvent,
+  RejectedMessageEvent,
+  DeadLetterEvent,
+} from './worker/worker-events';
+export { logWorker } from './logging/worker-log';
+export {
+  createWorkerLogger,
+  type WorkerLogger,
+  type WorkerLoggerOptions,
+  type LogFormat,
+} from './logging/worker-logger';
+export { parseLogLevel, type LogLevel } from './logging/log-level';
 export * from './errors';
 export * as defaults from './defaults';
 export * from './protocol/task-message';

@@ -10,7 +10,7 @@ export class ErrorTranslator {
 
   constructor(
     /** Where the store is, without credentials, e.g. `127.0.0.1:5432/test`. */
-    private readonly target: string,
+    readonly target: string,
     secrets: ReadonlyArray<string | undefined>,
   ) {
     // Longest first, so a secret containing another is replaced whole.

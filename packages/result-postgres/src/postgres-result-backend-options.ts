@@ -10,7 +10,7 @@ export interface PostgresResultBackendOptions {
    * its pool. The password never appears in errors or logs.
    * @defaultValue none: either this or `pool` is required
    */
-  connectionString?: string;
+  connectionString?: string | undefined;
   /**
    * An existing pool to run on instead. Its own settings apply (size, timeouts): set
    * `statement_timeout` on it, since the backend can only bound its queries client-side here.

@@ -419,6 +419,11 @@ export class PostgresResultBackend implements ResultBackend {
     this.sweeper.stop();
   }
 
+  /** `postgresql://host:port/database`, never the user or password. */
+  describe(): string {
+    return `postgresql://${this.errors.target}`;
+  }
+
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;

@@ -7,7 +7,7 @@ export interface RedisResultBackendOptions {
    * password is never echoed in errors. For Sentinel or Cluster, pass a `client` instead.
    * @defaultValue `'redis://127.0.0.1:6379'` when `client` is not given either
    */
-  url?: string;
+  url?: string | undefined;
   /**
    * An existing ioredis `Redis` (single node or Sentinel) or `Cluster` to use for commands. The
    * subscriber connection is made from it with `duplicate()`, so it inherits its settings.

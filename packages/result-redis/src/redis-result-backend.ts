@@ -36,6 +36,7 @@ import { runStoreScript } from './store-script';
 export class RedisResultBackend implements ResultBackend {
   private readonly client: RedisClient;
   private readonly ownsClient: boolean;
+  private readonly location: string;
   private readonly keyPrefix: string;
   private readonly groupKeyPrefix: string;
   private readonly expiresMs: number;
@@ -70,11 +71,13 @@ export class RedisResultBackend implements ResultBackend {
       throw new ConfigError('give RedisResultBackend either `url` or `client`, not both');
     }
     if (options.client) {
+      this.location = 'redis (a client the app gave)';
       this.client = options.client;
       this.ownsClient = options.closeClient ?? false;
     } else {
       const url = options.url ?? DEFAULT_URL;
       checkUrl(url);
+      this.location = redactUrl(url);
       // Lazy: building the app (at import time, in tests) must not open connections.
       this.client = new Redis(url, {
         ...options.redisOptions,
@@ -175,6 +178,11 @@ export class RedisResultBackend implements ResultBackend {
     await this.run(`forget of group ${groupId}`, () =>
       this.client.del(this.groupKeyPrefix + groupId),
     );
+  }
+
+  /** The Redis URL, password masked. */
+  describe(): string {
+    return this.location;
   }
 
   async close(): Promise<void> {

@@ -51,6 +51,11 @@ export interface ResultBackend {
    * periodically; implementations let one sweep run at a time across processes.
    */
   sweepExpired?(): Promise<unknown>;
+  /**
+   * Where this store is, for logs and the worker's startup banner: its URL with any password
+   * masked (`amqp://guest:***@host:5672/`). Optional: without it the class name is shown.
+   */
+  describe?(): string;
   /** Releases connections and ends every pending wait (they return undefined). */
   close(): Promise<void>;
 }

@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { loadavg, type } from 'node:os';
-import { join } from 'node:path';
+import { coreVersion } from '../cli/version';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../defaults';
 import type { EventDispatcher } from './event-dispatcher';
 
@@ -15,7 +14,7 @@ export interface HeartbeatCounts {
 /** `sw_ident`, `sw_ver`, `sw_sys` of worker events, as Celery's `SOFTWARE_INFO`. */
 export const SOFTWARE_INFO = {
   sw_ident: 'conveyor',
-  sw_ver: coreVersion(),
+  sw_ver: coreVersionOrUnknown(),
   sw_sys: type(),
 } as const;
 
@@ -66,11 +65,9 @@ export class WorkerHeart {
   }
 }
 
-/** @conveyor/core's version, from its package.json (the same two levels up from src/ and dist/). */
-function coreVersion(): string {
+function coreVersionOrUnknown(): string {
   try {
-    const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8'));
-    return String((manifest as { version?: unknown }).version ?? 'unknown');
+    return coreVersion();
   } catch {
     return 'unknown';
   }

@@ -126,6 +126,10 @@ export class MemoryResultBackend implements ResultBackend {
     return { deleted };
   }
 
+  describe(): string {
+    return 'memory (this process)';
+  }
+
   async close(): Promise<void> {
     for (const abandon of [...this.pending]) abandon();
   }

@@ -140,6 +140,10 @@ export class MemoryTransport implements Transport {
     };
   }
 
+  describe(): string {
+    return 'memory (this process)';
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     for (const unsubscribe of this.subscriptions) unsubscribe();

@@ -161,6 +161,11 @@ export interface Transport {
     handler: (message: TransportMessage) => void,
   ): Promise<Consumer>;
   /**
+   * Where this broker is, for logs and the worker's startup banner: its URL with any password
+   * masked (`amqp://guest:***@host:5672/`). Optional: without it the class name is shown.
+   */
+  describe?(): string;
+  /**
    * Closes consumers and connections. Unsettled deliveries return to their queues, as they do
    * when a broker connection closes.
    */

@@ -25,6 +25,16 @@ export interface RejectedMessageEvent {
   queue: string;
 }
 
+/** Payload of `message-dead-lettered`: a message moved to its queue's dead-letter queue. */
+export interface DeadLetterEvent {
+  /** The task id, when the message had a readable one. */
+  id?: string;
+  /** The reason, as written in the dead-lettered message's header. */
+  reason: string;
+  /** The queue it came from (it now sits in `<queue>.dead`). */
+  queue: string;
+}
+
 /** The events of a {@link Worker}, with their payloads. */
 export interface WorkerEvents {
   'task-received': [TaskEvent];
@@ -34,6 +44,8 @@ export interface WorkerEvents {
   'task-retried': [TaskEvent];
   'task-revoked': [TaskEvent];
   'message-rejected': [RejectedMessageEvent];
+  /** Any message the worker dead-lettered: rejected unread, unknown, or out of retries. */
+  'message-dead-lettered': [DeadLetterEvent];
   /** Trouble the worker survived (a failed ack, a result it could not store); for logging. */
   'worker-error': [Error];
 }

@@ -909,7 +909,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
     } catch (error) {
       this.warn(error as Error);
       await this.requeueLater(delivery);
+      return;
     }
+    const id = delivery.message.headers.id;
+    this.emit('message-dead-lettered', {
+      ...(typeof id === 'string' ? { id } : {}),
+      reason,
+      queue: delivery.queue,
+    });
   }
 
   /** Requeues after a pause, so a message that keeps failing cannot spin the worker. */

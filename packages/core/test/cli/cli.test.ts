@@ -1,77 +1,162 @@
 import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '@conveyor/core';
+import { ConfigError, ConnectionError } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
-import { parseWorkerCommand } from '../../src/cli/cli';
+import { exitCodeOf } from '../../src/cli/exit-codes';
+import { expandNodeName } from '../../src/cli/node-name';
 
 const root = join(__dirname, '../../../..');
-const cli = join(root, 'packages/core/dist/cli/cli.js');
+/** The committed bin shim, as npm links it. */
+const bin = join(root, 'packages/core/bin/conveyor.js');
+const fixture = (name: string): string => join(__dirname, 'fixtures', name);
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `conveyor args…` to its end. */
+function conveyor(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const child = spawn(process.execPath, [bin, ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+}
 
 describe('conveyor CLI', () => {
-  describe('parses the worker command', () => {
-    it('reads --app, --queues and --concurrency', () => {
-      expect(
-        parseWorkerCommand([
-          'worker',
-          '--app',
-          'dist/app.js',
-          '--queues',
-          'a, b',
-          '--concurrency=4',
-        ]),
-      ).toEqual({
-        app: 'dist/app.js',
-        queues: ['a', 'b'],
-        concurrency: 4,
-        prefetchMultiplier: undefined,
-        taskEvents: false,
-        heartbeat: true,
-      });
-    });
-
-    it('reads -E, --task-events and --without-heartbeat as switches', () => {
-      expect(parseWorkerCommand(['worker', '-E', '--app', 'a.js'])).toMatchObject({
-        app: 'a.js',
-        taskEvents: true,
-        heartbeat: true,
-      });
-      expect(
-        parseWorkerCommand(['worker', '--app', 'a.js', '--task-events', '--without-heartbeat']),
-      ).toMatchObject({ taskEvents: true, heartbeat: false });
-    });
-
+  describe('--hostname expands as Celery does', () => {
     it.each([
-      [['serve'], /unknown command 'serve'/],
-      [['worker'], /--app is required/],
-      [['worker', '--app'], /--app needs a value/],
-      [['worker', '--app', 'x', '--concurrency', '0'], /--concurrency must be a positive integer/],
-      [['worker', '--app', 'x', '--verbose', '1'], /unknown option '--verbose'/],
-    ])('refuses %j', (argv, message) => {
-      expect(() => parseWorkerCommand(argv)).toThrow(ConfigError);
-      expect(() => parseWorkerCommand(argv)).toThrow(message);
+      ['worker1@%h', 'worker1@box.example.com'],
+      ['worker1@%n', 'worker1@box'],
+      ['%n@%d', 'box@example.com'],
+      ['w%i%I@%n', 'w0@box'],
+      ['box2', 'conveyor@box2'],
+      ['%h', 'conveyor@box.example.com'],
+      ['a%%b@%n', 'a%b@box'],
+    ])('%s', (template, expected) => {
+      expect(expandNodeName(template, 'box.example.com')).toBe(expected);
+    });
+
+    it('refuses an unknown %-key', () => {
+      expect(() => expandNodeName('w@%x', 'box')).toThrow(ConfigError);
+      expect(() => expandNodeName('w@%x', 'box')).toThrow(/unknown %x/);
     });
   });
 
-  describe('runs a worker from the built package', () => {
+  it('maps errors to exit codes: 64 configuration, 69 unreachable, 70 anything else', () => {
+    expect(exitCodeOf(new ConfigError('bad'))).toBe(64);
+    expect(exitCodeOf(new ConnectionError('down'))).toBe(69);
+    expect(exitCodeOf(new TypeError('bug'))).toBe(70);
+  });
+
+  describe('the bin, from the built package', () => {
     beforeAll(() => {
       execFileSync('npx', ['tsc', '-b', 'packages/core'], { cwd: root, stdio: 'inherit' });
     }, 120_000);
 
-    it('loads the app module, runs tasks, and exits 0 on SIGTERM after a graceful stop', async () => {
-      const child = spawn(
-        process.execPath,
-        [cli, 'worker', '--app', join(__dirname, 'fixtures/math-app.js'), '--concurrency', '2'],
-        {
-          cwd: root,
-        },
+    it('--help lists the commands, worker --help its options, --version the version', async () => {
+      const help = await conveyor(['--help']);
+      expect(help).toMatchObject({ code: 0, stdout: expect.stringMatching(/worker \[options\]/) });
+      const workerHelp = await conveyor(['worker', '--help']);
+      expect(workerHelp.code).toBe(0);
+      for (const option of [
+        '--app',
+        '--queues',
+        '--concurrency',
+        '--hostname',
+        '--loglevel',
+        '--log-format',
+        '--task-events',
+        '--without-heartbeat',
+      ]) {
+        expect(workerHelp.stdout).toContain(option);
+      }
+      const version = await conveyor(['--version']);
+      const { version: expected } = JSON.parse(
+        readFileSync(join(root, 'packages/core/package.json'), 'utf8'),
+      ) as { version: string };
+      expect(version).toMatchObject({ code: 0, stdout: `${expected}\n` });
+    });
+
+    it.each([
+      [['worker'], /required option '-A, --app <module>'/],
+      [['worker', '-A', 'x', '--concurrency', '0'], /must be a positive integer/],
+      [['worker', '-A', 'x', '--verbose'], /unknown option '--verbose'/],
+      [['worker', '-A', 'x', '--log-format', 'xml'], /Allowed choices are text, json/],
+      [['worker', '-A', 'x', '--loglevel', 'loud'], /unknown log level 'loud'/],
+      [['serve'], /unknown command 'serve'/],
+    ])('exits 64 on bad usage: %j', async (args, message) => {
+      const run = await conveyor(args);
+      expect(run.code).toBe(64);
+      expect(run.stderr).toMatch(message);
+    });
+
+    it('prints the banner and one line per task received, succeeded, failed, retried, revoked and dead-lettered', async () => {
+      const run = await conveyor(['worker', '--app', fixture('log-app.js'), '-n', 'logs@%n']);
+      expect(run.code).toBe(0);
+      const host = expandNodeName('logs@%n');
+      expect(run.stdout).toContain(`worker ${host}`);
+      expect(run.stdout).toMatch(/transport: +memory/);
+      expect(run.stdout).toMatch(/\. math\.boom +\(celery\)/);
+      expect(run.stdout).toMatch(/: INFO\/MainProcess\] Task math\.add\[[0-9a-f-]+\] received/);
+      expect(run.stdout).toMatch(/Task math\.add\[[0-9a-f-]+\] succeeded in \d+\.\d{3}s/);
+      expect(run.stdout).toMatch(
+        /: ERROR\/MainProcess\] Task math\.boom\[[0-9a-f-]+\] failed in \d+\.\d{3}s: RangeError: boom/,
       );
-      let output = '';
-      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-      expect(output).toMatch(/worker conveyor-\d+@.+ consuming celery \(concurrency 2\)/);
-      expect(output).toContain('math.add(2, 3) = 5');
-      expect(code).toBe(0);
+      expect(run.stdout).toMatch(
+        /: WARNING\/MainProcess\] Message [0-9a-f-]+ dead-lettered to celery\.dead: task 'math\.missing' is not registered/,
+      );
+      expect(run.stdout).toMatch(
+        /Task math\.flaky\[[0-9a-f-]+\] retry 1 in 0\.010s: Error: still down\n\[/,
+      );
+      expect(run.stdout).toMatch(
+        /Message [0-9a-f-]+ dead-lettered to celery\.dead: retries exhausted after 1 retries; last error Error: still down/,
+      );
+      expect(run.stdout).toMatch(/Task math\.add\[[0-9a-f-]+\] revoked: expired/);
+    });
+
+    it('--log-format json writes one JSON record per line, with the event fields', async () => {
+      const run = await conveyor([
+        'worker',
+        '--app',
+        fixture('log-app.js'),
+        '--log-format',
+        'json',
+        '-l',
+        'warning',
+      ]);
+      expect(run.code).toBe(0);
+      const records = run.stdout
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { level: number; event: string; name?: string });
+      // At warning level only the failures and the dead letters remain.
+      expect(records.map((r) => [r.event, r.name ?? null, r.level])).toEqual([
+        ['task-failed', 'math.boom', 50],
+        ['task-failed', 'math.flaky', 50],
+        ['message-dead-lettered', null, 40],
+        ['message-dead-lettered', null, 40],
+      ]);
+    });
+
+    it('logs through the logger the app module exports', async () => {
+      const run = await conveyor(['worker', '--app', fixture('log-app.js')], { LOG_TO_APP: '1' });
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(/app-logger info worker-banner/);
+      expect(run.stdout).toMatch(/app-logger error task-failed Task math\.boom/);
+    });
+
+    it('builds task services from the instances the app module exports', async () => {
+      const run = await conveyor(['worker', '--app', fixture('service-app.js')]);
+      expect(run.stdout).toContain('greeted: Hello, Ada');
+      expect(run.code).toBe(0);
     });
 
     const runSlowWorker = async (
@@ -81,10 +166,10 @@ describe('conveyor CLI', () => {
       const child = spawn(
         process.execPath,
         [
-          cli,
+          bin,
           'worker',
           '--app',
-          join(__dirname, 'fixtures/slow-app.js'),
+          fixture('slow-app.js'),
           '--shutdown-timeout',
           String(shutdownTimeoutMs),
         ],
@@ -92,14 +177,7 @@ describe('conveyor CLI', () => {
       );
       let output = '';
       child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      await new Promise<void>((resolve) => {
-        const check = setInterval(() => {
-          if (output.includes('task running')) {
-            clearInterval(check);
-            resolve();
-          }
-        }, 20);
-      });
+      await waitFor(() => output.includes('task running'), 'the slow task to run');
       const started = Date.now();
       child.kill('SIGTERM');
       // Signals of one kind are not queued: a second one sent at once may merge with the first.
@@ -122,9 +200,7 @@ describe('conveyor CLI', () => {
     });
 
     it('with two workers in one process, SIGTERM exits once both stopped, not when the idle one did', async () => {
-      const child = spawn(process.execPath, [join(__dirname, 'fixtures/two-workers.js')], {
-        cwd: root,
-      });
+      const child = spawn(process.execPath, [fixture('two-workers.js')], { cwd: root });
       let output = '';
       child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
       await waitFor(() => output.includes('task running'), 'the slow task to run');
@@ -137,17 +213,23 @@ describe('conveyor CLI', () => {
       });
     });
 
-    it('exits 64 with a clear message when the module exports no app', async () => {
-      const child = spawn(
-        process.execPath,
-        [cli, 'worker', '--app', join(__dirname, 'fixtures/no-app.js')],
-        { cwd: root },
-      );
+    it('keeps a worker on the in-memory broker running until SIGTERM (it used to exit at once)', async () => {
+      const child = spawn(process.execPath, [bin, 'worker', '--app', fixture('idle-app.js')], {
+        cwd: root,
+      });
       let output = '';
-      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-      expect(code).toBe(64);
-      expect(output).toContain(
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      await waitFor(() => output.includes(' ready.'), 'the worker to be ready');
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(output).toContain('got SIGTERM');
+    });
+
+    it('exits 64 with a clear message when the module exports no app', async () => {
+      const run = await conveyor(['worker', '--app', fixture('no-app.js')]);
+      expect(run.code).toBe(64);
+      expect(run.stderr).toContain(
         'no-app.js exports no Conveyor app (export it as `app` or as the default export)',
       );
     });

@@ -1,0 +1,5 @@
+import type { CommandModule } from '../command-module';
+import { workerCommand } from './worker';
+
+/** Every `conveyor` command, in the order `conveyor --help` lists them. */
+export const COMMANDS: readonly CommandModule[] = [workerCommand];

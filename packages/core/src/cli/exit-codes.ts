@@ -1,0 +1,16 @@
+import { CommanderError } from 'commander';
+import { EXIT_SOFTWARE, EXIT_UNAVAILABLE, EXIT_USAGE } from '../defaults';
+import { ConfigError, ConnectionError } from '../errors';
+
+/**
+ * The exit code for an error that ended a command: 64 for bad usage or configuration (a
+ * rejected option, an app module that exports no app), 69 when the broker or result backend
+ * cannot be reached at startup, 70 for anything else (a bug, or the app module threw).
+ * `--help` and `--version` end with 0.
+ */
+export function exitCodeOf(error: unknown): number {
+  if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_USAGE;
+  if (error instanceof ConfigError) return EXIT_USAGE;
+  if (error instanceof ConnectionError) return EXIT_UNAVAILABLE;
+  return EXIT_SOFTWARE;
+}
