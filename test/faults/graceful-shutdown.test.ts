@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { waitFor } from '@conveyor/core/testing';
 import { buildPackages } from './support/build';
 import { FaultScope } from './support/fault-scope';
@@ -39,6 +40,37 @@ describe('faults: graceful shutdown under load with a second worker taking over'
     // A graceful stop finishes what it started: nothing it ran is run again.
     expect(counts.duplicates).toBe(0);
     expect(runs.some((r) => r.pid === first.pid)).toBe(true);
+    expect(runs.some((r) => r.pid === second.pid)).toBe(true);
+  }, 60_000);
+
+  it("Celery's shutdown command (celery.pidbox, addressed to the first worker) while 600 tasks of 100 ms flow: as SIGTERM, the second worker runs the rest; zero lost", async () => {
+    scope = new FaultScope('remote-shutdown');
+    const ledger = new Ledger('remote shutdown command under load, 600 tasks');
+    const producer = scope.producer();
+    await Promise.all(
+      Array.from({ length: 600 }, (_, n) => ledger.track(producer.send('faults.record', [n, 100]))),
+    );
+    const first = await WorkerProcess.start(
+      scope.workerEnv({ concurrency: 20, prefetchMultiplier: 4, shutdownTimeoutMs: 10_000 }),
+    );
+    await waitFor(async () => (await scope.runCount()) >= 150, '150 runs on the first worker');
+    // Addressed by its default name, so no other test's worker on this broker hears it.
+    const replies = await producer.control.shutdown({
+      destination: [`conveyor-${first.pid}@${hostname()}`],
+      reply: true,
+      timeoutMs: 5_000,
+    });
+    expect(replies).toEqual([{ [`conveyor-${first.pid}@${hostname()}`]: { ok: 'shutting down' } }]);
+    const second = await WorkerProcess.start(
+      scope.workerEnv({ concurrency: 20, prefetchMultiplier: 4 }),
+    );
+    expect(await first.exited).toEqual({ code: 0, signal: null });
+
+    await ledger.collect(30_000, returnedItsNumber);
+    const runs = await scope.runs();
+    const counts = ledger.tally(runs);
+    expectSound(counts, ledger.lostIds());
+    expect(counts.duplicates).toBe(0);
     expect(runs.some((r) => r.pid === second.pid)).toBe(true);
   }, 60_000);
 

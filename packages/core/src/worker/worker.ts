@@ -839,12 +839,16 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await this.safely(consumer.cancel());
   }
 
-  /** The `shutdown` command: a graceful stop; a worker that owns its process then closes its app. */
+  /**
+   * The `shutdown` command: a graceful stop. A worker that owns its process (`handleSignals`, as
+   * the CLI's) then closes its app and exits with the stop's code, as a Celery worker does and
+   * as it would on SIGTERM.
+   */
   private remoteShutdown(): void {
     void this.stop().then(async (code) => {
       if (!(this.options.handleSignals ?? true)) return;
       await this.app.close().catch(() => undefined);
-      process.exitCode = code;
+      process.exit(code);
     });
   }
 
