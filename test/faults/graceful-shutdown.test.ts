@@ -3,7 +3,8 @@ import { waitFor } from '@conveyor/core/testing';
 import { buildPackages } from './support/build';
 import { FaultScope } from './support/fault-scope';
 import { expectSound, Ledger, returnedItsNumber } from './support/ledger';
-import { killAllWorkers, WorkerProcess } from './support/worker-process';
+import { killAllWorkers, WorkerProcess, type Exit } from './support/worker-process';
+import type { Conveyor } from '@conveyor/core';
 
 describe('faults: graceful shutdown under load with a second worker taking over', () => {
   let scope: FaultScope;
@@ -14,9 +15,17 @@ describe('faults: graceful shutdown under load with a second worker taking over'
     await scope.cleanup();
   });
 
-  it('SIGTERM while 600 tasks of 100 ms flow: the running ones finish, the prefetched go back, the second worker runs the rest; zero lost', async () => {
-    scope = new FaultScope('graceful');
-    const ledger = new Ledger('graceful shutdown (SIGTERM) under load, 600 tasks');
+  /**
+   * 600 tasks of 100 ms, and a first worker (20 × 4) that has run 150 of them: the load under
+   * which `stop` ends the first worker, before a second one starts.
+   */
+  async function stopUnderLoad(
+    label: string,
+    what: string,
+    stop: (first: WorkerProcess, producer: Conveyor) => Promise<Exit>,
+  ): Promise<void> {
+    scope = new FaultScope(label);
+    const ledger = new Ledger(`${what} under load, 600 tasks`);
     const producer = scope.producer();
     await Promise.all(
       Array.from({ length: 600 }, (_, n) => ledger.track(producer.send('faults.record', [n, 100]))),
@@ -25,13 +34,12 @@ describe('faults: graceful shutdown under load with a second worker taking over'
       scope.workerEnv({ concurrency: 20, prefetchMultiplier: 4, shutdownTimeoutMs: 10_000 }),
     );
     await waitFor(async () => (await scope.runCount()) >= 150, '150 runs on the first worker');
-    const stopping = first.terminate();
+    const stopping = stop(first, producer);
     const second = await WorkerProcess.start(
       scope.workerEnv({ concurrency: 20, prefetchMultiplier: 4 }),
     );
-    const exit = await stopping;
     // 0: every running task finished within the shutdown timeout.
-    expect(exit).toEqual({ code: 0, signal: null });
+    expect(await stopping).toEqual({ code: 0, signal: null });
 
     await ledger.collect(30_000, returnedItsNumber);
     const runs = await scope.runs();
@@ -41,37 +49,24 @@ describe('faults: graceful shutdown under load with a second worker taking over'
     expect(counts.duplicates).toBe(0);
     expect(runs.some((r) => r.pid === first.pid)).toBe(true);
     expect(runs.some((r) => r.pid === second.pid)).toBe(true);
+  }
+
+  it('SIGTERM while 600 tasks of 100 ms flow: the running ones finish, the prefetched go back, the second worker runs the rest; zero lost', async () => {
+    await stopUnderLoad('graceful', 'graceful shutdown (SIGTERM)', (first) => first.terminate());
   }, 60_000);
 
   it("Celery's shutdown command (celery.pidbox, addressed to the first worker) while 600 tasks of 100 ms flow: as SIGTERM, the second worker runs the rest; zero lost", async () => {
-    scope = new FaultScope('remote-shutdown');
-    const ledger = new Ledger('remote shutdown command under load, 600 tasks');
-    const producer = scope.producer();
-    await Promise.all(
-      Array.from({ length: 600 }, (_, n) => ledger.track(producer.send('faults.record', [n, 100]))),
-    );
-    const first = await WorkerProcess.start(
-      scope.workerEnv({ concurrency: 20, prefetchMultiplier: 4, shutdownTimeoutMs: 10_000 }),
-    );
-    await waitFor(async () => (await scope.runCount()) >= 150, '150 runs on the first worker');
-    // Addressed by its default name, so no other test's worker on this broker hears it.
-    const replies = await producer.control.shutdown({
-      destination: [`conveyor-${first.pid}@${hostname()}`],
-      reply: true,
-      timeoutMs: 5_000,
+    await stopUnderLoad('remote-shutdown', 'remote shutdown command', async (first, producer) => {
+      // Addressed by its default name, so no other test's worker on this broker hears it.
+      const name = `conveyor-${first.pid}@${hostname()}`;
+      const replies = await producer.control.shutdown({
+        destination: [name],
+        reply: true,
+        timeoutMs: 5_000,
+      });
+      expect(replies).toEqual([{ [name]: { ok: 'shutting down' } }]);
+      return first.exited;
     });
-    expect(replies).toEqual([{ [`conveyor-${first.pid}@${hostname()}`]: { ok: 'shutting down' } }]);
-    const second = await WorkerProcess.start(
-      scope.workerEnv({ concurrency: 20, prefetchMultiplier: 4 }),
-    );
-    expect(await first.exited).toEqual({ code: 0, signal: null });
-
-    await ledger.collect(30_000, returnedItsNumber);
-    const runs = await scope.runs();
-    const counts = ledger.tally(runs);
-    expectSound(counts, ledger.lostIds());
-    expect(counts.duplicates).toBe(0);
-    expect(runs.some((r) => r.pid === second.pid)).toBe(true);
   }, 60_000);
 
   it('SIGTERM with tasks longer than the shutdown timeout: the aborted ones are requeued and rerun (flagged redelivered) on the second worker; zero lost', async () => {

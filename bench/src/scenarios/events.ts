@@ -55,9 +55,10 @@ async function measure(
     'none',
     async (app, worker) => {
       let events = 0;
-      const receiver = taskEvents
-        ? new EventReceiver(app.transport, { routingKey: 'task.#', wakeup: false })
-        : undefined;
+      const receiver =
+        taskEvents && process.env.BENCH_EVENTS_RECEIVER !== '0'
+          ? new EventReceiver(app.transport, { routingKey: 'task.#', wakeup: false })
+          : undefined;
       receiver?.on('*', () => (events += 1));
       await receiver?.start();
       try {
@@ -65,10 +66,11 @@ async function measure(
         const warm = ctx.sizes.warmup;
         await timedAcks(worker, warm, () => sendWindowed(app, warm, warm));
         const ms = await timedAcks(worker, warm + n, () => sendWindowed(app, n, n));
+        const workerEvents = (await worker.stats()).events;
         ctx.log(
-          `events ${taskEvents ? 'on' : 'off'} (pair ${pair + 1}): ${n} tasks in ${ms.toFixed(0)} ms`,
+          `events ${taskEvents ? 'on' : 'off'} (pair ${pair + 1}): ${n} tasks in ${ms.toFixed(0)} ms; worker events ${JSON.stringify(workerEvents)}, received ${events}`,
         );
-        return { throughput: { n, ms, perSecond: perSecond(n, ms) }, events };
+        return { throughput: { n, ms, perSecond: perSecond(n, ms) }, events, workerEvents };
       } finally {
         await receiver?.stop();
       }

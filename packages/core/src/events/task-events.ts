@@ -47,21 +47,11 @@ export class TaskEvents {
   }
 
   failed(id: string, error: unknown): void {
-    if (!this.enabled) return;
-    this.dispatcher.send('task-failed', {
-      uuid: id,
-      exception: exceptionRepr(error),
-      traceback: tracebackOf(error) ?? '',
-    });
+    this.sendError('task-failed', id, error);
   }
 
   retried(id: string, error: unknown): void {
-    if (!this.enabled) return;
-    this.dispatcher.send('task-retried', {
-      uuid: id,
-      exception: exceptionRepr(error),
-      traceback: tracebackOf(error) ?? '',
-    });
+    this.sendError('task-retried', id, error);
   }
 
   /** `reason` as the worker knows it: `revoked`, `terminated` or `expired`. */
@@ -77,6 +67,16 @@ export class TaskEvents {
 
   rejected(id: string, requeue: boolean): void {
     if (this.enabled) this.dispatcher.send('task-rejected', { uuid: id, requeue });
+  }
+
+  /** An event with the error as Celery sends it: its repr and its traceback. */
+  private sendError(type: string, id: string, error: unknown): void {
+    if (!this.enabled) return;
+    this.dispatcher.send(type, {
+      uuid: id,
+      exception: exceptionRepr(error),
+      traceback: tracebackOf(error) ?? '',
+    });
   }
 }
 
