@@ -6,7 +6,7 @@ import {
   type Delivery,
   type DeliveryHandler,
   type ExchangeDeclaration,
-  type ExchangeSubscription,
+  type ExchangeQueueOptions,
   type PublishOptions,
   type QueueDeclaration,
   type ResultBackend,
@@ -72,18 +72,27 @@ export class AckCountingTransport implements Transport {
     return this.inner.close();
   }
 
-  // The exchanges capability, for Celery events and remote control.
+  // The exchanges and prefetch capabilities, for Celery events and remote control.
   declareExchange(exchange: ExchangeDeclaration): Promise<void> {
     return this.inner.declareExchange!(exchange);
   }
-  publishTransient(exchange: string, routingKey: string, message: TransportMessage): boolean {
-    return this.inner.publishTransient!(exchange, routingKey, message);
+  publishToExchange(
+    exchange: string,
+    routingKey: string,
+    message: TransportMessage,
+  ): Promise<void> {
+    return this.inner.publishToExchange!(exchange, routingKey, message);
   }
   subscribeExchange(
-    subscription: ExchangeSubscription,
+    exchange: string,
+    bindingKey: string,
     handler: (message: TransportMessage) => void,
+    options?: ExchangeQueueOptions,
   ): Promise<Consumer> {
-    return this.inner.subscribeExchange!(subscription, handler);
+    return this.inner.subscribeExchange!(exchange, bindingKey, handler, options);
+  }
+  setPrefetch(consumer: Consumer, prefetch: number): Promise<void> {
+    return this.inner.setPrefetch!(consumer, prefetch);
   }
 
   private counted(delivery: Delivery): Delivery {

@@ -8,7 +8,7 @@ import {
   type Consumer,
   type DeliveryHandler,
   type ExchangeDeclaration,
-  type ExchangeSubscription,
+  type ExchangeQueueOptions,
   type PublishOptions,
   type QueueDeclaration,
   type Transport,
@@ -70,6 +70,8 @@ export class AmqpTransport implements Transport {
   private readonly logger: AmqpTransportLogger;
   private readonly topology: Topology;
   private readonly fanouts = new Set<string>();
+  /** Exchanges declared through this transport, so subscriptions can declare them again. */
+  private readonly exchanges = new Map<string, ExchangeDeclaration>();
   private session?: Session;
 
   constructor(options: AmqpTransportOptions = {}) {
@@ -233,36 +235,44 @@ export class AmqpTransport implements Transport {
     exchange: string,
     handler: (message: TransportMessage) => void,
   ): Promise<Consumer> {
-    return this.subscribeExchange(
-      {
-        exchange: { name: exchange, type: 'fanout', ...BROADCAST_EXCHANGE_OPTIONS },
-        routingKey: '',
-      },
-      handler,
-    );
+    this.exchanges.set(exchange, { name: exchange, type: 'fanout', durable: false });
+    return this.subscribeExchange(exchange, '', handler);
   }
 
-  /** Declares an exchange on the transient publishing channel (see {@link publishTransient}). */
+  /**
+   * Declares an exchange (durable or not, never auto-deleted, as kombu declares its exchanges)
+   * on the transient publishing channel, which declares it again after a reconnect.
+   */
   async declareExchange(exchange: ExchangeDeclaration): Promise<void> {
     if (!exchange.name) throw new ConfigError('an exchange needs a name');
+    this.exchanges.set(exchange.name, exchange);
     await this.open().transient.declare(exchange, this.connectTimeoutMs);
   }
 
   /**
-   * Fire-and-forget: written on a channel of its own without confirms, never waiting. Dropped
-   * (false) while the connection is down or its write buffer is full.
+   * Fire-and-forget: written on a channel of its own without confirms, never waiting. Rejects
+   * at once while the connection is down, its write buffer is full (the broker is pushing back)
+   * or the exchange was not declared here.
    */
-  publishTransient(exchange: string, routingKey: string, message: TransportMessage): boolean {
-    return this.open().transient.publish(exchange, routingKey, message);
+  async publishToExchange(
+    exchange: string,
+    routingKey: string,
+    message: TransportMessage,
+  ): Promise<void> {
+    if (!this.open().transient.publish(exchange, routingKey, message)) {
+      throw new ConnectionError(`message to exchange '${exchange}' dropped: not writable now`);
+    }
   }
 
   async subscribeExchange(
-    subscription: ExchangeSubscription,
+    exchange: string,
+    bindingKey: string,
     handler: (message: TransportMessage) => void,
+    options: ExchangeQueueOptions = {},
   ): Promise<Consumer> {
     const session = this.open();
     const subscriber = new ExchangeSubscriber(
-      subscription,
+      { exchange: this.exchanges.get(exchange) ?? exchange, bindingKey, ...options },
       handler,
       session.consumerConnection,
       this.logger,
@@ -271,6 +281,14 @@ export class AmqpTransport implements Transport {
     await subscriber.start(this.connectTimeoutMs);
     session.subscribers.add(subscriber);
     return subscriber;
+  }
+
+  /** Changes a consumer's prefetch (basic.qos) at run time. */
+  async setPrefetch(consumer: Consumer, prefetch: number): Promise<void> {
+    if (!(consumer instanceof AmqpConsumer)) {
+      throw new ConfigError('setPrefetch: not a consumer of this transport');
+    }
+    await consumer.setPrefetch(prefetch);
   }
 
   /** The broker URLs, passwords masked. */

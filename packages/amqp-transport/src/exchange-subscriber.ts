@@ -1,5 +1,10 @@
 import type { Channel, ChannelModel, Options } from 'amqplib';
-import type { Consumer, ExchangeSubscription, TransportMessage } from '@conveyor/core';
+import type {
+  Consumer,
+  ExchangeDeclaration,
+  ExchangeQueueOptions,
+  TransportMessage,
+} from '@conveyor/core';
 import { closeWithin } from './bounded-close';
 import type { AmqpTransportLogger } from './amqp-transport-options';
 import type { ConnectionManager } from './connection-manager';
@@ -10,6 +15,12 @@ import { transportMessage } from './message-mapping';
  * ours must match, or RabbitMQ refuses one side's declaration as inequivalent.
  */
 export const BROADCAST_EXCHANGE_OPTIONS = { durable: false, autoDelete: false } as const;
+
+/** What an {@link ExchangeSubscriber} binds: an exchange (declared, or only checked when only its name is known), a key, and its queue's options. */
+export interface ExchangeSubscription extends ExchangeQueueOptions {
+  exchange: ExchangeDeclaration | string;
+  bindingKey: string;
+}
 
 /**
  * Receives what is published to an exchange through a queue of its own: an exclusive
@@ -41,7 +52,7 @@ export class ExchangeSubscriber implements Consumer {
       await this.attach(model);
     } catch (error) {
       this.logger.warn(
-        `could not resubscribe to '${this.subscription.exchange.name}': ${(error as Error).message}`,
+        `could not resubscribe to '${this.exchangeName}': ${(error as Error).message}`,
       );
     }
   }
@@ -54,21 +65,29 @@ export class ExchangeSubscriber implements Consumer {
     if (channel) await closeWithin(() => channel.close());
   }
 
+  private get exchangeName(): string {
+    const { exchange } = this.subscription;
+    return typeof exchange === 'string' ? exchange : exchange.name;
+  }
+
   private async attach(model: ChannelModel): Promise<void> {
-    const { exchange, routingKey, queue: name, messageTtlMs, expiresMs } = this.subscription;
+    const { exchange, bindingKey, queue: name, messageTtlMs, expiresMs } = this.subscription;
     const channel = await model.createChannel();
     channel.on('error', (error: Error) =>
-      this.logger.warn(`subscription channel of '${exchange.name}': ${error.message}`),
+      this.logger.warn(`subscription channel of '${this.exchangeName}': ${error.message}`),
     );
-    await channel.assertExchange(exchange.name, exchange.type, {
-      durable: exchange.durable,
-      autoDelete: false,
-    });
+    if (typeof exchange === 'string') await channel.checkExchange(exchange);
+    else {
+      await channel.assertExchange(exchange.name, exchange.type, {
+        durable: exchange.durable ?? false,
+        autoDelete: false,
+      });
+    }
     const options: Options.AssertQueue = { exclusive: !name, autoDelete: true, durable: false };
     if (messageTtlMs !== undefined) options.messageTtl = messageTtlMs;
     if (expiresMs !== undefined) options.expires = expiresMs;
     const { queue } = await channel.assertQueue(name ?? '', options);
-    await channel.bindQueue(queue, exchange.name, routingKey);
+    await channel.bindQueue(queue, this.exchangeName, bindingKey);
     await channel.consume(
       queue,
       (message) => {

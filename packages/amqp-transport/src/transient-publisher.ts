@@ -40,7 +40,7 @@ export class TransientPublisher {
   async declare(exchange: ExchangeDeclaration, timeoutMs: number): Promise<void> {
     const channel = await this.open(timeoutMs);
     await channel.assertExchange(exchange.name, exchange.type, {
-      durable: exchange.durable,
+      durable: exchange.durable ?? false,
       autoDelete: false,
     });
     this.exchanges.set(exchange.name, exchange);
@@ -105,7 +105,7 @@ export class TransientPublisher {
     });
     for (const exchange of this.exchanges.values()) {
       await channel.assertExchange(exchange.name, exchange.type, {
-        durable: exchange.durable,
+        durable: exchange.durable ?? false,
         autoDelete: false,
       });
     }

@@ -4,6 +4,7 @@ import {
   removeDelayNamespace,
   removeQueues,
   testTransport,
+  withRawChannel,
 } from './support/broker';
 
 const namespace = delayNamespace();
@@ -12,7 +13,15 @@ afterAll(async () => {
   await removeDelayNamespace(namespace);
 });
 
-describeTransportConformance('amqp', () => ({
-  create: () => testTransport({ delayNamespace: namespace }),
-  removeQueues,
-}));
+describeTransportConformance(
+  'amqp',
+  () => ({
+    create: () => testTransport({ delayNamespace: namespace }),
+    removeQueues,
+    removeExchanges: (names) =>
+      withRawChannel(async (channel) => {
+        for (const name of names) await channel.deleteExchange(name);
+      }),
+  }),
+  { capabilities: ['exchanges', 'prefetch'] },
+);

@@ -1,4 +1,4 @@
-import type { TransportMessage } from '@conveyor/core';
+import { ConnectionError, type TransportMessage } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
 import { AmqpTransport } from '../src';
 import { createVhost, rabbitmqctl, RecordingLogger, type TestVhost } from './support/broker';
@@ -54,15 +54,12 @@ describe('exchanges capability on RabbitMQ', () => {
     await publisher.declareExchange({ name: 'celeryev', type: 'topic', durable: true });
     const tasks: string[] = [];
     const queue = 'celeryev.test-receiver';
+    await subscriber.declareExchange({ name: 'celeryev', type: 'topic', durable: true });
     const consumer = await subscriber.subscribeExchange(
-      {
-        exchange: { name: 'celeryev', type: 'topic', durable: true },
-        routingKey: 'task.#',
-        queue,
-        messageTtlMs: 5_000,
-        expiresMs: 60_000,
-      },
+      'celeryev',
+      'task.#',
       (m) => tasks.push(m.body.toString()),
+      { queue, messageTtlMs: 5_000, expiresMs: 60_000 },
     );
     const queues = await rabbitmqctl(
       'list_queues',
@@ -80,21 +77,23 @@ describe('exchanges capability on RabbitMQ', () => {
     expect(line).toContain('x-expires');
     expect(line).toContain('60000');
 
-    expect(publisher.publishTransient('celeryev', 'worker.heartbeat', text('hb'))).toBe(true);
-    expect(publisher.publishTransient('celeryev', 'task.succeeded', text('ok'))).toBe(true);
+    await publisher.publishToExchange('celeryev', 'worker.heartbeat', text('hb'));
+    await publisher.publishToExchange('celeryev', 'task.succeeded', text('ok'));
     await waitFor(() => tasks.length === 1, 'the task event');
     expect(tasks).toEqual(['ok']);
     await consumer.cancel();
   });
 
-  it('drops (false) instead of waiting when the exchange is unknown or the connection is closed', async () => {
+  it('drops (rejects at once) instead of waiting when the exchange is unknown or the connection is closed', async () => {
     const t = transport();
-    expect(t.publishTransient('never-declared', 'x', text('x'))).toBe(false);
+    await expect(t.publishToExchange('never-declared', 'x', text('x'))).rejects.toThrow(
+      ConnectionError,
+    );
     await t.declareExchange({ name: 'celeryev', type: 'topic', durable: true });
-    expect(t.publishTransient('celeryev', 'x', text('x'))).toBe(true);
+    await t.publishToExchange('celeryev', 'x', text('x'));
     await t.close();
     // A new session: the channel is not open yet, so the message is dropped, not queued.
-    expect(t.publishTransient('celeryev', 'x', text('x'))).toBe(false);
+    await expect(t.publishToExchange('celeryev', 'x', text('x'))).rejects.toThrow(ConnectionError);
   });
 
   it('changes a consumer prefetch at run time', async () => {
@@ -105,7 +104,7 @@ describe('exchanges capability on RabbitMQ', () => {
     const consumer = await t.consume(queue, (d) => held.push(() => d.ack()), { prefetch: 1 });
     for (let i = 0; i < 5; i += 1) await t.publish(text(String(i)), { queue });
     await waitFor(() => held.length === 1, 'one delivery');
-    await consumer.setPrefetch!(3);
+    await t.setPrefetch(consumer, 3);
     await waitFor(() => held.length === 3, 'three deliveries');
     await Promise.all(held.map((ack) => ack()));
     await consumer.cancel();

@@ -4,7 +4,7 @@
  */
 export { Conveyor } from './app/conveyor';
 export type { ConveyorOptions } from './app/conveyor-options';
-export type { SendOptions } from './app/send-options';
+export type { SendOptions } from './producer/send-options';
 export { Task, TaskService } from './task/decorators';
 export type {
   TaskOptions,
@@ -22,6 +22,7 @@ export { Signature } from './canvas/signature';
 export { AsyncResult, type GetOptions, type RevokeOptions } from './result/async-result';
 export { Worker } from './worker/worker';
 export type { WorkerOptions } from './worker/worker-options';
+export type { WorkerHost } from './worker/worker-host';
 export type {
   WorkerEvents,
   TaskEvent,
@@ -47,6 +48,13 @@ export * from './protocol/control-message';
 export { reprArgs, reprKwargs } from './protocol/python-repr';
 export * from './transport/transport';
 export * from './backend/result-backend';
+export {
+  capabilitiesOf,
+  hasCapability,
+  requireCapability,
+  type BackendWith,
+  type TransportWith,
+} from './capability/capability';
 export * from './memory/memory-broker';
 export * from './memory/memory-transport';
 export * from './memory/memory-result-backend';
@@ -79,8 +87,3 @@ export type {
 export { Inspect } from './control/inspect';
 export type { InspectOptions, TaskRequestInfo, ScheduledTaskInfo } from './control/inspect';
 export { LamportClock } from './protocol/lamport-clock';
-export {
-  hasExchanges,
-  requireExchanges,
-  type ExchangeCapable,
-} from './transport/exchange-capability';

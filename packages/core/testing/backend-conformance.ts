@@ -1,5 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import type { GroupMeta, ResultBackend, ResultMeta, TaskState } from '@conveyor/core';
+import {
+  BACKEND_CAPABILITIES,
+  capabilitiesOf,
+  type BackendCapability,
+  type BackendWith,
+  type GroupMeta,
+  type ResultBackend,
+  type ResultMeta,
+  type TaskState,
+} from '@conveyor/core';
+import { countersCases, leasesCases } from './capability-cases';
 import { metaOf, successMeta } from './result-metas';
 import { sleep } from './wait-for';
 
@@ -17,8 +27,17 @@ export interface BackendFixture {
   cleanup?(): Promise<void>;
 }
 
-/** Registers the behaviour every {@link ResultBackend} must have. */
-export function describeBackendConformance(label: string, makeFixture: () => BackendFixture): void {
+/**
+ * Registers the behaviour every {@link ResultBackend} must have. `capabilities` lists the
+ * optional capabilities the backend has: their cases run too, and a test fails when the list and
+ * the backend's members disagree.
+ */
+export function describeBackendConformance(
+  label: string,
+  makeFixture: () => BackendFixture,
+  options: { capabilities?: readonly BackendCapability[] } = {},
+): void {
+  const capabilities = options.capabilities ?? [];
   describe(`ResultBackend conformance: ${label}`, () => {
     let fixture: BackendFixture;
     const backends: ResultBackend[] = [];
@@ -37,6 +56,20 @@ export function describeBackendConformance(label: string, makeFixture: () => Bac
     afterAll(async () => {
       await fixture.cleanup?.();
     });
+
+    it('has exactly the optional capabilities its fixture lists', async () => {
+      const b = await open();
+      expect(capabilitiesOf(b)).toEqual(
+        Object.keys(BACKEND_CAPABILITIES).filter((c) =>
+          capabilities.includes(c as BackendCapability),
+        ),
+      );
+    });
+    // The test above checks that the backend has the members these casts assume.
+    if (capabilities.includes('counters')) {
+      countersCases(open as () => Promise<BackendWith<'counters'>>);
+    }
+    if (capabilities.includes('leases')) leasesCases(open as () => Promise<BackendWith<'leases'>>);
 
     it('returns undefined for a task with no stored result', async () => {
       const b = await open();

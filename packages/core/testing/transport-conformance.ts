@@ -1,13 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import {
+  capabilitiesOf,
   DEAD_LETTER_REASON_HEADER,
   deadLetterQueueName,
+  TRANSPORT_CAPABILITIES,
   UnroutableError,
   type Consumer,
   type Delivery,
   type Transport,
+  type TransportCapability,
   type TransportMessage,
 } from '@conveyor/core';
+import {
+  exchangesCases,
+  prefetchCases,
+  queueAdminCases,
+  type TransportCaseKit,
+} from './capability-cases';
 import { sleep, waitFor } from './wait-for';
 
 /** What a transport implementation gives the conformance suite. */
@@ -22,16 +31,22 @@ export interface TransportFixture {
    * broadcast exchange of the same name.
    */
   removeQueues(names: string[]): Promise<void>;
+  /** Deletes exchanges the `exchanges` cases declared (where the broker keeps them). */
+  removeExchanges?(names: string[]): Promise<void>;
 }
 
 /**
  * Registers the behaviour every {@link Transport} must have. Call it inside a test file with a
  * fixture for your implementation; it uses fresh uuid-named queues and removes them afterwards.
+ * `capabilities` lists the optional capabilities the transport has: their cases run too, and a
+ * test fails when the list and the transport's members disagree.
  */
 export function describeTransportConformance(
   label: string,
   makeFixture: () => TransportFixture,
+  options: { capabilities?: readonly TransportCapability[] } = {},
 ): void {
+  const capabilities = options.capabilities ?? [];
   describe(`Transport conformance: ${label}`, () => {
     let fixture: TransportFixture;
     const transports: Transport[] = [];
@@ -60,6 +75,33 @@ export function describeTransportConformance(
 
     beforeAll(() => {
       fixture = makeFixture();
+    });
+
+    it('has exactly the optional capabilities its fixture lists', async () => {
+      const t = await open();
+      expect(capabilitiesOf(t)).toEqual(
+        Object.keys(TRANSPORT_CAPABILITIES).filter((c) =>
+          capabilities.includes(c as TransportCapability),
+        ),
+      );
+    });
+    const exchanges: string[] = [];
+    const kit: TransportCaseKit = {
+      open,
+      newQueue: (t) => newQueue(t),
+      collect,
+      message,
+      newExchange: () => {
+        const name = `conformance-x-${randomUUID()}`;
+        exchanges.push(name);
+        return name;
+      },
+    };
+    if (capabilities.includes('queueAdmin')) queueAdminCases(kit);
+    if (capabilities.includes('exchanges')) exchangesCases(kit);
+    if (capabilities.includes('prefetch')) prefetchCases(kit);
+    afterEach(async () => {
+      if (exchanges.length > 0) await fixture.removeExchanges?.(exchanges.splice(0));
     });
     afterEach(async () => {
       await Promise.all(transports.splice(0).map((t) => t.close()));

@@ -7,7 +7,7 @@ import { Control } from '../control/control-client';
 import { ConfigError } from '../errors';
 import { AppEvents } from '../events/app-events';
 import { EventDispatcher } from '../events/event-dispatcher';
-import { requireExchanges } from '../transport/exchange-capability';
+import { requireCapability } from '../capability/capability';
 import { MemoryResultBackend } from '../memory/memory-result-backend';
 import { MemoryTransport } from '../memory/memory-transport';
 import { celeryDateDone } from '../protocol/celery-time';
@@ -19,17 +19,18 @@ import { TaskExplorer } from '../task/task-explorer';
 import type { ClassType } from '../task/task-options';
 import type { QueueDeclaration, Transport } from '../transport/transport';
 import { Worker } from '../worker/worker';
+import type { WorkerHost } from '../worker/worker-host';
 import type { WorkerOptions } from '../worker/worker-options';
 import type { ConveyorOptions } from './conveyor-options';
-import { Producer, type TaskCall } from './producer';
-import type { SendOptions } from './send-options';
+import { Producer, type TaskCall } from '../producer/producer';
+import type { SendOptions } from '../producer/send-options';
 
 /**
  * A Conveyor app: the registered tasks, the broker and the result backend. Web nodes use it to
  * send tasks (`client()`, `send()`), worker nodes to run them (`worker()`); one process may do
  * both. Declaration mistakes are refused here, with a `ConfigError`.
  */
-export class Conveyor {
+export class Conveyor implements WorkerHost {
   /** The broker. */
   readonly transport: Transport;
   /** The result backend, or undefined when results are off. */
@@ -60,10 +61,18 @@ export class Conveyor {
       this.definitions.set(definition.name, definition);
     }
     const sentEvents = options.taskSentEvents
-      ? new EventDispatcher(requireExchanges(this.transport, 'taskSentEvents'), {
-          hostname: `gen${process.pid}@${osHostname()}`,
-          groups: ['task'],
-        })
+      ? new EventDispatcher(
+          requireCapability(
+            this.transport,
+            'exchanges',
+            'taskSentEvents',
+            '@conveyor/amqp-transport (or the memory transport)',
+          ),
+          {
+            hostname: `gen${process.pid}@${osHostname()}`,
+            groups: ['task'],
+          },
+        )
       : undefined;
     this.producer = new Producer(
       this.transport,

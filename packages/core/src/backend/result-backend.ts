@@ -4,6 +4,14 @@ import type { GroupMeta, ResultMeta } from '../protocol/result-meta';
  * The contract between core and a result store. Implemented by the in-memory default,
  * `@conveyor/result-redis` and `@conveyor/result-postgres`; every implementation must pass the
  * backend conformance suite (`@conveyor/core/testing`).
+ *
+ * **Optional capabilities.** As on `Transport`: what not every store can offer is grouped into
+ * named capabilities ({@link BACKEND_CAPABILITIES}), each a set of optional members; a backend
+ * declares one by implementing all of its members; a feature that needs one calls
+ * `requireCapability(backend, name, feature, offeredBy)` when it starts and gets a `ConfigError`
+ * naming them if it is absent; the conformance suite runs a capability's cases only for a
+ * fixture that lists it. (`getMany`, `watch` and `sweepExpired` are older optional members that
+ * callers do without, not capabilities.)
  */
 export interface ResultBackend {
   /** Connects (idempotent). Operations connect on first use, so calling it is optional. */
@@ -58,4 +66,42 @@ export interface ResultBackend {
   describe?(): string;
   /** Releases connections and ends every pending wait (they return undefined). */
   close(): Promise<void>;
+
+  // Capability `counters`: atomic counters that expire, shared by every process using the
+  // store (redelivery counts per task, chord counters).
+
+  /**
+   * Adds `by` to the counter `key` (a missing or expired counter counts from 0) and resolves
+   * with the new value, atomically across processes. Sets the counter to expire `expiresInMs`
+   * after this call. Keys are the caller's; a backend may prefix them. Capability `counters`.
+   */
+  increment?(key: string, by: number, expiresInMs: number): Promise<number>;
+  /** Deletes the counter `key`; nothing happens when there is none. Capability `counters`. */
+  forgetCounter?(key: string): Promise<void>;
+
+  // Capability `leases`: one holder at a time for a named job across processes, for a bounded
+  // time (the periodic task scheduler's lease).
+
+  /**
+   * Takes the lease `name` for `holder` for `ttlMs`, if it is free, expired or already held by
+   * `holder` (then it is extended). Resolves true when `holder` holds it now. Capability `leases`.
+   */
+  acquireLease?(name: string, holder: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Gives the lease up if `holder` holds it; a lease held by another holder is left alone.
+   * Capability `leases`.
+   */
+  releaseLease?(name: string, holder: string): Promise<void>;
 }
+
+/**
+ * The optional capabilities of a {@link ResultBackend}: each name with the members that make it
+ * up. A backend has a capability when it implements every one of them.
+ */
+export const BACKEND_CAPABILITIES = {
+  counters: ['increment', 'forgetCounter'],
+  leases: ['acquireLease', 'releaseLease'],
+} as const satisfies Record<string, ReadonlyArray<keyof ResultBackend>>;
+
+/** The name of an optional capability of a {@link ResultBackend}. */
+export type BackendCapability = keyof typeof BACKEND_CAPABILITIES;

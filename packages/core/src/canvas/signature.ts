@@ -1,4 +1,4 @@
-import type { SendOptions } from '../app/send-options';
+import type { SendOptions } from '../producer/send-options';
 import type { SignatureDict } from '../protocol/task-message';
 import type { AsyncResult } from '../result/async-result';
 

@@ -1,4 +1,4 @@
-import type { SendOptions } from '../app/send-options';
+import type { SendOptions } from '../producer/send-options';
 import type { Signature } from '../canvas/signature';
 import type { AsyncResult } from '../result/async-result';
 

@@ -8,7 +8,7 @@ import {
   type ControlAddress,
 } from '../protocol/control-message';
 import { LamportClock } from '../protocol/lamport-clock';
-import { requireExchanges } from '../transport/exchange-capability';
+import { requireCapability } from '../capability/capability';
 import type { Consumer, Transport } from '../transport/transport';
 import { Inspect, type InspectOptions } from './inspect';
 
@@ -252,27 +252,36 @@ export class Control {
   }
 
   private listenForReplies(): Promise<Consumer> {
-    this.replies ??= requireExchanges(this.transport, 'remote control with replies')
-      .subscribeExchange(
-        {
-          exchange: REPLY_EXCHANGE,
-          routingKey: this.oid,
-          queue: `${this.oid}.${REPLY_EXCHANGE.name}`,
-          messageTtlMs: REPLY_QUEUE_TTL_MS,
-          expiresMs: REPLY_QUEUE_EXPIRES_MS,
-        },
-        (message) => {
-          this.clock.adjust(message.headers.clock);
-          const reply = decodeControlReply(message);
-          const collect = reply?.ticket ? this.collectors.get(reply.ticket) : undefined;
-          if (!reply || !collect) return;
-          for (const [host, value] of Object.entries(reply.replies)) collect(host, value);
-        },
-      )
-      .catch((error: unknown) => {
-        this.replies = undefined;
-        throw error;
-      });
+    this.replies ??= this.subscribeReplies().catch((error: unknown) => {
+      this.replies = undefined;
+      throw error;
+    });
     return this.replies;
+  }
+
+  private async subscribeReplies(): Promise<Consumer> {
+    const transport = requireCapability(
+      this.transport,
+      'exchanges',
+      'remote control with replies',
+      '@conveyor/amqp-transport (or the memory transport)',
+    );
+    await transport.declareExchange(REPLY_EXCHANGE);
+    return transport.subscribeExchange(
+      REPLY_EXCHANGE.name,
+      this.oid,
+      (message) => {
+        this.clock.adjust(message.headers.clock);
+        const reply = decodeControlReply(message);
+        const collect = reply?.ticket ? this.collectors.get(reply.ticket) : undefined;
+        if (!reply || !collect) return;
+        for (const [host, value] of Object.entries(reply.replies)) collect(host, value);
+      },
+      {
+        queue: `${this.oid}.${REPLY_EXCHANGE.name}`,
+        messageTtlMs: REPLY_QUEUE_TTL_MS,
+        expiresMs: REPLY_QUEUE_EXPIRES_MS,
+      },
+    );
   }
 }

@@ -5,7 +5,7 @@ import {
   encodeControlReply,
   isAddressedTo,
 } from '../protocol/control-message';
-import { hasExchanges } from '../transport/exchange-capability';
+import { hasCapability } from '../capability/capability';
 import type { Consumer, Transport, TransportMessage } from '../transport/transport';
 import { runControlCommand, type ControlledWorker } from './control-commands';
 
@@ -29,7 +29,9 @@ export class PidboxNode {
 
   /** Declares the reply exchange (when the transport can reply) and starts listening. */
   async start(): Promise<void> {
-    if (hasExchanges(this.transport)) await this.transport.declareExchange(REPLY_EXCHANGE);
+    if (hasCapability(this.transport, 'exchanges')) {
+      await this.transport.declareExchange(REPLY_EXCHANGE);
+    }
     this.consumer = await this.transport.subscribeBroadcast(CONTROL_EXCHANGE, (message) =>
       this.receive(message),
     );
@@ -50,9 +52,12 @@ export class PidboxNode {
     if (this.ownReplyKey && request.replyTo?.routingKey === this.ownReplyKey) return;
     const reply = runControlCommand(this.worker, request);
     if (!request.ticket || !request.replyTo) return;
-    const sent =
-      hasExchanges(this.transport) &&
-      this.transport.publishTransient(
+    if (!hasCapability(this.transport, 'exchanges')) {
+      this.repliesDropped += 1;
+      return;
+    }
+    this.transport
+      .publishToExchange(
         request.replyTo.exchange,
         request.replyTo.routingKey,
         encodeControlReply(
@@ -61,7 +66,7 @@ export class PidboxNode {
           request.ticket,
           this.worker.clock.forward(),
         ),
-      );
-    if (!sent) this.repliesDropped += 1;
+      )
+      .catch(() => (this.repliesDropped += 1));
   }
 }

@@ -1,10 +1,7 @@
 import { LamportClock } from '../protocol/lamport-clock';
-import {
-  hasExchanges,
-  requireExchanges,
-  type ExchangeCapable,
-} from '../transport/exchange-capability';
+import { hasCapability, requireCapability } from '../capability/capability';
 import type { Transport } from '../transport/transport';
+import type { TransportWith } from '../capability/capability';
 import {
   EVENT_EXCHANGE,
   celeryUtcOffset,
@@ -80,7 +77,12 @@ export class EventDispatcher {
    * dropped.
    */
   async open(): Promise<void> {
-    await requireExchanges(this.transport, 'Celery events').declareExchange(EVENT_EXCHANGE);
+    await requireCapability(
+      this.transport,
+      'exchanges',
+      'Celery events',
+      '@conveyor/amqp-transport (or the memory transport)',
+    ).declareExchange(EVENT_EXCHANGE);
     this.ready = true;
   }
 
@@ -91,13 +93,13 @@ export class EventDispatcher {
 
   /**
    * Sends one event of `type` with `fields` (and Celery's `hostname`, `utcoffset`, `pid`,
-   * `clock`, `timestamp`). True if it was handed to the connection, false if it was dropped or
-   * its group is off.
+   * `clock`, `timestamp`). False when its group is off or it was dropped at once (not opened,
+   * or not encodable); a drop by the transport shows in {@link stats} a moment later.
    */
   send(type: string, fields: Record<string, unknown> = {}): boolean {
     const group = eventGroup(type);
     if (!this.sends(group)) return false;
-    if (!this.ready || !hasExchanges(this.transport)) {
+    if (!this.ready || !hasCapability(this.transport, 'exchanges')) {
       this.counts.dropped += 1;
       return false;
     }
@@ -140,22 +142,28 @@ export class EventDispatcher {
     return true;
   }
 
-  /** Publishes one event or a batch; counts them sent or dropped. */
+  /**
+   * Publishes one event or a batch, without waiting; counts them sent once handed to the
+   * connection, or dropped. False when it was dropped at once (it could not even be encoded).
+   */
   private publish(routingKey: string, body: CeleryEvent | CeleryEvent[], count: number): boolean {
-    let sent: boolean;
+    let published: Promise<void>;
     try {
-      sent = (this.transport as ExchangeCapable).publishTransient(
+      published = (this.transport as TransportWith<'exchanges'>).publishToExchange(
         EVENT_EXCHANGE.name,
         routingKey,
         encodeEvent(body),
       );
     } catch {
       // An unserializable field, or a transport that threw against its contract.
-      sent = false;
+      this.counts.dropped += count;
+      return false;
     }
-    if (sent) this.counts.sent += count;
-    else this.counts.dropped += count;
-    return sent;
+    published.then(
+      () => (this.counts.sent += count),
+      () => (this.counts.dropped += count),
+    );
+    return true;
   }
 
   /** Events sent and dropped so far. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { LamportClock } from '../protocol/lamport-clock';
 import { CONTROL_EXCHANGE, encodeControlRequest } from '../protocol/control-message';
-import { requireExchanges } from '../transport/exchange-capability';
+import { requireCapability } from '../capability/capability';
 import type { Consumer, Transport } from '../transport/transport';
 import { adjustTimestamp, decodeEvents, EVENT_EXCHANGE, type CeleryEvent } from './celery-event';
 
@@ -70,18 +70,24 @@ export class EventReceiver {
   /** Starts consuming (idempotent). Resolves once the queue is bound. */
   async start(): Promise<void> {
     if (this.consumer) return;
-    const transport = requireExchanges(this.transport, 'an event receiver');
+    const transport = requireCapability(
+      this.transport,
+      'exchanges',
+      'an event receiver',
+      '@conveyor/amqp-transport (or the memory transport)',
+    );
     const o = this.options;
+    await transport.declareExchange(EVENT_EXCHANGE);
     this.consumer = await transport.subscribeExchange(
+      EVENT_EXCHANGE.name,
+      o.routingKey ?? '#',
+      (message) => {
+        for (const event of decodeEvents(message)) this.dispatch(event);
+      },
       {
-        exchange: EVENT_EXCHANGE,
-        routingKey: o.routingKey ?? '#',
         queue: `${o.queuePrefix ?? 'celeryev'}.${o.nodeId ?? randomUUID()}`,
         messageTtlMs: o.queueTtlMs ?? DEFAULT_EVENT_QUEUE_TTL_MS,
         expiresMs: o.queueExpiresMs ?? DEFAULT_EVENT_QUEUE_EXPIRES_MS,
-      },
-      (message) => {
-        for (const event of decodeEvents(message)) this.dispatch(event);
       },
     );
     if (o.wakeup ?? true) {

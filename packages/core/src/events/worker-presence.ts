@@ -3,7 +3,7 @@ import type { ControlledWorker } from '../control/control-commands';
 import { PidboxNode } from '../control/pidbox-node';
 import { ConfigError } from '../errors';
 import { LamportClock } from '../protocol/lamport-clock';
-import { hasExchanges } from '../transport/exchange-capability';
+import { hasCapability } from '../capability/capability';
 import type { Transport } from '../transport/transport';
 import { EventDispatcher } from './event-dispatcher';
 import { TaskEvents } from './task-events';
@@ -79,7 +79,7 @@ export class WorkerPresence {
    * hostname (as Celery warns of duplicate node names).
    */
   async start(): Promise<void> {
-    if (hasExchanges(this.transport)) {
+    if (hasCapability(this.transport, 'exchanges')) {
       await this.dispatcher.open();
     } else {
       this.warn(
@@ -90,7 +90,7 @@ export class WorkerPresence {
     }
     await this.node.start();
     this.heart?.start();
-    if (hasExchanges(this.transport)) void this.checkDuplicateHostname();
+    if (hasCapability(this.transport, 'exchanges')) void this.checkDuplicateHostname();
   }
 
   /** Sends the task events still batched. */

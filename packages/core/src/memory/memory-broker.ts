@@ -79,6 +79,11 @@ export class MemoryQueue {
     });
   }
 
+  /** Consumers attached now. */
+  get consumerCount(): number {
+    return this.consumers.length;
+  }
+
   purge(): number {
     const count = this.messages.length;
     this.messages.length = 0;
@@ -138,7 +143,7 @@ export class MemoryBroker {
       });
     } else if (
       existing.declaration.type !== declaration.type ||
-      existing.declaration.durable !== declaration.durable
+      (existing.declaration.durable ?? false) !== (declaration.durable ?? false)
     ) {
       throw new Error(`PRECONDITION_FAILED - inequivalent arg for exchange '${declaration.name}'`);
     }

@@ -24,6 +24,8 @@ class MemoryResultStore {
   readonly results = new Map<string, Entry<ResultMeta>>();
   readonly groups = new Map<string, Entry<GroupMeta>>();
   readonly waiters = new Map<string, Set<(meta: ResultMeta) => void>>();
+  readonly counters = new Map<string, { value: number; expiresAt: number }>();
+  readonly leases = new Map<string, { holder: string; expiresAt: number }>();
 }
 
 /**
@@ -124,6 +126,30 @@ export class MemoryResultBackend implements ResultBackend {
       }
     }
     return { deleted };
+  }
+
+  async increment(key: string, by: number, expiresInMs: number): Promise<number> {
+    const now = Date.now();
+    const current = this.store_.counters.get(key);
+    const value = (current && current.expiresAt > now ? current.value : 0) + by;
+    this.store_.counters.set(key, { value, expiresAt: now + expiresInMs });
+    return value;
+  }
+
+  async forgetCounter(key: string): Promise<void> {
+    this.store_.counters.delete(key);
+  }
+
+  async acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    const now = Date.now();
+    const current = this.store_.leases.get(name);
+    if (current && current.expiresAt > now && current.holder !== holder) return false;
+    this.store_.leases.set(name, { holder, expiresAt: now + ttlMs });
+    return true;
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    if (this.store_.leases.get(name)?.holder === holder) this.store_.leases.delete(name);
   }
 
   describe(): string {

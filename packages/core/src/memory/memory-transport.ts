@@ -1,4 +1,4 @@
-import { ConnectionError, UnroutableError } from '../errors';
+import { ConfigError, ConnectionError, UnroutableError } from '../errors';
 import {
   DEAD_LETTER_REASON_HEADER,
   deadLetterQueueName,
@@ -7,9 +7,10 @@ import {
   type Delivery,
   type DeliveryHandler,
   type ExchangeDeclaration,
-  type ExchangeSubscription,
+  type ExchangeQueueOptions,
   type PublishOptions,
   type QueueDeclaration,
+  type QueueStats,
   type Transport,
   type TransportMessage,
 } from '../transport/transport';
@@ -40,6 +41,7 @@ export class MemoryTransport implements Transport {
   readonly broker: MemoryBroker;
   private readonly consumers = new Set<TransportConsumer>();
   private readonly subscriptions = new Set<() => void>();
+  private readonly handles = new WeakMap<Consumer, TransportConsumer>();
   private closed = false;
 
   constructor(options: MemoryTransportOptions = {}) {
@@ -79,40 +81,52 @@ export class MemoryTransport implements Transport {
     const consumer = new TransportConsumer(this.broker, queue, handler, options.prefetch, this);
     this.consumers.add(consumer);
     queue.addConsumer(consumer);
-    return {
+    const handle: Consumer = {
       cancel: async () => {
         queue.removeConsumer(consumer);
         this.consumers.delete(consumer);
         consumer.cancelled = true;
       },
-      setPrefetch: async (prefetch: number) => {
-        consumer.prefetch = prefetch;
-        queue.schedule();
-      },
     };
+    this.handles.set(handle, consumer);
+    return handle;
+  }
+
+  async setPrefetch(handle: Consumer, prefetch: number): Promise<void> {
+    const consumer = this.handles.get(handle);
+    if (!consumer) throw new ConfigError('setPrefetch: not a consumer of this transport');
+    if (!Number.isInteger(prefetch) || prefetch < 1) {
+      throw new ConfigError(`prefetch must be a positive integer, got ${prefetch}`);
+    }
+    consumer.prefetch = prefetch;
+    consumer.queue.schedule();
   }
 
   async declareExchange(exchange: ExchangeDeclaration): Promise<void> {
     this.broker.declareExchange(exchange);
   }
 
-  /** Dropped (false) while this transport is closed or the exchange was never declared. */
-  publishTransient(exchange: string, routingKey: string, message: TransportMessage): boolean {
-    if (this.closed) return false;
-    return this.broker.publishToExchange(exchange, routingKey, message);
+  /** Rejects at once (dropped) while this transport is closed or the exchange is unknown. */
+  async publishToExchange(
+    exchange: string,
+    routingKey: string,
+    message: TransportMessage,
+  ): Promise<void> {
+    if (this.closed) throw new ConnectionError('memory transport is closed');
+    if (!this.broker.publishToExchange(exchange, routingKey, message)) {
+      throw new ConnectionError(`exchange '${exchange}' was not declared`);
+    }
   }
 
+  /** Queue options are accepted and ignored: nothing outlives the process here anyway. */
   async subscribeExchange(
-    subscription: ExchangeSubscription,
+    exchange: string,
+    bindingKey: string,
     handler: (message: TransportMessage) => void,
+    _options?: ExchangeQueueOptions,
   ): Promise<Consumer> {
     this.closed = false;
-    this.broker.declareExchange(subscription.exchange);
-    const unbind = this.broker.bindExchange(
-      subscription.exchange.name,
-      subscription.routingKey,
-      handler,
-    );
+    const unbind = this.broker.bindExchange(exchange, bindingKey, handler);
     this.subscriptions.add(unbind);
     return {
       cancel: async () => {
@@ -138,6 +152,18 @@ export class MemoryTransport implements Transport {
         this.subscriptions.delete(unsubscribe);
       },
     };
+  }
+
+  async queueStats(queueName: string): Promise<QueueStats> {
+    const queue = this.broker.queue(queueName);
+    if (!queue) throw new UnroutableError('', queueName);
+    return { ready: queue.size, consumers: queue.consumerCount };
+  }
+
+  async purgeQueue(queueName: string): Promise<number> {
+    const queue = this.broker.queue(queueName);
+    if (!queue) throw new UnroutableError('', queueName);
+    return queue.purge();
   }
 
   describe(): string {

@@ -2,6 +2,17 @@
  * The contract between core and a message broker. Core speaks only this interface; each broker
  * package (`@conveyor/amqp-transport`, the in-memory default) implements it, and every
  * implementation must pass the transport conformance suite (`@conveyor/core/testing`).
+ *
+ * **Optional capabilities.** What not every broker can offer is grouped into named capabilities
+ * ({@link TRANSPORT_CAPABILITIES}), each a set of optional members of {@link Transport}. A
+ * transport declares a capability by implementing all of its members (implementing some of them
+ * declares nothing). A feature that needs one calls `requireCapability(transport, name, feature,
+ * offeredBy)` when it starts, which returns the transport typed with those members present or
+ * throws a `ConfigError` naming the capability, the feature and the package that offers it; it
+ * never finds out halfway through a run. The conformance suite runs a capability's cases only for
+ * a fixture that lists it, and fails when a fixture's list and its transport's members disagree.
+ * A new capability is added here: its optional members with TSDoc, its entry in
+ * {@link TRANSPORT_CAPABILITIES}, and its conformance cases behind the same gate.
  */
 
 /** AMQP-style basic properties of a message. */
@@ -84,39 +95,45 @@ export interface Consumer {
    * Stops new deliveries. Deliveries already handed over stay valid and must still be settled.
    */
   cancel(): Promise<void>;
-  /**
-   * Optional capability `prefetch`: changes how many unsettled deliveries the consumer holds,
-   * at run time (a worker's pool grows or shrinks).
-   */
-  setPrefetch?(prefetch: number): Promise<void>;
-}
-
-/** An exchange to declare. RabbitMQ refuses a redeclaration with other settings. */
-export interface ExchangeDeclaration {
-  name: string;
-  type: 'direct' | 'topic' | 'fanout';
-  /** kombu declares `celeryev` durable and the mailbox exchanges non-durable. */
-  durable: boolean;
-}
-
-/**
- * A queue of its own bound to an exchange, for transient traffic (events, control replies): not
- * durable, deleted when its consumer goes, messages not acknowledged.
- */
-export interface ExchangeSubscription {
-  exchange: ExchangeDeclaration;
-  /** Binding key: a topic pattern (`#`), a direct routing key; ignored by fanout exchanges. */
-  routingKey: string;
-  /** The queue's name; omitted, the broker names it. */
-  queue?: string;
-  /** How long a message may wait in the queue (`x-message-ttl`), in ms. */
-  messageTtlMs?: number;
-  /** How long the queue outlives its last consumer (`x-expires`), in ms. */
-  expiresMs?: number;
 }
 
 /** Handler for deliveries; exceptions it throws are the caller's bug, so it must not throw. */
 export type DeliveryHandler = (delivery: Delivery) => void;
+
+/** An exchange to declare (capability `exchanges`). Declaration is idempotent. */
+export interface ExchangeDeclaration {
+  name: string;
+  /** `fanout` copies to every bound queue; `topic` routes by pattern; `direct` by exact key. */
+  type: 'fanout' | 'topic' | 'direct';
+  /**
+   * Survives a broker restart. kombu declares `celeryev` durable and its mailbox exchanges
+   * (`celery.pidbox`, `reply.celery.pidbox`) not, none of them auto-deleted; RabbitMQ refuses a
+   * redeclaration that differs, so each must be declared as kombu declares it.
+   * @defaultValue false
+   */
+  durable?: boolean;
+}
+
+/**
+ * The queue of a {@link Transport.subscribeExchange} subscription: not durable, deleted with its
+ * consumer, messages not acknowledged.
+ */
+export interface ExchangeQueueOptions {
+  /** Its name (Celery's `celeryev.<uuid>`, `<uuid>.reply.celery.pidbox`); omitted, the broker names it. */
+  queue?: string;
+  /** How long a message may wait in it (`x-message-ttl`), in ms. */
+  messageTtlMs?: number;
+  /** How long it outlives its last consumer (`x-expires`), in ms. */
+  expiresMs?: number;
+}
+
+/** What {@link Transport.queueStats} reports of a queue (capability `queueAdmin`). */
+export interface QueueStats {
+  /** Messages ready for delivery (not counting those delivered and not yet settled). */
+  ready: number;
+  /** Consumers attached now. */
+  consumers: number;
+}
 
 /** A message broker. */
 export interface Transport {
@@ -143,24 +160,6 @@ export interface Transport {
     handler: (message: TransportMessage) => void,
   ): Promise<Consumer>;
   /**
-   * Optional capability `exchanges` (Celery events and remote-control replies). Declares an
-   * exchange, idempotently; a transport that publishes with {@link Transport.publishTransient}
-   * declares it again by itself after a reconnect.
-   */
-  declareExchange?(exchange: ExchangeDeclaration): Promise<void>;
-  /**
-   * Optional capability `exchanges`. Publishes a transient message to a declared exchange with a
-   * routing key, fire-and-forget: no confirm, never waits. Returns false when the message was
-   * dropped (the connection is down, or the broker is pushing back), true when it was handed to
-   * the connection, which still does not mean it arrived.
-   */
-  publishTransient?(exchange: string, routingKey: string, message: TransportMessage): boolean;
-  /** Optional capability `exchanges`. Consumes a queue of its own bound to an exchange. */
-  subscribeExchange?(
-    subscription: ExchangeSubscription,
-    handler: (message: TransportMessage) => void,
-  ): Promise<Consumer>;
-  /**
    * Where this broker is, for logs and the worker's startup banner: its URL with any password
    * masked (`amqp://guest:***@host:5672/`). Optional: without it the class name is shown.
    */
@@ -170,7 +169,71 @@ export interface Transport {
    * when a broker connection closes.
    */
   close(): Promise<void>;
+
+  // Capability `exchanges`: named exchanges with routing keys, for Celery events (a topic
+  // exchange `celeryev`, routing keys like `task.succeeded`) and remote control replies (the
+  // direct exchange `reply.celery.pidbox`, routed by the caller's reply queue name).
+
+  /** Declares an exchange (idempotent). Capability `exchanges`. */
+  declareExchange?(exchange: ExchangeDeclaration): Promise<void>;
+  /**
+   * Publishes to a declared exchange with a routing key; it goes to the queues bound to it with
+   * a matching key, and to none (without error) when there are none. Transient messages: no
+   * publisher confirm is awaited, and a message no queue takes is dropped, as Celery's events
+   * and replies are. Fire-and-forget: it never waits for the broker; it rejects at once with a
+   * `ConnectionError` when the message cannot go now (no connection, the broker pushing back,
+   * an exchange not declared through this transport), and the caller drops it. Capability
+   * `exchanges`.
+   */
+  publishToExchange?(
+    exchange: string,
+    routingKey: string,
+    message: TransportMessage,
+  ): Promise<void>;
+  /**
+   * Receives what is published to `exchange` (declared first with `declareExchange`) with a key
+   * matching `bindingKey` from now on, through a queue of its own deleted when the returned
+   * consumer is cancelled or the connection closes (`options` name it and give it Celery's TTL
+   * and expiry). For a fanout exchange the key is ignored. Capability `exchanges`.
+   */
+  subscribeExchange?(
+    exchange: string,
+    bindingKey: string,
+    handler: (message: TransportMessage) => void,
+    options?: ExchangeQueueOptions,
+  ): Promise<Consumer>;
+
+  // Capability `queueAdmin`: what the broker knows about a task queue.
+
+  /** Counts a declared queue's ready messages and consumers. Capability `queueAdmin`. */
+  queueStats?(queue: string): Promise<QueueStats>;
+  /**
+   * Removes every ready message of a declared queue (not those delivered and unsettled) and
+   * resolves with how many. Capability `queueAdmin`.
+   */
+  purgeQueue?(queue: string): Promise<number>;
+
+  // Capability `prefetch`.
+
+  /**
+   * Changes how many unsettled deliveries a consumer this transport started may hold, from now
+   * on (Celery's remote `basic_qos`); deliveries already held stay valid. Capability `prefetch`.
+   */
+  setPrefetch?(consumer: Consumer, prefetch: number): Promise<void>;
 }
+
+/**
+ * The optional capabilities of a {@link Transport}: each name with the members that make it up.
+ * A transport has a capability when it implements every one of them.
+ */
+export const TRANSPORT_CAPABILITIES = {
+  exchanges: ['declareExchange', 'publishToExchange', 'subscribeExchange'],
+  queueAdmin: ['queueStats', 'purgeQueue'],
+  prefetch: ['setPrefetch'],
+} as const satisfies Record<string, ReadonlyArray<keyof Transport>>;
+
+/** The name of an optional capability of a {@link Transport}. */
+export type TransportCapability = keyof typeof TRANSPORT_CAPABILITIES;
 
 /** Header that carries why a message was dead-lettered. */
 export const DEAD_LETTER_REASON_HEADER = 'x-conveyor-dead-letter-reason';

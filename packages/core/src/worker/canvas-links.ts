@@ -1,5 +1,5 @@
-import type { TaskCall } from '../app/producer';
-import type { SendOptions } from '../app/send-options';
+import type { TaskCall } from '../producer/producer';
+import type { SendOptions } from '../producer/send-options';
 import { parseCeleryTimestamp } from '../protocol/celery-time';
 import type { SignatureDict, TaskEmbed, TaskMessage } from '../protocol/task-message';
 

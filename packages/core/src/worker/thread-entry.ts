@@ -1,12 +1,12 @@
 import 'reflect-metadata';
 import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
-import { Conveyor } from '../app/conveyor';
 import { UnrecoverableError } from '../errors';
 import { exceptionMetaOf, tracebackOf } from '../result/exception-meta';
 import { argumentsFromWire, resultToWire } from '../serialization/argument-codec';
 import { runInTaskContext } from '../task/task-context';
 import { RetryRequest } from './retry-policy';
+import { isWorkerHost, type WorkerHost } from './worker-host';
 import type {
   ThreadAbortRequest,
   ThreadOutcome,
@@ -21,7 +21,7 @@ import type {
 const port = parentPort!;
 const post = (reply: ThreadReply): void => port.postMessage(reply);
 let abort: AbortController | undefined;
-let app: Conveyor;
+let app: WorkerHost;
 const instances = new Map<unknown, object>();
 
 async function load(): Promise<void> {
@@ -33,9 +33,9 @@ async function load(): Promise<void> {
     loaded.app,
     loaded.default,
     (loaded.default as Record<string, unknown> | undefined)?.app,
-  ].find((c) => c instanceof Conveyor);
+  ].find(isWorkerHost);
   if (!found) throw new Error(`${appModule} exports no Conveyor app`);
-  app = found as Conveyor;
+  app = found;
 }
 
 async function run(request: ThreadRunRequest): Promise<ThreadOutcome> {

@@ -58,8 +58,9 @@ describe('Celery events on the memory transport', () => {
     expect(dispatcher.send('worker-heartbeat')).toBe(false); // not opened yet
     await dispatcher.open();
     await transport.close();
-    expect(dispatcher.send('worker-heartbeat')).toBe(false); // connection closed
+    dispatcher.send('worker-heartbeat'); // connection closed: the transport refuses it
     expect(dispatcher.send('task-started', { uuid: 'x', bad: BigInt(1) })).toBe(false);
+    await waitFor(() => dispatcher.stats.dropped === 3, 'three drops counted');
     expect(dispatcher.stats).toEqual({ sent: 0, dropped: 3 });
   });
 
@@ -74,10 +75,7 @@ describe('Celery events on the memory transport', () => {
     await dispatcher.open();
     const messages: string[] = [];
     const listener = new MemoryTransport({ broker });
-    await listener.subscribeExchange(
-      { exchange: { name: 'celeryev', type: 'topic', durable: true }, routingKey: '#' },
-      (m) => messages.push(m.body.toString()),
-    );
+    await listener.subscribeExchange('celeryev', '#', (m) => messages.push(m.body.toString()));
     const events: CeleryEvent[] = [];
     const receiver = new EventReceiver(listener, { wakeup: false });
     receiver.on('*', (e) => events.push(e));
@@ -112,6 +110,7 @@ describe('Celery events on the memory transport', () => {
     expect(dispatcher.send('task-received', { uuid: randomUUID() })).toBe(false);
     dispatcher.groups!.add('task');
     expect(dispatcher.send('task-received', { uuid: randomUUID() })).toBe(true);
+    await waitFor(() => dispatcher.stats.sent === 1, 'the event sent');
     expect(dispatcher.stats).toEqual({ sent: 1, dropped: 0 });
   });
 
@@ -128,7 +127,7 @@ describe('Celery events on the memory transport', () => {
     };
     const dispatcher = new EventDispatcher(limited, { hostname: 'w' });
     await expect(dispatcher.open()).rejects.toThrow(ConfigError);
-    await expect(dispatcher.open()).rejects.toThrow(/'exchanges' capability/);
+    await expect(dispatcher.open()).rejects.toThrow(/capability 'exchanges'/);
   });
 
   it('feeds a ClusterState through a receiver', async () => {

@@ -7,7 +7,7 @@ import {
   parseCeleryJson,
   type TransportMessage,
 } from '@conveyor/core';
-import { Producer } from '../../src/app/producer';
+import { Producer } from '../../src/producer/producer';
 import { celeryWireReference } from '../../../../test/support/celery-reference';
 
 const reference = celeryWireReference();

@@ -12,7 +12,7 @@ import {
   type TaskEmbed,
 } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
-import { Producer } from '../../src/app/producer';
+import { Producer } from '../../src/producer/producer';
 import { deadLetters, queued } from './fixtures';
 
 @TaskService({ name: 'canvas' })

@@ -408,7 +408,7 @@ describe('Worker', () => {
       const eta = new Date(Date.now() + 600);
       const transportPublish = jest.spyOn(transport, 'publish');
       // As a Python producer sends it: an eta header, delivered at once.
-      const { Producer } = await import('../../src/app/producer');
+      const { Producer } = await import('../../src/producer/producer');
       const { encodeTaskMessage } = await import('@conveyor/core');
       const { message } = new Producer(transport, new Map()).build({
         name: 'shop.add',

@@ -39,7 +39,7 @@ export interface TaskCall {
   group?: { id: string; index: number | null };
 }
 
-/** Builds Celery protocol v2 messages and publishes them. Internal to the app. */
+/** Builds Celery protocol v2 messages and publishes them. Internal: used by the app, below both it and the worker. */
 export class Producer {
   /** `gen<pid>@<host>`, as Celery fills the `origin` header. */
   readonly origin = `gen${process.pid}@${hostname()}`;

@@ -1,0 +1,201 @@
+import { RATE_LIMIT_LOCAL_WAIT_MS } from '../defaults';
+import { MessageDecodeError, NotRegisteredError } from '../errors';
+import { parseCeleryTimestamp } from '../protocol/celery-time';
+import { decodeTaskMessage } from '../protocol/message-codec';
+import type { TaskMessage } from '../protocol/task-message';
+import type { Delivery, TransportMessage } from '../transport/transport';
+import { unsupportedCanvas } from './canvas-links';
+import { Job, type JobScope } from './job';
+import { parseRateLimit, RATE_SLOT_HEADER, RateLimiter } from './rate-limiter';
+import type { Settlement, Settlements } from './settlement';
+
+/** What intake needs beside what its jobs need. */
+export interface IntakeScope extends JobScope {
+  readonly settlements: Settlements;
+  /** Largest message body accepted; a larger one is dead-lettered. */
+  readonly maxBodyBytes: number | undefined;
+  /** Queues a job that may run now. */
+  schedule(job: Job): void;
+}
+
+/**
+ * Turns deliveries into jobs (Celery's `strategy`): decodes the message and refuses what cannot
+ * run here (malformed, unknown task, unsupported canvas) with a reason; sends a message whose eta
+ * is ahead back to the broker; ends expired and revoked tasks at once; and holds rate-limited
+ * jobs until their slot, here for a short wait and in the broker for a long one.
+ */
+export class Intake {
+  private readonly rateIntervals = new Map<string, number>();
+  /** The rate limits in force, as written (`'10/s'`), for `inspect registered`. */
+  private readonly rateLimits = new Map<string, string>();
+  private readonly rateLimiter = new RateLimiter();
+  /** Rate-limited jobs waiting here for their slot, by their timer. */
+  private readonly held = new Map<NodeJS.Timeout, Job>();
+
+  constructor(private readonly scope: IntakeScope) {
+    for (const definition of scope.host.tasks) {
+      if (definition.options.rateLimit !== undefined) {
+        this.rateIntervals.set(
+          definition.name,
+          parseRateLimit(definition.options.rateLimit, definition.label),
+        );
+        this.rateLimits.set(definition.name, definition.options.rateLimit);
+      }
+    }
+  }
+
+  /** Handles one delivery: a job scheduled or held, or the message settled with a reason. */
+  receive(delivery: Delivery): void {
+    const { scope } = this;
+    const settlement = scope.settlements.open(delivery);
+    if (!scope.isRunning()) {
+      void settlement.requeue();
+      return;
+    }
+    let message: TaskMessage;
+    try {
+      message = decodeTaskMessage(delivery.message, { maxBodyBytes: scope.maxBodyBytes });
+    } catch (error) {
+      const reason = error instanceof MessageDecodeError ? error.reason : String(error);
+      this.reject(settlement, reason, (error as MessageDecodeError).taskId);
+      return;
+    }
+    const definition = scope.host.task(message.headers.task);
+    if (!definition) {
+      void scope.settlements.track(this.refuseUnknown(settlement, message));
+      return;
+    }
+    const unsupported = unsupportedCanvas(message.embed);
+    if (unsupported) {
+      this.reject(settlement, unsupported, message.headers.id);
+      return;
+    }
+    const eta = message.headers.eta
+      ? parseCeleryTimestamp(message.headers.eta)!.getTime()
+      : undefined;
+    if (eta !== undefined && eta > Date.now()) {
+      // A future eta (a Python producer, or a retry) waits in the broker, not in this worker.
+      void this.redelay(settlement, delivery.message, eta);
+      return;
+    }
+    const job = new Job(settlement, message, definition, scope);
+    scope.events.emit('task-received', job.event);
+    scope.taskEvents.received(message);
+    const expires = message.headers.expires
+      ? parseCeleryTimestamp(message.headers.expires)!.getTime()
+      : undefined;
+    if (expires !== undefined && expires <= Date.now()) {
+      void scope.settlements.track(job.finishRevoked('expired'));
+      return;
+    }
+    if (scope.revocations.has(message.headers.id)) {
+      void scope.settlements.track(job.finishRevoked('revoked'));
+      return;
+    }
+    this.admit(job);
+  }
+
+  /**
+   * Sets a task's rate limit from the next message on (the `rate_limit` command); null removes
+   * it. Throws `ConfigError` for a rate it cannot read.
+   */
+  setRateLimit(name: string, label: string, rate: string | null): void {
+    if (rate === null) {
+      this.rateIntervals.delete(name);
+      this.rateLimits.delete(name);
+      return;
+    }
+    this.rateIntervals.set(name, parseRateLimit(rate, label));
+    this.rateLimits.set(name, rate);
+  }
+
+  /** The rate limit of a task now, as written. */
+  rateLimitOf(name: string): string | undefined {
+    return this.rateLimits.get(name);
+  }
+
+  /** The jobs held here for their rate-limit slot (`inspect scheduled`). */
+  heldJobs(): Job[] {
+    return [...this.held.values()];
+  }
+
+  /** Gives back the jobs held for their rate-limit slot (shutdown). */
+  giveBackHeld(): void {
+    for (const [timer, job] of this.held) {
+      clearTimeout(timer);
+      job.giveBack();
+    }
+    this.held.clear();
+  }
+
+  /** Schedules a job, after its rate limit allows it. */
+  private admit(job: Job): void {
+    const interval = this.rateIntervals.get(job.definition.name);
+    const received = job.settlement.message;
+    const reserved = received.headers[RATE_SLOT_HEADER];
+    if (interval !== undefined && typeof reserved !== 'number') {
+      const wait = this.rateLimiter.reserve(job.definition.name, interval);
+      if (wait > RATE_LIMIT_LOCAL_WAIT_MS) {
+        // A long wait is spent in the broker, so it holds no prefetch slot and blocks no other task.
+        const slot = Date.now() + wait;
+        const message = { ...received, headers: { ...received.headers, [RATE_SLOT_HEADER]: slot } };
+        void this.redelay(job.settlement, message, slot);
+        return;
+      }
+      if (wait > 0) {
+        this.hold(job, wait);
+        return;
+      }
+    } else if (typeof reserved === 'number' && reserved > Date.now()) {
+      this.hold(job, reserved - Date.now());
+      return;
+    }
+    this.scope.schedule(job);
+  }
+
+  private hold(job: Job, ms: number): void {
+    const timer = setTimeout(() => {
+      this.held.delete(timer);
+      if (!this.scope.isRunning()) {
+        job.giveBack();
+        return;
+      }
+      this.scope.schedule(job);
+    }, ms);
+    this.held.set(timer, job);
+  }
+
+  /** Dead-letters a message that cannot run here, with `reason`. */
+  private reject(settlement: Settlement, reason: string, id: string | undefined): void {
+    this.scope.events.emit('message-rejected', { id, reason, queue: settlement.queue });
+    if (id) this.scope.taskEvents.rejected(id, false);
+    void settlement.deadLetter(reason);
+  }
+
+  /** Unknown task: stored as FAILURE (NotRegistered, as Celery does) and dead-lettered. */
+  private async refuseUnknown(settlement: Settlement, message: TaskMessage): Promise<void> {
+    const { scope } = this;
+    const h = message.headers;
+    const error = new NotRegisteredError(h.id, h.task);
+    if (scope.writer && !h.ignore_result) {
+      await scope.writer.store(
+        scope.writer.failure(message, settlement.queue, error),
+        () => !scope.isRunning(),
+        scope.warn,
+      );
+    }
+    scope.events.emit('message-rejected', {
+      id: h.id,
+      reason: `task '${h.task}' is not registered`,
+      queue: settlement.queue,
+    });
+    await settlement.deadLetter(`task '${h.task}' is not registered on ${scope.hostname}`);
+  }
+
+  private redelay(settlement: Settlement, message: TransportMessage, at: number): Promise<void> {
+    return settlement.redelay(
+      () => this.scope.host.transport.publish(message, { queue: settlement.queue, deliverAt: at }),
+      `could not delay the message until ${new Date(at).toISOString()}`,
+    );
+  }
+}
