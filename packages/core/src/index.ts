@@ -83,7 +83,7 @@ export type {
   BroadcastOptions,
   NodeReplies,
   ControlAnswer,
-} from './control/control-client';
+} from './control/control-options';
 export { Inspect } from './control/inspect';
 export type { InspectOptions, TaskRequestInfo, ScheduledTaskInfo } from './control/inspect';
 export { LamportClock } from './protocol/lamport-clock';

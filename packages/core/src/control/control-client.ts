@@ -10,6 +10,12 @@ import {
 import { LamportClock } from '../protocol/lamport-clock';
 import { requireCapability } from '../capability/capability';
 import type { Consumer, Transport } from '../transport/transport';
+import type {
+  BroadcastOptions,
+  ControlAnswer,
+  ControlOptions,
+  NodeReplies,
+} from './control-options';
 import { Inspect, type InspectOptions } from './inspect';
 
 /** Celery's `control_queue_ttl` and `control_queue_expires`, for the reply queue. */
@@ -17,28 +23,6 @@ const REPLY_QUEUE_TTL_MS = 300_000;
 const REPLY_QUEUE_EXPIRES_MS = 10_000;
 /** Celery's default wait for replies. */
 export const DEFAULT_CONTROL_TIMEOUT_MS = 1_000;
-
-/** Who a command is for, and how long to wait for replies. */
-export interface ControlOptions extends ControlAddress {
-  /** How long to collect replies, in ms. @defaultValue 1_000 */
-  timeoutMs?: number;
-  /** Stop collecting after this many replies. @defaultValue the number of destinations, if any */
-  limit?: number;
-}
-
-/** Options of {@link Control.broadcast}. */
-export interface BroadcastOptions extends ControlOptions {
-  /** Keyword arguments of the command. */
-  arguments?: Record<string, unknown>;
-  /** Collect replies (`true`), or only send (`false`). @defaultValue false */
-  reply?: boolean;
-}
-
-/** One reply per worker, keyed by its hostname, as Celery's `broadcast(reply=True)` returns them. */
-export type NodeReplies<T = unknown> = Array<Record<string, T>>;
-
-/** The `{ok}` or `{error}` answer of a control command. */
-export type ControlAnswer = { ok: string } | { error: string };
 
 /**
  * Remote control of workers, Conveyor's and Python Celery's alike, as Celery's

@@ -1,7 +1,7 @@
 import { ConfigError } from '../errors';
 import { revokeOf, type ControlRequest, type RevokeCommand } from '../protocol/control-message';
 import type { LamportClock } from '../protocol/lamport-clock';
-import type { ControlAnswer } from './control-client';
+import type { ControlAnswer } from './control-options';
 import type { ScheduledTaskInfo, TaskRequestInfo } from './inspect';
 
 /** A registered task as `inspect registered` lists it. */

@@ -1,5 +1,5 @@
 import { isAddressedTo } from '../protocol/control-message';
-import type { ControlOptions, NodeReplies } from './control-client';
+import type { ControlOptions, NodeReplies } from './control-options';
 
 /** Who to inspect and how long to wait: see {@link ControlOptions}. */
 export type InspectOptions = ControlOptions;
