@@ -186,6 +186,32 @@ describe('Celery interoperability (real Python Celery 5 on RabbitMQ and Redis)',
       });
     });
 
+    it('gives Python a task dead-lettered past maxDeliveries as billiard WorkerLostError', async () => {
+      // A message as a quorum queue delivers it after 10 returned deliveries: the worker's default
+      // cap. Sent to a queue nobody consumes, then moved to the worker's with that count.
+      const holding = `${tsQueue}-holding`;
+      await app.transport.declareQueue({ name: holding });
+      try {
+        const sent = track(await app.send('math.add', [1, 2], { queue: holding }));
+        const held = (await app.transport.fetch!(holding))!;
+        await app.transport.publishToQueue!(tsQueue, {
+          ...held.message,
+          headers: { ...held.message.headers, 'x-delivery-count': 10 },
+        });
+        await held.ack();
+        const out = await pythonSend({ read: sent.id, queue: tsQueue, timeout: 15 });
+        expect(out).toMatchObject({
+          ok: false,
+          state: 'FAILURE',
+          exc_type: 'WorkerLostError',
+          exc_module: 'billiard.exceptions',
+          exc_message: 'delivered 10 times without completing',
+        });
+      } finally {
+        await removeQueues([holding]);
+      }
+    });
+
     it('honours an eta set in Python through the broker', async () => {
       const sentAt = Date.now();
       const out = await pythonSend({

@@ -102,13 +102,17 @@ export interface PythonProducerResult {
   result?: unknown;
   state?: string;
   exc_type?: string;
+  exc_module?: string;
   exc_message?: string;
   exc_args?: string[];
 }
 
 /** Sends a task with Python Celery's `app.send_task` (and waits for its result unless `wait: false`). */
 export async function pythonSend(command: {
-  task: string;
+  /** The task to send; or, with `read`, none. */
+  task?: string;
+  /** Send nothing: wait for the result of this task id. */
+  read?: string;
   queue: string;
   args?: unknown[];
   kwargs?: Record<string, unknown>;

@@ -1,7 +1,8 @@
-import type { Channel, ConsumeMessage } from 'amqplib';
+import type { Channel, Message } from 'amqplib';
 import {
   ConnectionError,
   DEAD_LETTER_REASON_HEADER,
+  DEAD_LETTERED_AT_HEADER,
   type Delivery,
   type TransportMessage,
 } from '@conveyor/core';
@@ -18,7 +19,7 @@ export interface DeliveryChannel {
 export type DeadLetterPublisher = (message: TransportMessage, queue: string) => Promise<void>;
 
 /**
- * A message handed to a consumer. Settling writes basic.ack / basic.nack on the channel it came
+ * A message handed to a consumer, or taken by `fetch()`. Settling writes basic.ack / basic.nack on the channel it came
  * from; if that channel has died the broker has already put the message back, so settling
  * rejects with `ConnectionError` instead of acking a delivery tag that now means nothing.
  * @internal
@@ -29,7 +30,7 @@ export class AmqpDelivery implements Delivery {
   private state: 'open' | 'settling' | 'settled' = 'open';
 
   constructor(
-    private readonly raw: ConsumeMessage,
+    private readonly raw: Message,
     private readonly source: DeliveryChannel,
     readonly queue: string,
     message: TransportMessage,
@@ -55,10 +56,15 @@ export class AmqpDelivery implements Delivery {
    * a crash in between leaves the message in both places (a duplicate in the dead-letter queue),
    * never in neither.
    */
-  async deadLetter(reason: string): Promise<void> {
+  async deadLetter(reason: string, headers: Record<string, unknown> = {}): Promise<void> {
     this.begin('dead-letter');
     const copy: TransportMessage = {
-      headers: { ...this.message.headers, [DEAD_LETTER_REASON_HEADER]: reason },
+      headers: {
+        ...this.message.headers,
+        ...headers,
+        [DEAD_LETTER_REASON_HEADER]: reason,
+        [DEAD_LETTERED_AT_HEADER]: Date.now(),
+      },
       properties: { ...this.message.properties },
       body: this.message.body,
     };

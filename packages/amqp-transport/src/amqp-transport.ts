@@ -9,6 +9,7 @@ import {
   type DeliveryHandler,
   type ExchangeDeclaration,
   type ExchangeQueueOptions,
+  type FetchedMessage,
   type PublishOptions,
   type QueueDeclaration,
   type Transport,
@@ -37,6 +38,7 @@ import {
 import { DelayTopology, MAX_DELAY_MS } from './delayed-delivery';
 import { publishOptions } from './message-mapping';
 import { Publisher } from './publisher';
+import { QueueReader } from './queue-reader';
 import type { ReconnectSettings } from './reconnect-backoff';
 import { Topology } from './topology';
 import { TransientPublisher } from './transient-publisher';
@@ -46,6 +48,7 @@ interface Session {
   publisherConnection: ConnectionManager;
   consumerConnection: ConnectionManager;
   publisher: Publisher;
+  reader: QueueReader;
   consumers: Set<AmqpConsumer>;
   subscribers: Set<ExchangeSubscriber>;
   transient: TransientPublisher;
@@ -194,8 +197,7 @@ export class AmqpTransport implements Transport {
     const session = this.open();
     const consumer = new AmqpConsumer(queue, handler, options.prefetch, {
       connection: session.consumerConnection,
-      publishDeadLetter: (copy, from) =>
-        session.publisher.publish('', deadLetterQueueName(from), copy.body, publishOptions(copy)),
+      publishDeadLetter: (copy, from) => this.publishToQueue(deadLetterQueueName(from), copy),
       isDelayExchange: (name) => this.topology.delay.isDelayExchange(name),
       reconnect: this.reconnect,
       logger: this.logger,
@@ -206,6 +208,22 @@ export class AmqpTransport implements Transport {
     await consumer.start(this.connectTimeoutMs);
     session.consumers.add(consumer);
     return consumer;
+  }
+
+  /**
+   * Publishes through the default exchange, with the queue's name as routing key: it reaches the
+   * queue of that name whatever exchanges it is bound to.
+   */
+  async publishToQueue(queue: string, message: TransportMessage): Promise<void> {
+    await this.open().publisher.publish('', queue, message.body, publishOptions(message));
+  }
+
+  /**
+   * basic.get on a channel of the consumer connection, kept open while messages are held (see
+   * {@link QueueReader}).
+   */
+  async fetch(queue: string): Promise<FetchedMessage | undefined> {
+    return this.open().reader.fetch(queue);
   }
 
   /**
@@ -310,6 +328,7 @@ export class AmqpTransport implements Transport {
       await Promise.all([...session.consumers].map((consumer) => consumer.stop()));
       await Promise.all([...session.subscribers].map((subscriber) => subscriber.cancel()));
       await session.transient.close();
+      await session.reader.close();
     } finally {
       try {
         await session.consumerConnection.close();
@@ -333,14 +352,21 @@ export class AmqpTransport implements Transport {
     };
     const publisherConnection = new ConnectionManager({ ...settings, role: 'publisher' });
     const consumerConnection = new ConnectionManager({ ...settings, role: 'consumer' });
+    const publisher = new Publisher(publisherConnection, {
+      publishTimeoutMs: this.publishTimeoutMs,
+      maxUnconfirmed: this.maxUnconfirmed,
+      logger: settings.logger,
+      onMissingExchange: (name) => this.topology.forgetExchange(name),
+    });
     const session: Session = {
       publisherConnection,
       consumerConnection,
-      publisher: new Publisher(publisherConnection, {
-        publishTimeoutMs: this.publishTimeoutMs,
-        maxUnconfirmed: this.maxUnconfirmed,
-        logger: settings.logger,
-        onMissingExchange: (name) => this.topology.forgetExchange(name),
+      publisher,
+      reader: new QueueReader({
+        connection: consumerConnection,
+        publishDeadLetter: (copy, from) =>
+          publisher.publish('', deadLetterQueueName(from), copy.body, publishOptions(copy)),
+        timeoutMs: this.connectTimeoutMs,
       }),
       consumers: new Set(),
       subscribers: new Set(),

@@ -1,20 +1,9 @@
 import type { Message, Options } from 'amqplib';
-import type { MessageProperties, TransportMessage } from '@conveyor/core';
-
-/**
- * Headers RabbitMQ adds when it dead-letters a message. A delayed message collects them on its
- * way down the delay levels; they describe our plumbing, not the task, so they are removed from
- * messages that arrive through the delay delivery exchange.
- */
-const DEAD_LETTERING_HEADERS = [
-  'x-death',
-  'x-first-death-exchange',
-  'x-first-death-queue',
-  'x-first-death-reason',
-  'x-last-death-exchange',
-  'x-last-death-queue',
-  'x-last-death-reason',
-];
+import {
+  BROKER_DEAD_LETTERING_HEADERS,
+  type MessageProperties,
+  type TransportMessage,
+} from '@conveyor/core';
 
 /** amqplib publish options for a message: its properties and headers, persistent unless told. */
 export function publishOptions(message: TransportMessage): Options.Publish {
@@ -34,10 +23,15 @@ export function publishOptions(message: TransportMessage): Options.Publish {
   return options;
 }
 
-/** The transport message of a delivered AMQP message. */
+/**
+ * The transport message of a delivered AMQP message. With `stripDeadLettering` (a message that
+ * arrived through the delay delivery exchange) RabbitMQ's dead-lettering headers are removed: the
+ * message collected them on its way down the delay levels, and they describe our plumbing, not
+ * the task.
+ */
 export function transportMessage(message: Message, stripDeadLettering: boolean): TransportMessage {
   const headers: Record<string, unknown> = { ...(message.properties.headers ?? {}) };
-  if (stripDeadLettering) for (const name of DEAD_LETTERING_HEADERS) delete headers[name];
+  if (stripDeadLettering) for (const name of BROKER_DEAD_LETTERING_HEADERS) delete headers[name];
   const source = message.properties;
   const properties: MessageProperties = {};
   if (source.contentType !== undefined) properties.contentType = String(source.contentType);

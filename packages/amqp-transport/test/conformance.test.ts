@@ -23,5 +23,5 @@ describeTransportConformance(
         for (const name of names) await channel.deleteExchange(name);
       }),
   }),
-  { capabilities: ['exchanges', 'prefetch'] },
+  { capabilities: ['exchanges', 'queueAccess', 'prefetch'] },
 );

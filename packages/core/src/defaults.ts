@@ -59,3 +59,13 @@ export const MAX_SEND_DEPTH = DEFAULT_MAX_BODY_DEPTH - 2;
 
 /** How often a worker sends `worker-heartbeat` events (Celery's 2 s). */
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 2_000;
+
+/** Dead letters `DeadLetters.list()` returns per page when no `limit` is given. */
+export const DEFAULT_DEAD_LETTER_PAGE_SIZE = 50;
+
+/**
+ * Deliveries of a task message that may end without completing (its worker died or gave it
+ * back) before a worker dead-letters it and stores FAILURE (`WorkerLostError`). Below RabbitMQ
+ * 4's default quorum-queue delivery limit (20), so the worker's cap fires first.
+ */
+export const DEFAULT_MAX_DELIVERIES = 10;

@@ -55,6 +55,17 @@ export {
   type BackendWith,
   type TransportWith,
 } from './capability/capability';
+export {
+  DeadLetters,
+  type DeadLettersOptions,
+  type DeadLetterPageOptions,
+  type DeadLetterPage,
+  type DeadLetterSelection,
+  type ReplayOptions,
+  type ReplayReport,
+  type PurgeReport,
+} from './dead-letters/dead-letters';
+export type { DeadLetter } from './dead-letters/dead-letter';
 export * from './memory/memory-broker';
 export * from './memory/memory-transport';
 export * from './memory/memory-result-backend';

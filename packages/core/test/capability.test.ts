@@ -66,7 +66,12 @@ describe('optional capabilities', () => {
     }) as Transport;
     expect(hasCapability(partial, 'exchanges')).toBe(false);
     expect(capabilitiesOf(partial)).toEqual(['queueAdmin']);
-    expect(capabilitiesOf(new MemoryTransport())).toEqual(['exchanges', 'queueAdmin', 'prefetch']);
+    expect(capabilitiesOf(new MemoryTransport())).toEqual([
+      'exchanges',
+      'queueAdmin',
+      'prefetch',
+      'queueAccess',
+    ]);
     expect(capabilitiesOf(new MemoryResultBackend())).toEqual(['counters', 'leases']);
   });
 

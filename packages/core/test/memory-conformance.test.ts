@@ -10,7 +10,7 @@ describeTransportConformance(
       removeQueues: async () => {},
     };
   },
-  { capabilities: ['queueAdmin', 'exchanges', 'prefetch'] },
+  { capabilities: ['exchanges', 'queueAdmin', 'queueAccess', 'prefetch'] },
 );
 
 describeBackendConformance(

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type {
-  BackendWith,
-  Consumer,
-  Delivery,
-  Transport,
-  TransportMessage,
-  TransportWith,
+import {
+  deadLetterQueueName,
+  UnroutableError,
+  type BackendWith,
+  type Consumer,
+  type Delivery,
+  type Transport,
+  type TransportMessage,
+  type TransportWith,
 } from '@conveyor/core';
 import { sleep, waitFor } from './wait-for';
 
@@ -54,6 +56,80 @@ export function queueAdminCases(kit: TransportCaseKit): void {
       // The three delivered before the purge were not purged: given back, they are ready again.
       await Promise.all(deliveries.map((d) => d.requeue()));
       await waitFor(async () => (await t.queueStats(q)).ready === 3, 'the 3 requeued ready');
+    });
+  });
+}
+
+/** Cases of the transport capability `queueAccess`. */
+export function queueAccessCases(kit: TransportCaseKit): void {
+  describe('capability queueAccess', () => {
+    // The suite checked that the transport has the members it lists.
+    const open = async () => (await kit.open()) as TransportWith<'queueAccess'>;
+    const withId = (body: string): TransportMessage => {
+      const m = kit.message(body);
+      return { ...m, headers: { ...m.headers, id: body } };
+    };
+
+    it('fetch takes messages in order, holds them until settled, and says how many remain', async () => {
+      const t = await open();
+      const q = await kit.newQueue(t);
+      for (const body of ['a', 'b', 'c']) await t.publish(withId(body), { queue: q });
+      const a = await t.fetch(q);
+      const b = await t.fetch(q);
+      expect(a?.message.body.toString()).toBe('a');
+      expect(a?.message.headers.id).toBe('a');
+      expect(a?.remaining).toBe(2);
+      expect(b?.message.body.toString()).toBe('b');
+      expect(b?.remaining).toBe(1);
+      await b!.requeue();
+      await a!.ack();
+      const again = await t.fetch(q);
+      expect(again?.message.body.toString()).toBe('b');
+      expect(again?.redelivered).toBe(true);
+      await again!.ack();
+      const c = await t.fetch(q);
+      expect(c?.message.body.toString()).toBe('c');
+      expect(c?.remaining).toBe(0);
+      await c!.ack();
+      expect(await t.fetch(q)).toBeUndefined();
+    });
+
+    it('fetch gives held messages back when the transport closes', async () => {
+      const t = await open();
+      const q = await kit.newQueue(t);
+      await t.publish(kit.message('held'), { queue: q });
+      expect((await t.fetch(q))?.message.body.toString()).toBe('held');
+      expect(await t.fetch(q)).toBeUndefined();
+      await t.close();
+      const other = await open();
+      const back = await other.fetch(q);
+      expect(back?.message.body.toString()).toBe('held');
+      expect(back?.redelivered).toBe(true);
+      await back!.ack();
+    });
+
+    it('fetch rejects a queue that does not exist with UnroutableError, and works on', async () => {
+      const t = await open();
+      await expect(t.fetch(`conformance-missing-${randomUUID()}`)).rejects.toBeInstanceOf(
+        UnroutableError,
+      );
+      const q = await kit.newQueue(t);
+      await t.publish(kit.message('after'), { queue: q });
+      expect((await t.fetch(q))?.message.body.toString()).toBe('after');
+    });
+
+    it('publishToQueue reaches a dead-letter queue by name, and rejects a missing queue', async () => {
+      const t = await open();
+      const q = await kit.newQueue(t);
+      await t.publishToQueue(deadLetterQueueName(q), withId('straight'));
+      const dead = await kit.collect(t, deadLetterQueueName(q));
+      await waitFor(() => dead.deliveries.length === 1, 'the message in <queue>.dead');
+      expect(dead.deliveries[0]!.message.body.toString()).toBe('straight');
+      expect(dead.deliveries[0]!.message.headers.id).toBe('straight');
+      await dead.deliveries[0]!.ack();
+      await expect(
+        t.publishToQueue(`conformance-missing-${randomUUID()}`, kit.message('x')),
+      ).rejects.toBeInstanceOf(UnroutableError);
     });
   });
 }

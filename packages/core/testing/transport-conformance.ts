@@ -14,6 +14,7 @@ import {
 import {
   exchangesCases,
   prefetchCases,
+  queueAccessCases,
   queueAdminCases,
   type TransportCaseKit,
 } from './capability-cases';
@@ -103,6 +104,7 @@ export function describeTransportConformance(
     afterEach(async () => {
       if (exchanges.length > 0) await fixture.removeExchanges?.(exchanges.splice(0));
     });
+    if (capabilities.includes('queueAccess')) queueAccessCases(kit);
     afterEach(async () => {
       await Promise.all(transports.splice(0).map((t) => t.close()));
       if (queues.length > 0) await fixture.removeQueues(queues.splice(0));

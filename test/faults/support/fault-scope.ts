@@ -26,6 +26,7 @@ export interface WorkerSettings extends Endpoints {
   maxBodyBytes?: number;
   shutdownTimeoutMs?: number;
   resultStoreTimeoutMs?: number;
+  maxDeliveries?: number;
 }
 
 /**
@@ -46,6 +47,7 @@ export class FaultScope {
   constructor(
     label: string,
     readonly backend: BackendKind = 'redis',
+    readonly queueType: 'classic' | 'quorum' = 'classic',
   ) {
     this.queue = `faults-${label}-${this.id}`;
   }
@@ -63,6 +65,7 @@ export class FaultScope {
       CONVEYOR_PG_SCHEMA: this.pgSchema,
       CONVEYOR_RUNLOG_URL: REDIS_URL,
       CONVEYOR_RUNLOG_KEY: this.runlogKey,
+      CONVEYOR_QUEUE_TYPE: this.queueType,
     };
     const numbers: Array<[string, number | undefined]> = [
       ['CONVEYOR_CONCURRENCY', settings.concurrency],
@@ -70,6 +73,7 @@ export class FaultScope {
       ['CONVEYOR_MAX_BODY_BYTES', settings.maxBodyBytes],
       ['CONVEYOR_SHUTDOWN_TIMEOUT_MS', settings.shutdownTimeoutMs],
       ['CONVEYOR_RESULT_STORE_TIMEOUT_MS', settings.resultStoreTimeoutMs],
+      ['CONVEYOR_MAX_DELIVERIES', settings.maxDeliveries],
     ];
     for (const [name, value] of numbers) if (value !== undefined) env[name] = String(value);
     return env;
@@ -101,6 +105,7 @@ export class FaultScope {
       broker: new AmqpTransport({
         url: endpoints.amqpUrl ?? AMQP_URL,
         delayNamespace: this.delayNamespace,
+        queueType: this.queueType,
         reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
         logger: { warn: () => undefined },
       }),

@@ -48,6 +48,11 @@ export class WorkerProcess {
     return worker;
   }
 
+  /** Starts a worker without waiting for it to consume. */
+  static launch(env: Record<string, string>): WorkerProcess {
+    return new WorkerProcess(env);
+  }
+
   get pid(): number {
     return this.child.pid!;
   }
@@ -110,4 +115,41 @@ export class WorkerProcess {
 /** SIGKILLs every worker process these helpers started that is still running. */
 export async function killAllWorkers(): Promise<void> {
   await Promise.all([...live].map((w) => w.killNow()));
+}
+
+/**
+ * Keeps `size` worker processes running, starting a new one whenever one exits, as a process
+ * supervisor would: for tasks that kill their worker.
+ */
+export class WorkerCrew {
+  /** Workers started after one ended. */
+  restarts = 0;
+  private stopped = false;
+  private readonly current = new Set<WorkerProcess>();
+  private readonly slots: Array<Promise<void>>;
+
+  constructor(
+    private readonly env: Record<string, string>,
+    size: number,
+  ) {
+    this.slots = Array.from({ length: size }, () => this.keep());
+  }
+
+  /** Stops restarting and kills the workers still running. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all([...this.current].map((w) => w.killNow()));
+    await Promise.all(this.slots);
+  }
+
+  private async keep(): Promise<void> {
+    for (let first = true; !this.stopped; first = false) {
+      if (!first) this.restarts += 1;
+      // A poison message can end a worker before it even says READY: that is a start too.
+      const worker = WorkerProcess.launch(this.env);
+      this.current.add(worker);
+      await worker.exited;
+      this.current.delete(worker);
+    }
+  }
 }

@@ -5,7 +5,8 @@ Reads one JSON command from argv[1]:
    "eta_in": null, "timeout": 10, "wait": true}
 Sends it with `app.send_task`, waits for the result when asked, and prints one JSON line:
   {"ok": true, "id": ..., "result": ..., "state": ...} or
-  {"ok": false, "id": ..., "exc_type": ..., "exc_message": ..., "state": ...}
+  {"ok": false, "id": ..., "exc_type": ..., "exc_module": ..., "exc_message": ..., "state": ...}
+With {"read": id, "queue": q} it sends nothing and waits for the result of task `id`.
 """
 import datetime
 import json
@@ -22,9 +23,12 @@ def main():
     if command.get('eta_in') is not None:
         options['eta'] = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
             seconds=command['eta_in'])
-    # A tuple, as Python callers write it: it is what argsrepr shows.
-    result = app.send_task(command['task'], args=tuple(command.get('args', [])),
-                           kwargs=command.get('kwargs', {}), **options)
+    if command.get('read'):
+        result = app.AsyncResult(command['read'])
+    else:
+        # A tuple, as Python callers write it: it is what argsrepr shows.
+        result = app.send_task(command['task'], args=tuple(command.get('args', [])),
+                               kwargs=command.get('kwargs', {}), **options)
     out = {'id': result.id}
     if not command.get('wait', True):
         out['ok'] = True
@@ -33,7 +37,8 @@ def main():
             out['result'] = result.get(timeout=command.get('timeout', 10))
             out['ok'] = True
         except Exception as exc:  # the point is to report any remote error type
-            out.update(ok=False, exc_type=type(exc).__name__, exc_message=str(exc),
+            out.update(ok=False, exc_type=type(exc).__name__,
+                       exc_module=type(exc).__module__, exc_message=str(exc),
                        exc_args=[str(a) for a in exc.args])
         out['state'] = result.state
     print(json.dumps(out))

@@ -9,6 +9,7 @@ export type ConveyorErrorCode =
   | 'CONVEYOR_ERR_SERIALIZATION'
   | 'CONVEYOR_ERR_MESSAGE_DECODE'
   | 'CONVEYOR_ERR_NOT_REGISTERED'
+  | 'CONVEYOR_ERR_WORKER_LOST'
   | 'CONVEYOR_ERR_TASK_FAILED'
   | 'CONVEYOR_ERR_TIMEOUT'
   | 'CONVEYOR_ERR_TASK_REVOKED'
@@ -110,6 +111,32 @@ export class NotRegisteredError extends TaskFailedError {
         traceback,
       },
       'CONVEYOR_ERR_NOT_REGISTERED',
+    );
+  }
+}
+
+/**
+ * The task's message was delivered `maxDeliveries` times without any run completing: each time,
+ * the worker running it died (a crash, OOM, `process.exit`) or gave it back. The message was
+ * dead-lettered. Stored as Celery stores a lost worker (`WorkerLostError`, module
+ * `billiard.exceptions`), so Python reads the same class.
+ */
+export class WorkerLostError extends TaskFailedError {
+  constructor(
+    taskId: string,
+    /** The exception's arguments: `['delivered N times without completing']` from Conveyor. */
+    excMessage: unknown[],
+    traceback: string | null = null,
+  ) {
+    super(
+      taskId,
+      {
+        excType: 'WorkerLostError',
+        excMessage,
+        excModule: 'billiard.exceptions',
+        traceback,
+      },
+      'CONVEYOR_ERR_WORKER_LOST',
     );
   }
 }

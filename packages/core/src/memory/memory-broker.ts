@@ -58,6 +58,11 @@ export class MemoryQueue {
     this.schedule();
   }
 
+  /** Removes and returns the next message, for a reader that holds it without a consumer. */
+  take(): StoredMessage | undefined {
+    return this.messages.shift();
+  }
+
   addConsumer(consumer: MemoryConsumer): void {
     this.consumers.push(consumer);
     this.schedule();

@@ -1,6 +1,7 @@
 import { ConfigError, ConnectionError, UnroutableError } from '../errors';
 import {
   DEAD_LETTER_REASON_HEADER,
+  DEAD_LETTERED_AT_HEADER,
   deadLetterQueueName,
   type ConsumeOptions,
   type Consumer,
@@ -8,6 +9,7 @@ import {
   type DeliveryHandler,
   type ExchangeDeclaration,
   type ExchangeQueueOptions,
+  type FetchedMessage,
   type PublishOptions,
   type QueueDeclaration,
   type QueueStats,
@@ -42,6 +44,8 @@ export class MemoryTransport implements Transport {
   private readonly consumers = new Set<TransportConsumer>();
   private readonly subscriptions = new Set<() => void>();
   private readonly handles = new WeakMap<Consumer, TransportConsumer>();
+  /** The holders of messages taken by `fetch()`, one per queue. */
+  private readonly fetchers = new Map<string, Fetcher>();
   private closed = false;
 
   constructor(options: MemoryTransportOptions = {}) {
@@ -68,6 +72,27 @@ export class MemoryTransport implements Transport {
     } else {
       queue.enqueue(stored);
     }
+  }
+
+  async publishToQueue(queueName: string, message: TransportMessage): Promise<void> {
+    this.closed = false;
+    const queue = this.broker.queue(queueName);
+    if (!queue) throw new UnroutableError('', queueName);
+    queue.enqueue({ message: copyMessage(message), redelivered: false });
+  }
+
+  async fetch(queueName: string): Promise<FetchedMessage | undefined> {
+    this.closed = false;
+    const queue = this.broker.queue(queueName);
+    if (!queue) throw new UnroutableError('', queueName);
+    const stored = queue.take();
+    if (!stored) return undefined;
+    let fetcher = this.fetchers.get(queueName);
+    if (!fetcher) {
+      fetcher = new Fetcher(this.broker, queue);
+      this.fetchers.set(queueName, fetcher);
+    }
+    return fetcher.hold(stored);
   }
 
   async consume(
@@ -176,11 +201,20 @@ export class MemoryTransport implements Transport {
     this.subscriptions.clear();
     for (const consumer of this.consumers) consumer.closeConnection();
     this.consumers.clear();
+    for (const fetcher of this.fetchers.values()) fetcher.closeConnection();
+    this.fetchers.clear();
   }
 }
 
+/** What a {@link MemoryDelivery} settles through: the consumer or fetcher that holds it. */
+interface DeliveryHolder {
+  readonly queue: MemoryQueue;
+  settled(delivery: MemoryDelivery): void;
+  deadLetterQueue(): MemoryQueue;
+}
+
 /** A consumer and the deliveries it has not settled yet. */
-class TransportConsumer implements MemoryConsumer {
+class TransportConsumer implements MemoryConsumer, DeliveryHolder {
   unsettled = 0;
   cancelled = false;
   private readonly open = new Set<MemoryDelivery>();
@@ -217,6 +251,36 @@ class TransportConsumer implements MemoryConsumer {
   }
 }
 
+/** The messages of one queue taken by `fetch()` and not settled yet. */
+class Fetcher implements DeliveryHolder {
+  private readonly open = new Set<MemoryDelivery>();
+
+  constructor(
+    private readonly broker: MemoryBroker,
+    readonly queue: MemoryQueue,
+  ) {}
+
+  hold(stored: StoredMessage): FetchedMessage {
+    const delivery = new MemoryDelivery(stored, this);
+    this.open.add(delivery);
+    return Object.assign(delivery, { remaining: this.queue.size });
+  }
+
+  settled(delivery: MemoryDelivery): void {
+    this.open.delete(delivery);
+  }
+
+  deadLetterQueue(): MemoryQueue {
+    return this.broker.declare(deadLetterQueueName(this.queue.name));
+  }
+
+  /** Puts every held message back where it was: the last taken goes back first. */
+  closeConnection(): void {
+    for (const delivery of [...this.open].reverse()) delivery.returnToQueue();
+    this.open.clear();
+  }
+}
+
 class MemoryDelivery implements Delivery {
   readonly message: TransportMessage;
   readonly redelivered: boolean;
@@ -225,7 +289,7 @@ class MemoryDelivery implements Delivery {
 
   constructor(
     private readonly stored: StoredMessage,
-    private readonly consumer: TransportConsumer,
+    private readonly consumer: DeliveryHolder,
   ) {
     this.message = copyMessage(stored.message);
     this.redelivered = stored.redelivered;
@@ -241,10 +305,12 @@ class MemoryDelivery implements Delivery {
     this.consumer.queue.enqueue({ message: this.stored.message, redelivered: true }, true);
   }
 
-  async deadLetter(reason: string): Promise<void> {
+  async deadLetter(reason: string, headers: Record<string, unknown> = {}): Promise<void> {
     this.settle();
     const message = copyMessage(this.stored.message);
+    Object.assign(message.headers, structuredClone(headers));
     message.headers[DEAD_LETTER_REASON_HEADER] = reason;
+    message.headers[DEAD_LETTERED_AT_HEADER] = Date.now();
     this.consumer.deadLetterQueue().enqueue({ message, redelivered: false });
   }
 

@@ -1,5 +1,6 @@
 import {
   NotRegisteredError,
+  WorkerLostError,
   TaskFailedError,
   TaskRevokedError,
   type ConveyorError,
@@ -46,6 +47,9 @@ export function errorFromMeta(meta: ResultMeta): ConveyorError {
   }
   if (exc.exc_type === 'NotRegistered') {
     return new NotRegisteredError(meta.task_id, String(exc.exc_message[0] ?? ''), meta.traceback);
+  }
+  if (exc.exc_type === 'WorkerLostError') {
+    return new WorkerLostError(meta.task_id, exc.exc_message, meta.traceback);
   }
   return new TaskFailedError(meta.task_id, {
     excType: exc.exc_type,

@@ -178,6 +178,14 @@ function validateOptions(options: TaskMetadata, label: string): void {
       `${label}: priority must be an integer from 0 to 255, got ${options.priority}`,
     );
   }
+  if (
+    options.maxDeliveries !== undefined &&
+    !(Number.isInteger(options.maxDeliveries) && options.maxDeliveries >= 1)
+  ) {
+    throw new ConfigError(
+      `${label}: maxDeliveries must be an integer from 1, got ${options.maxDeliveries}`,
+    );
+  }
   if (options.acks !== undefined && options.acks !== 'late' && options.acks !== 'early') {
     throw new ConfigError(
       `${label}: acks must be 'late' or 'early', got '${String(options.acks)}'`,

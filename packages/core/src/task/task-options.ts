@@ -77,6 +77,13 @@ export interface TaskOptions {
    */
   priority?: number;
   /**
+   * Deliveries of its message that may end without completing (the worker died or gave it back)
+   * before a worker dead-letters it and stores FAILURE (`WorkerLostError`): the task runs at most
+   * this many times. Overrides the worker's `maxDeliveries`.
+   * @defaultValue the worker's `maxDeliveries` (10, `DEFAULT_MAX_DELIVERIES`)
+   */
+  maxDeliveries?: number;
+  /**
    * Hard time limit in ms, sent in the `timelimit` header.
    * @defaultValue none
    */

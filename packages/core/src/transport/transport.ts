@@ -78,9 +78,21 @@ export interface Delivery {
   requeue(): Promise<void>;
   /**
    * Moves the message to its queue's dead-letter queue (`<queue>.dead`) with `reason` in the
-   * {@link DEAD_LETTER_REASON_HEADER} header, and removes it from the queue. Never redelivered.
+   * {@link DEAD_LETTER_REASON_HEADER} header (and `headers`, if given, added to the copy), and
+   * removes it from the queue. Never redelivered.
    */
-  deadLetter(reason: string): Promise<void>;
+  deadLetter(reason: string, headers?: Record<string, unknown>): Promise<void>;
+}
+
+/**
+ * A message taken from a queue by {@link Transport.fetch}, without a consumer. The caller holds it
+ * until it settles it (`ack()` removes it, `requeue()` gives it back unchanged); a held message is
+ * not delivered to anyone else, and returns to its queue if the transport closes or loses its
+ * connection first, so reading loses nothing.
+ */
+export interface FetchedMessage extends Delivery {
+  /** Messages still ready in the queue after this one was taken, as the broker counted them. */
+  readonly remaining: number;
 }
 
 /** Options for a consumer. */
@@ -220,6 +232,24 @@ export interface Transport {
    * on (Celery's remote `basic_qos`); deliveries already held stay valid. Capability `prefetch`.
    */
   setPrefetch?(consumer: Consumer, prefetch: number): Promise<void>;
+
+  // Capability `queueAccess`: taking messages from, and putting them into, any queue by name,
+  // without a consumer or a task exchange (what `DeadLetters` does with `<queue>.dead`).
+
+  /**
+   * Takes the next ready message of `queue` (any queue, such as a dead-letter queue), or
+   * undefined when none is ready. The message is held, not removed, until settled; messages held
+   * at once are not bounded by any prefetch. Rejects with `UnroutableError` if the queue does not
+   * exist. Capability `queueAccess`.
+   */
+  fetch?(queue: string): Promise<FetchedMessage | undefined>;
+  /**
+   * Publishes a message straight into the queue named `queue` (RabbitMQ's default exchange),
+   * whether or not it is a task queue with an exchange of its own. Resolves on the broker's
+   * confirm, like {@link Transport.publish}; rejects with `UnroutableError` if no such queue
+   * exists. Capability `queueAccess`.
+   */
+  publishToQueue?(queue: string, message: TransportMessage): Promise<void>;
 }
 
 /**
@@ -230,6 +260,7 @@ export const TRANSPORT_CAPABILITIES = {
   exchanges: ['declareExchange', 'publishToExchange', 'subscribeExchange'],
   queueAdmin: ['queueStats', 'purgeQueue'],
   prefetch: ['setPrefetch'],
+  queueAccess: ['fetch', 'publishToQueue'],
 } as const satisfies Record<string, ReadonlyArray<keyof Transport>>;
 
 /** The name of an optional capability of a {@link Transport}. */
@@ -237,6 +268,33 @@ export type TransportCapability = keyof typeof TRANSPORT_CAPABILITIES;
 
 /** Header that carries why a message was dead-lettered. */
 export const DEAD_LETTER_REASON_HEADER = 'x-conveyor-dead-letter-reason';
+
+/** Header that carries when a message was dead-lettered by Conveyor (epoch milliseconds). */
+export const DEAD_LETTERED_AT_HEADER = 'x-conveyor-dead-lettered-at';
+
+/**
+ * Header that counts the deliveries of a task message that ended without completing (the worker
+ * died or gave the message back), on queues whose broker counts nothing itself. A worker that
+ * receives the message redelivered publishes a copy with the count raised and acks the original.
+ */
+export const DELIVERY_COUNT_HEADER = 'x-conveyor-delivery-count';
+
+/**
+ * Header a RabbitMQ quorum queue puts on a message it delivers again: how many deliveries of it
+ * were returned before (the count its `delivery-limit` is checked against).
+ */
+export const BROKER_DELIVERY_COUNT_HEADER = 'x-delivery-count';
+
+/** Headers RabbitMQ adds to a message it dead-letters (the record of each dead-lettering). */
+export const BROKER_DEAD_LETTERING_HEADERS: readonly string[] = [
+  'x-death',
+  'x-first-death-exchange',
+  'x-first-death-queue',
+  'x-first-death-reason',
+  'x-last-death-exchange',
+  'x-last-death-queue',
+  'x-last-death-reason',
+];
 
 /** Name of the dead-letter queue of a task queue. */
 export function deadLetterQueueName(queue: string): string {

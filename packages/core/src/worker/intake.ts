@@ -1,10 +1,15 @@
 import { RATE_LIMIT_LOCAL_WAIT_MS } from '../defaults';
-import { MessageDecodeError, NotRegisteredError } from '../errors';
+import { MessageDecodeError, NotRegisteredError, WorkerLostError } from '../errors';
 import { parseCeleryTimestamp } from '../protocol/celery-time';
 import { decodeTaskMessage } from '../protocol/message-codec';
 import type { TaskMessage } from '../protocol/task-message';
-import type { Delivery, TransportMessage } from '../transport/transport';
+import {
+  DELIVERY_COUNT_HEADER,
+  type Delivery,
+  type TransportMessage,
+} from '../transport/transport';
 import { unsupportedCanvas } from './canvas-links';
+import { judgeDelivery, type DeliveryVerdict } from './delivery-count';
 import { Job, type JobScope } from './job';
 import { parseRateLimit, RATE_SLOT_HEADER, RateLimiter } from './rate-limiter';
 import type { Settlement, Settlements } from './settlement';
@@ -14,13 +19,16 @@ export interface IntakeScope extends JobScope {
   readonly settlements: Settlements;
   /** Largest message body accepted; a larger one is dead-lettered. */
   readonly maxBodyBytes: number | undefined;
+  /** Deliveries that may end without completing, unless the task says otherwise. */
+  readonly maxDeliveries: number;
   /** Queues a job that may run now. */
   schedule(job: Job): void;
 }
 
 /**
  * Turns deliveries into jobs (Celery's `strategy`): decodes the message and refuses what cannot
- * run here (malformed, unknown task, unsupported canvas) with a reason; sends a message whose eta
+ * run here (malformed, unknown task, unsupported canvas, delivered too often) with a reason;
+ * counts redeliveries (see `judgeDelivery`); sends a message whose eta
  * is ahead back to the broker; ends expired and revoked tasks at once; and holds rate-limited
  * jobs until their slot, here for a short wait and in the broker for a long one.
  */
@@ -63,6 +71,14 @@ export class Intake {
     const definition = scope.host.task(message.headers.task);
     if (!definition) {
       void scope.settlements.track(this.refuseUnknown(settlement, message));
+      return;
+    }
+    const verdict = judgeDelivery(
+      delivery,
+      definition.options.maxDeliveries ?? scope.maxDeliveries,
+    );
+    if (verdict.action !== 'run') {
+      void scope.settlements.track(this.deliveredAgain(settlement, message, verdict));
       return;
     }
     const unsupported = unsupportedCanvas(message.embed);
@@ -190,6 +206,38 @@ export class Intake {
       queue: settlement.queue,
     });
     await settlement.deadLetter(`task '${h.task}' is not registered on ${scope.hostname}`);
+  }
+
+  /**
+   * A message whose earlier deliveries ended without completing. On a classic queue it is
+   * replaced by a copy carrying the count; past the cap it is dead-lettered unrun and FAILURE
+   * (`WorkerLostError`) stored, so a task that kills its worker stops coming back and its
+   * caller's `get()` ends.
+   */
+  private async deliveredAgain(
+    settlement: Settlement,
+    message: TaskMessage,
+    verdict: Exclude<DeliveryVerdict, { action: 'run' }>,
+  ): Promise<void> {
+    const { scope } = this;
+    if (verdict.action === 'recount') {
+      await settlement.redelay(
+        () => scope.host.transport.publish(verdict.message, { queue: settlement.queue }),
+        'could not republish it with its delivery count',
+      );
+      return;
+    }
+    const h = message.headers;
+    const reason = `delivered ${verdict.failed} times without completing`;
+    if (scope.writer && !h.ignore_result) {
+      await scope.writer.store(
+        scope.writer.failure(message, settlement.queue, new WorkerLostError(h.id, [reason])),
+        () => !scope.isRunning(),
+        scope.warn,
+      );
+    }
+    scope.events.emit('message-rejected', { id: h.id, reason, queue: settlement.queue });
+    await settlement.deadLetter(reason, { [DELIVERY_COUNT_HEADER]: verdict.failed });
   }
 
   private redelay(settlement: Settlement, message: TransportMessage, at: number): Promise<void> {

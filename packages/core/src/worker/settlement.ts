@@ -1,6 +1,7 @@
 import { REQUEUE_PAUSE_MS } from '../defaults';
 import { ConnectionError, ConveyorError } from '../errors';
 import type { Delivery, TransportMessage } from '../transport/transport';
+import { deliveredBefore } from './delivery-count';
 import type { DeadLetterEvent } from './worker-events';
 
 /**
@@ -83,8 +84,12 @@ export class Settlement implements Receipt {
     return this.delivery.queue;
   }
 
+  /**
+   * True when the message was delivered before: flagged by the broker, or a copy that replaced
+   * a redelivered message (see `judgeDelivery`). What `taskContext().redelivered` says.
+   */
   get redelivered(): boolean {
-    return this.delivery.redelivered;
+    return deliveredBefore(this.delivery);
   }
 
   /** True once the message was acked, given back or dead-lettered (or that has begun). */
@@ -108,12 +113,12 @@ export class Settlement implements Receipt {
   }
 
   /**
-   * Dead-letters with `reason`, or gives the message back when the dead-letter copy cannot be
+   * Dead-letters with `reason` (and `headers` added to the copy), or gives the message back when the dead-letter copy cannot be
    * published now (a broker alarm, a lost connection): a message is never left unsettled,
    * holding a prefetch slot.
    */
-  deadLetter(reason: string): Promise<void> {
-    return this.once(() => this.deadLetterOrRequeue(reason));
+  deadLetter(reason: string, headers?: Record<string, unknown>): Promise<void> {
+    return this.once(() => this.deadLetterOrRequeue(reason, headers));
   }
 
   /**
@@ -155,9 +160,12 @@ export class Settlement implements Receipt {
     }
   }
 
-  private async deadLetterOrRequeue(reason: string): Promise<void> {
+  private async deadLetterOrRequeue(
+    reason: string,
+    headers?: Record<string, unknown>,
+  ): Promise<void> {
     try {
-      await this.delivery.deadLetter(reason);
+      await this.delivery.deadLetter(reason, headers);
     } catch (error) {
       this.settlements.report(error);
       await this.requeueAfterPause();

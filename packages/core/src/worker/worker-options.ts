@@ -91,4 +91,13 @@ export interface WorkerOptions {
    * @defaultValue 2_000
    */
   heartbeatIntervalMs?: number;
+  /**
+   * Deliveries of a task message that may end without completing (a worker died running it, or
+   * gave it back) before this worker dead-letters it with the reason "delivered N times without
+   * completing" and stores FAILURE (`WorkerLostError`). A task's own `maxDeliveries` wins. Keep
+   * it at or below the delivery limit of quorum queues (RabbitMQ 4: 20 by default), so it fires
+   * first and the caller's `get()` ends.
+   * @defaultValue 10 (`DEFAULT_MAX_DELIVERIES`)
+   */
+  maxDeliveries?: number;
 }

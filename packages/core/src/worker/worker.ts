@@ -3,6 +3,7 @@ import { hostname as osHostname } from 'node:os';
 import {
   DEFAULT_CONCURRENCY,
   DEFAULT_EXPIRY_SWEEP_INTERVAL_MS,
+  DEFAULT_MAX_DELIVERIES,
   DEFAULT_PREFETCH_MULTIPLIER,
   DEFAULT_RESULT_STORE_TIMEOUT_MS,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
@@ -86,6 +87,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
     this.prefetchMultiplier = multiplier;
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    const maxDeliveries = options.maxDeliveries ?? DEFAULT_MAX_DELIVERIES;
+    if (!Number.isInteger(maxDeliveries) || maxDeliveries < 1) {
+      throw new ConfigError(
+        `maxDeliveries must be a positive integer, got ${options.maxDeliveries}`,
+      );
+    }
     for (const queue of options.queues ?? new Set(host.tasks.map((t) => t.queue))) {
       this.consumers.set(queue, undefined);
     }
@@ -119,6 +126,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       ...this.jobScope(),
       settlements: this.settlements,
       maxBodyBytes: options.maxBodyBytes,
+      maxDeliveries,
       schedule: (job) => {
         this.waiting.push(job);
         this.pump();

@@ -169,6 +169,17 @@ describe('Task declarations', () => {
       );
     });
 
+    it('a maxDeliveries below 1 or not an integer', () => {
+      @TaskService({ name: 'm' })
+      class Capped {
+        @Task({ maxDeliveries: 0.5 })
+        go(): void {}
+      }
+      expect(configError(() => new Conveyor({ tasks: [Capped] })).message).toContain(
+        'Capped.go: maxDeliveries',
+      );
+    });
+
     it('a negative time limit', () => {
       @TaskService({ name: 't' })
       class Limited {

@@ -3,6 +3,7 @@ import {
   ConfigError,
   Conveyor,
   DEAD_LETTER_REASON_HEADER,
+  DELIVERY_COUNT_HEADER,
   defaults,
   MemoryResultBackend,
   MemoryTransport,
@@ -349,13 +350,15 @@ describe('Worker', () => {
       await app.client(Shop).add.delay(1, 1);
       await waitFor(() => order.includes('requeue'), 'the requeue', 5_000);
       await worker.stop();
-      // Requeued, it may come straight back and fail again; it is never acked.
-      expect(order).not.toContain('ack');
+      // Requeued, it may come straight back and fail again: then the redelivered message is acked
+      // only once a copy carrying its delivery count is in the queue. The task never leaves it.
       expect(order).toContain('requeue');
       expect(errors.at(-1)).toMatch(/could not be stored; message requeued/);
       const back = transport.broker.queue('celery')!.peek();
       expect(back).toHaveLength(1);
-      expect(back[0]!.redelivered).toBe(true);
+      expect(
+        back[0]!.redelivered || Number(back[0]!.message.headers[DELIVERY_COUNT_HEADER]) >= 1,
+      ).toBe(true);
       expect(back[0]!.message.headers.task).toBe('shop.add');
     });
 

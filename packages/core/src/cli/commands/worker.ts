@@ -1,6 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import {
   DEFAULT_CONCURRENCY,
+  DEFAULT_MAX_DELIVERIES,
   DEFAULT_PREFETCH_MULTIPLIER,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
   EXIT_FORCED,
@@ -15,6 +16,7 @@ import { logWorker } from '../../logging/worker-log';
 import { createWorkerLogger, type LogFormat } from '../../logging/worker-logger';
 import { loadAppModule } from '../app-module';
 import type { CommandModule } from '../command-module';
+import { positiveInteger } from '../option-parsers';
 import { expandNodeName } from '../node-name';
 import { coreVersion } from '../version';
 
@@ -25,6 +27,7 @@ export interface WorkerCommandOptions {
   concurrency?: number;
   prefetchMultiplier?: number;
   shutdownTimeout?: number;
+  maxDeliveries?: number;
   hostname?: string;
   loglevel: string;
   logFormat: LogFormat;
@@ -59,6 +62,11 @@ export const workerCommand: CommandModule = (program: Command) => {
     .option(
       '--shutdown-timeout <ms>',
       `ms running tasks may take to finish after SIGTERM/SIGINT (default: ${DEFAULT_SHUTDOWN_TIMEOUT_MS})`,
+      positiveInteger,
+    )
+    .option(
+      '--max-deliveries <n>',
+      `deliveries that may end without completing before a task is dead-lettered with FAILURE (default: ${DEFAULT_MAX_DELIVERIES})`,
       positiveInteger,
     )
     .option(
@@ -105,6 +113,7 @@ async function runWorker(options: WorkerCommandOptions): Promise<void> {
     concurrency: options.concurrency,
     prefetchMultiplier: options.prefetchMultiplier,
     shutdownTimeoutMs: options.shutdownTimeout,
+    maxDeliveries: options.maxDeliveries,
     hostname,
     taskEvents: options.taskEvents ?? false,
     heartbeat: !options.withoutHeartbeat,
@@ -131,12 +140,6 @@ async function runWorker(options: WorkerCommandOptions): Promise<void> {
   logger.info({ event: 'worker-ready', worker: worker.hostname }, `${worker.hostname} ready.`);
   // Until a signal ends the process: the in-memory broker holds no socket that would keep it up.
   setInterval(() => undefined, 1 << 30);
-}
-
-function positiveInteger(text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
-  return n;
 }
 
 function queueList(text: string): string[] {

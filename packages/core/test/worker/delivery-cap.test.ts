@@ -1,0 +1,120 @@
+import {
+  Conveyor,
+  DEAD_LETTER_REASON_HEADER,
+  DELIVERY_COUNT_HEADER,
+  DeadLetters,
+  MemoryTransport,
+  Task,
+  TaskService,
+  WorkerLostError,
+  taskContext,
+  type AsyncResult,
+} from '@conveyor/core';
+import { waitFor } from '@conveyor/core/testing';
+import { deadLetters, queued } from './fixtures';
+
+const seen: Array<{ id: string; redelivered: boolean }> = [];
+
+@TaskService({ name: 'cap', queue: 'cap' })
+class Capped {
+  @Task()
+  note(): string {
+    seen.push({ id: taskContext().id, redelivered: taskContext().redelivered });
+    return 'ran';
+  }
+
+  @Task({ maxDeliveries: 2 })
+  strict(): string {
+    seen.push({ id: taskContext().id, redelivered: taskContext().redelivered });
+    return 'ran';
+  }
+}
+
+describe('Worker: the redelivery cap (maxDeliveries)', () => {
+  let transport: MemoryTransport;
+  let app: Conveyor;
+  const stops: Array<() => Promise<unknown>> = [];
+
+  /** Sends a task with no worker running, then puts it back as the broker would redeliver it. */
+  const redelivered = async (
+    method: 'note' | 'strict',
+    headers: Record<string, unknown>,
+    flagged = true,
+  ): Promise<AsyncResult<string>> => {
+    const result = await app.client(Capped)[method].delay();
+    const queue = transport.broker.queue('cap')!;
+    const stored = queue.take()!;
+    Object.assign(stored.message.headers, headers);
+    queue.enqueue({ message: stored.message, redelivered: flagged });
+    return result;
+  };
+  const startWorker = async (maxDeliveries?: number) => {
+    const worker = app.worker({ handleSignals: false, maxDeliveries });
+    await worker.start();
+    stops.push(() => worker.stop());
+  };
+
+  beforeEach(() => {
+    seen.length = 0;
+    transport = new MemoryTransport();
+    app = new Conveyor({ broker: transport, tasks: [Capped] });
+  });
+  afterEach(async () => {
+    await Promise.all(stops.splice(0).map((stop) => stop()));
+    await app.close();
+  });
+
+  it('replaces a redelivered message with a copy carrying its count, which runs as redelivered', async () => {
+    const result = await redelivered('note', {});
+    await startWorker();
+    await expect(result.get({ timeoutMs: 2_000 })).resolves.toBe('ran');
+    expect(seen).toEqual([{ id: result.id, redelivered: true }]);
+    expect(deadLetters(transport, 'cap')).toHaveLength(0);
+    expect(queued(transport, 'cap')).toHaveLength(0);
+  });
+
+  it('past maxDeliveries, dead-letters it unrun with the reason and stores WorkerLostError', async () => {
+    const result = await redelivered('note', { [DELIVERY_COUNT_HEADER]: 2 });
+    await startWorker(3);
+    const error = await result.get({ timeoutMs: 2_000 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkerLostError);
+    expect(error).toMatchObject({
+      excType: 'WorkerLostError',
+      excModule: 'billiard.exceptions',
+      excMessage: ['delivered 3 times without completing'],
+      code: 'CONVEYOR_ERR_WORKER_LOST',
+    });
+    expect(seen).toEqual([]);
+    const [dead] = deadLetters(transport, 'cap');
+    expect(dead!.headers[DEAD_LETTER_REASON_HEADER]).toBe('delivered 3 times without completing');
+    const { items } = await new DeadLetters({ transport }).list('cap');
+    expect(items[0]).toMatchObject({ id: result.id, redeliveries: 3, deadLetteredBy: 'worker' });
+  });
+
+  it("a task's own maxDeliveries wins over the worker's", async () => {
+    const result = await redelivered('strict', { [DELIVERY_COUNT_HEADER]: 1 });
+    await startWorker(10);
+    await expect(result.get({ timeoutMs: 2_000 })).rejects.toBeInstanceOf(WorkerLostError);
+    expect(seen).toEqual([]);
+  });
+
+  it("counts by the broker's x-delivery-count where there is one (quorum queues), without copies", async () => {
+    const under = await redelivered('note', { 'x-delivery-count': 9 });
+    await startWorker();
+    await expect(under.get({ timeoutMs: 2_000 })).resolves.toBe('ran');
+    const over = await redelivered('note', { 'x-delivery-count': 10 });
+    await expect(over.get({ timeoutMs: 2_000 })).rejects.toBeInstanceOf(WorkerLostError);
+    await waitFor(() => deadLetters(transport, 'cap').length === 1, 'the dead letter');
+    expect(seen.map((s) => s.id)).toEqual([under.id]);
+  });
+
+  it('runs a first delivery whatever count a copy carries (the count moves only on a redelivery)', async () => {
+    const result = await redelivered('note', { [DELIVERY_COUNT_HEADER]: 9 }, false);
+    await startWorker();
+    await expect(result.get({ timeoutMs: 2_000 })).resolves.toBe('ran');
+  });
+
+  it('refuses a maxDeliveries below 1', () => {
+    expect(() => app.worker({ maxDeliveries: 0 })).toThrow(/maxDeliveries/);
+  });
+});
