@@ -80,7 +80,20 @@ export class AmqpConsumer implements Consumer {
     }
     this.prefetch = prefetch;
     const state = this.current;
-    if (state && !state.closed) await state.channel.prefetch(prefetch, true);
+    if (!state || state.closed || state.consumerTag === undefined) return;
+    // RabbitMQ applies a per-consumer limit only to consumers started after it (and quorum
+    // queues refuse a channel-wide one), so the consumer starts again on its channel under the
+    // new limit. Deliveries the old consumer handed out stay valid (acks go by delivery tag);
+    // until they are settled the channel may briefly hold more than the new limit.
+    await state.channel.prefetch(prefetch);
+    const previous = state.consumerTag;
+    const reply = await state.channel.consume(
+      this.queue,
+      (message) => this.received(state, message),
+      { noAck: false },
+    );
+    state.consumerTag = reply.consumerTag;
+    await state.channel.cancel(previous);
   }
 
   /** Starts consuming; errors go to the caller of `consume()`. */
@@ -183,10 +196,8 @@ export class AmqpConsumer implements Consumer {
     });
     channel.on('close', () => this.channelClosed(state));
     try {
-      // Channel-wide (global) so that setPrefetch applies to this consumer at once: RabbitMQ
-      // applies a per-consumer limit only to consumers started after it. The channel has no
-      // other consumer, so the two mean the same otherwise.
-      await channel.prefetch(this.prefetch, true);
+      // Per consumer: quorum queues refuse a channel-wide (global) limit.
+      await channel.prefetch(this.prefetch);
       const reply = await channel.consume(this.queue, (message) => this.received(state, message), {
         noAck: false,
       });

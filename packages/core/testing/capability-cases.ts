@@ -196,7 +196,9 @@ export function prefetchCases(kit: TransportCaseKit): void {
       await sleep(50);
       expect(deliveries).toHaveLength(1);
       await t.setPrefetch(consumer, 3);
-      await waitFor(() => deliveries.length === 3, 'three deliveries held at once');
+      // At least 3: a transport may restart the consumer, and what the old one holds then
+      // counts apart until it is settled.
+      await waitFor(() => deliveries.length >= 3, 'three deliveries held at once');
       await Promise.all(deliveries.map((d) => d.ack()));
       await consumer.cancel();
     });
