@@ -58,6 +58,8 @@ export class EventDispatcher {
   private readonly bufferMs: number;
   private readonly buffers = new Map<string, CeleryEvent[]>();
   private flushTimer?: NodeJS.Timeout;
+  private offset = 0;
+  private offsetCheckedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly transport: Transport,
@@ -105,7 +107,7 @@ export class EventDispatcher {
     }
     const event: CeleryEvent = {
       hostname: this.hostname,
-      utcoffset: celeryUtcOffset(),
+      utcoffset: this.utcOffset(),
       pid: process.pid,
       clock: this.clock.forward(),
       timestamp: Date.now() / 1000,
@@ -114,6 +116,19 @@ export class EventDispatcher {
     };
     if (this.bufferGroups.has(group)) return this.buffer(group, event);
     return this.publish(eventRoutingKey(type), event, 1);
+  }
+
+  /**
+   * This process's Celery utcoffset, computed at most once a minute: it is asked for every event,
+   * and it changes only when daylight saving time does.
+   */
+  private utcOffset(): number {
+    const now = Date.now();
+    if (now >= this.offsetCheckedAt + 60_000) {
+      this.offset = celeryUtcOffset(new Date(now));
+      this.offsetCheckedAt = now;
+    }
+    return this.offset;
   }
 
   /** Sends the batched events now (before worker-offline, at a stop). */
