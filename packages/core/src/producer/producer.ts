@@ -52,6 +52,7 @@ export class Producer {
     private readonly transport: Transport,
     private readonly queueDeclarations: ReadonlyMap<string, QueueDeclaration>,
     private readonly backend?: ResultBackend,
+    private readonly maxBodyBytes?: number,
     /** Sends `task-sent` for every task, when the app asks for it. */
     private readonly sentEvents?: EventDispatcher,
   ) {}
@@ -59,8 +60,9 @@ export class Producer {
   /** Publishes the call; resolves with its task id once the broker has confirmed it. */
   async send(call: TaskCall): Promise<string> {
     const { message, deliverAt } = this.build(call);
+    const encoded = encodeTaskMessage(message, this.maxBodyBytes);
     await this.ensureQueue(call.options.queue ?? call.queue);
-    const published = this.transport.publish(encodeTaskMessage(message), {
+    const published = this.transport.publish(encoded, {
       queue: call.options.queue ?? call.queue,
       deliverAt,
     });

@@ -6,6 +6,7 @@ import type { ResultMeta } from '../protocol/result-meta';
 import type { TaskMessage } from '../protocol/task-message';
 import { resultToWire } from '../serialization/argument-codec';
 import type { TaskDefinition } from '../task/task-definition';
+import { BROKER_DELIVERY_COUNT_HEADER, DELIVERY_COUNT_HEADER } from '../transport/transport';
 import { failureLinks, successLinks, type LinkCall } from './canvas-links';
 import { LazyAbort } from './lazy-abort';
 import { RATE_SLOT_HEADER } from './rate-limiter';
@@ -190,7 +191,8 @@ export class Job implements RunRequest {
 
   /**
    * Retries through the broker: the same message with `retries + 1` and an eta, delayed by the
-   * transport; RETRY is stored; then the original is acked. Root and parent ids stay as they were.
+   * transport, without the delivery counts of the original (the cap counts each message afresh);
+   * RETRY is stored; then the original is acked. Root and parent ids stay as they were.
    */
   private async retry(delayMs: number, error: unknown): Promise<void> {
     const { message, settlement, scope } = this;
@@ -200,7 +202,10 @@ export class Job implements RunRequest {
       retries: message.headers.retries + 1,
       eta: celeryTimestamp(new Date(due)),
     };
+    // A retry is a new message: it starts with no rate slot and no count of failed deliveries.
     delete headers[RATE_SLOT_HEADER];
+    delete headers[DELIVERY_COUNT_HEADER];
+    delete headers[BROKER_DELIVERY_COUNT_HEADER];
     try {
       await scope.host.transport.publish(
         { ...settlement.message, headers },
@@ -255,9 +260,16 @@ export class Job implements RunRequest {
     scope.events.emit('task-failed', { ...this.event, runtimeMs, error: decision.error });
     scope.taskEvents.failed(this.id, decision.error);
     const meta = scope.writer?.failure(message, settlement.queue, decision.error);
-    const sendErrbacks = (): Promise<void> => this.sendErrbacks();
+    // As Celery's mark_as_failure: the chain's later steps fail too, then the errbacks go.
+    const afterStored = async (): Promise<void> => {
+      if (scope.writer && !message.headers.ignore_result) {
+        const giveUp = (): boolean => this.abandoned || !scope.isRunning();
+        await scope.writer.storeChainFailures(message, decision.error, giveUp, scope.warn);
+      }
+      await this.sendErrbacks();
+    };
     if (!decision.exhausted) {
-      await this.finish(meta, 'ack', sendErrbacks);
+      await this.finish(meta, 'ack', afterStored);
       return;
     }
     const why =
@@ -265,7 +277,7 @@ export class Job implements RunRequest {
         ? `${decision.error.name}: ${decision.error.message}`
         : String(decision.error);
     const reason = `retries exhausted after ${message.headers.retries} retries; last error ${why}`;
-    await this.finish(meta, { deadLetter: reason }, sendErrbacks);
+    await this.finish(meta, { deadLetter: reason }, afterStored);
   }
 
   /**

@@ -11,7 +11,8 @@ import {
   EXIT_GRACEFUL,
   EXIT_SHUTDOWN_TIMEOUT,
 } from '../defaults';
-import { ConfigError } from '../errors';
+import type { ResultBackend } from '../backend/result-backend';
+import { ConfigError, ConnectionError } from '../errors';
 import { hasCapability } from '../capability/capability';
 import type { ControlledWorker } from '../control/control-commands';
 import { WorkerPresence } from '../events/worker-presence';
@@ -159,10 +160,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return this.maxConcurrency * this.prefetchMultiplier;
   }
 
-  /** Declares the queues, subscribes to revokes, and starts consuming. */
+  /**
+   * Checks that the result backend can be reached (a ConnectionError naming the server and why,
+   * rather than results that later fail to store), starts answering remote control and sending
+   * events, declares the queues, and starts consuming.
+   */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new ConfigError(`worker ${this.hostname} was already started`);
     this.state = 'running';
+    await checkBackendAtStart(this.host.backend, this.hostname);
     // Remote control first (revokes must not be missed), then the task queues.
     await this.presence.start();
     for (const queue of this.queues) await this.consumeQueue(queue);
@@ -260,9 +266,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.revocations.add(id);
       if (!command.terminate) continue;
       for (const job of this.running) {
-        if (job.id === id && job.isRunning) {
-          job.stop(terminatedReason(id));
-          terminated.push(id);
+        if (job.id !== id || !job.isRunning) continue;
+        job.stop(terminatedReason(id));
+        terminated.push(id);
+        if (job.definition.options.isolation !== 'thread') {
+          this.warn(
+            new Error(
+              `task ${id} (${job.definition.name}) was terminated: its slot is free, but its own code may still be running (only isolation: 'thread' stops it; it can listen to taskContext().signal)`,
+            ),
+          );
         }
       }
     }
@@ -458,4 +470,19 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly warn = (error: Error): void => {
     this.emit('worker-error', error);
   };
+}
+
+/** The backend's `connect()`, its failure restated as why the worker cannot start. */
+async function checkBackendAtStart(
+  backend: ResultBackend | undefined,
+  hostname: string,
+): Promise<void> {
+  try {
+    await backend?.connect();
+  } catch (error) {
+    throw new ConnectionError(
+      `worker ${hostname} cannot start: its result backend cannot be reached: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ConfigError, ConnectionError } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
 import { exitCodeOf } from '../../src/cli/exit-codes';
+import { createProgram } from '../../src/cli/main';
 import { expandNodeName } from '../../src/cli/node-name';
 
 const root = join(__dirname, '../../../..');
@@ -48,6 +49,15 @@ describe('conveyor CLI', () => {
       expect(() => expandNodeName('w@%x', 'box')).toThrow(ConfigError);
       expect(() => expandNodeName('w@%x', 'box')).toThrow(/unknown %x/);
     });
+  });
+
+  it('dlq list --help states each default once', () => {
+    const list = createProgram()
+      .commands.find((c) => c.name() === 'dlq')!
+      .commands.find((c) => c.name() === 'list')!;
+    const help = list.helpInformation();
+    expect(help).toMatch(/--limit <n> +most dead letters to show \(default: 50\)\n/);
+    expect(help).not.toMatch(/\(default: 50\) \(default: 50\)/);
   });
 
   it('maps errors to exit codes: 64 configuration, 69 unreachable, 70 anything else', () => {

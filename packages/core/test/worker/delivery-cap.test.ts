@@ -28,6 +28,13 @@ class Capped {
     seen.push({ id: taskContext().id, redelivered: taskContext().redelivered });
     return 'ran';
   }
+
+  @Task({ retry: { max: 1, backoff: 'fixed', delayMs: 1 } })
+  flaky(): string {
+    seen.push({ id: taskContext().id, redelivered: taskContext().redelivered });
+    if (taskContext().retries === 0) throw new Error('first run fails');
+    return 'ran';
+  }
 }
 
 describe('Worker: the redelivery cap (maxDeliveries)', () => {
@@ -37,7 +44,7 @@ describe('Worker: the redelivery cap (maxDeliveries)', () => {
 
   /** Sends a task with no worker running, then puts it back as the broker would redeliver it. */
   const redelivered = async (
-    method: 'note' | 'strict',
+    method: 'note' | 'strict' | 'flaky',
     headers: Record<string, unknown>,
     flagged = true,
   ): Promise<AsyncResult<string>> => {
@@ -113,6 +120,32 @@ describe('Worker: the redelivery cap (maxDeliveries)', () => {
     await startWorker();
     await expect(result.get({ timeoutMs: 2_000 })).resolves.toBe('ran');
   });
+
+  it.each([
+    ['a copy recounted on a classic queue', { [DELIVERY_COUNT_HEADER]: 9 }, false],
+    ["the broker's count on a quorum queue", { 'x-delivery-count': 9 }, true],
+  ])(
+    'a retry is a new message: it carries no delivery count from %s',
+    async (_, headers, flagged) => {
+      const published: Array<Record<string, unknown>> = [];
+      const publish = transport.publish.bind(transport);
+      jest.spyOn(transport, 'publish').mockImplementation((message, options) => {
+        published.push(message.headers);
+        return publish(message, options);
+      });
+      const result = await redelivered('flaky', headers, flagged);
+      await startWorker();
+      await expect(result.get({ timeoutMs: 2_000 })).resolves.toBe('ran');
+      const retry = published.find((h) => h.retries === 1)!;
+      expect(retry).toBeDefined();
+      expect(retry[DELIVERY_COUNT_HEADER]).toBeUndefined();
+      expect(retry['x-delivery-count']).toBeUndefined();
+      expect(seen).toEqual([
+        { id: result.id, redelivered: true },
+        { id: result.id, redelivered: false },
+      ]);
+    },
+  );
 
   it('refuses a maxDeliveries below 1', () => {
     expect(() => app.worker({ maxDeliveries: 0 })).toThrow(/maxDeliveries/);

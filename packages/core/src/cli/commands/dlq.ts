@@ -66,9 +66,10 @@ export const dlqCommand: CommandModule = (program: Command) => {
   appOption(dlq.command('list <queue>'))
     .description('List dead letters (id, task, reason, time, redeliveries), removing nothing')
     .option('--offset <n>', 'dead letters to skip from the head', nonNegativeInteger, 0)
+    // Commander prints the default itself.
     .option(
       '--limit <n>',
-      `most dead letters to show (default: ${DEFAULT_DEAD_LETTER_PAGE_SIZE})`,
+      'most dead letters to show',
       positiveInteger,
       DEFAULT_DEAD_LETTER_PAGE_SIZE,
     )
