@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { deadLetterQueueName, type AsyncResult } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
 import { readyCount } from '../support/rabbitmq';
-import { buildPackages, ROOT } from '../faults/support/build';
-import { FaultScope } from '../faults/support/fault-scope';
-import { killAllWorkers, WorkerProcess } from '../faults/support/worker-process';
+import { buildPackages, ROOT } from '../support/faults/build';
+import { FaultScope } from '../support/faults/fault-scope';
+import { killAllWorkers, WorkerProcess } from '../support/faults/worker-process';
 
 const bin = join(ROOT, 'packages/core/bin/conveyor.js');
 const appModule = join(__dirname, 'fixtures/dlq-app.js');

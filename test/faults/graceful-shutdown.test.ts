@@ -1,19 +1,12 @@
 import { hostname } from 'node:os';
-import { waitFor } from '@conveyor/core/testing';
-import { buildPackages } from './support/build';
-import { FaultScope } from './support/fault-scope';
-import { expectSound, Ledger, returnedItsNumber } from './support/ledger';
-import { killAllWorkers, WorkerProcess, type Exit } from './support/worker-process';
 import type { Conveyor } from '@conveyor/core';
+import { waitFor } from '@conveyor/core/testing';
+import { useFaultScopes } from '../support/faults/fault-scope';
+import { expectSound, Ledger, returnedItsNumber } from '../support/faults/ledger';
+import { WorkerProcess, type Exit } from '../support/faults/worker-process';
 
 describe('faults: graceful shutdown under load with a second worker taking over', () => {
-  let scope: FaultScope;
-
-  beforeAll(() => buildPackages(), 120_000);
-  afterEach(async () => {
-    await killAllWorkers();
-    await scope.cleanup();
-  });
+  const openScope = useFaultScopes();
 
   /**
    * 600 tasks of 100 ms, and a first worker (20 × 4) that has run 150 of them: the load under
@@ -24,7 +17,7 @@ describe('faults: graceful shutdown under load with a second worker taking over'
     what: string,
     stop: (first: WorkerProcess, producer: Conveyor) => Promise<Exit>,
   ): Promise<void> {
-    scope = new FaultScope(label);
+    const scope = openScope(label);
     const ledger = new Ledger(`${what} under load, 600 tasks`);
     const producer = scope.producer();
     await Promise.all(
@@ -70,7 +63,7 @@ describe('faults: graceful shutdown under load with a second worker taking over'
   }, 60_000);
 
   it('SIGTERM with tasks longer than the shutdown timeout: the aborted ones are requeued and rerun (flagged redelivered) on the second worker; zero lost', async () => {
-    scope = new FaultScope('graceful-timeout');
+    const scope = openScope('graceful-timeout');
     const ledger = new Ledger('graceful shutdown past its timeout, 100 tasks of 5 s');
     const producer = scope.producer();
     await Promise.all(

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { AmqpTransport } from '@conveyor/amqp-transport';
 import { Conveyor, type EventMonitor } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
-import { buildPackages, ROOT } from '../faults/support/build';
+import { buildPackages, ROOT } from '../support/faults/build';
 import { createVhost, type TestVhost } from '../support/rabbitmq';
 import { PYTHON, PythonEventMonitor } from './python-celery';
 

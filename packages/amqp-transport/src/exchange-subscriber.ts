@@ -4,8 +4,9 @@ import type {
   ExchangeDeclaration,
   ExchangeQueueOptions,
   TransportMessage,
-} from '@conveyor/core';
-import { closeWithin } from './bounded-close';
+} from '@conveyor/core/plugin';
+import { closeWithin } from '@conveyor/core/plugin';
+import { CLOSE_TIMEOUT_MS } from './bounded-close';
 import type { AmqpTransportLogger } from './amqp-transport-options';
 import type { ConnectionManager } from './connection-manager';
 import { transportMessage } from './message-mapping';
@@ -62,7 +63,7 @@ export class ExchangeSubscriber implements Consumer {
     this.onFinished(this);
     const channel = this.channel;
     this.channel = undefined;
-    if (channel) await closeWithin(() => channel.close());
+    if (channel) await closeWithin(() => channel.close(), CLOSE_TIMEOUT_MS);
   }
 
   private get exchangeName(): string {

@@ -1,6 +1,7 @@
 import type { Channel } from 'amqplib';
-import type { ExchangeDeclaration, TransportMessage } from '@conveyor/core';
-import { closeWithin } from './bounded-close';
+import type { ExchangeDeclaration, TransportMessage } from '@conveyor/core/plugin';
+import { closeWithin } from '@conveyor/core/plugin';
+import { CLOSE_TIMEOUT_MS } from './bounded-close';
 import type { AmqpTransportLogger } from './amqp-transport-options';
 import { messageOf } from './broker-errors';
 import type { ConnectionManager } from './connection-manager';
@@ -82,7 +83,7 @@ export class TransientPublisher {
     this.closed = true;
     const channel = this.channel;
     this.channel = undefined;
-    if (channel) await closeWithin(() => channel.close());
+    if (channel) await closeWithin(() => channel.close(), CLOSE_TIMEOUT_MS);
   }
 
   private open(timeoutMs?: number): Promise<Channel> {
@@ -110,7 +111,7 @@ export class TransientPublisher {
       });
     }
     if (this.closed) {
-      await closeWithin(() => channel.close());
+      await closeWithin(() => channel.close(), CLOSE_TIMEOUT_MS);
       throw new Error('the transport is closed');
     }
     this.channel = channel;

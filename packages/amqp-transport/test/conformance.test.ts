@@ -5,7 +5,7 @@ import {
   removeQueues,
   testTransport,
   withRawChannel,
-} from './support/broker';
+} from '../../../test/support/amqp-transport';
 
 const namespace = delayNamespace();
 

@@ -1,14 +1,19 @@
 import { ConnectionError, type TransportMessage } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
 import { AmqpTransport } from '../src';
-import { createVhost, rabbitmqctl, RecordingLogger, type TestVhost } from './support/broker';
+import {
+  createVhost,
+  rabbitmqctl,
+  RecordingErrors,
+  type TestVhost,
+} from '../../../test/support/amqp-transport';
 
 /** Exchanges, transient publishing and subscriptions with queue arguments, in a vhost of this file. */
 let vhost: TestVhost;
 const transports: AmqpTransport[] = [];
 
 function transport(): AmqpTransport {
-  const t = new AmqpTransport({ url: vhost.url, logger: new RecordingLogger() });
+  const t = new AmqpTransport({ url: vhost.url, onError: new RecordingErrors().onError });
   transports.push(t);
   return t;
 }

@@ -10,7 +10,7 @@ import {
   type Transport,
   type TransportCapability,
   type TransportMessage,
-} from '@conveyor/core';
+} from '@conveyor/core/plugin';
 import {
   exchangesCases,
   prefetchCases,

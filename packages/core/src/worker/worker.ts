@@ -66,6 +66,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   private stopping?: Promise<number>;
   private removeSignalHandlers?: () => void;
+  private readonly backgroundListeners: Array<() => void> = [];
   private sweepTimer?: NodeJS.Timeout;
 
   constructor(
@@ -172,6 +173,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     // Remote control first (revokes must not be missed), then the task queues.
     await this.presence.start();
     for (const queue of this.queues) await this.consumeQueue(queue);
+    // What the transport and backend recover from by themselves is reported here too.
+    for (const part of [this.host.transport, this.host.backend]) {
+      const stop = part?.onBackgroundError?.((error) => this.warn(error));
+      if (stop) this.backgroundListeners.push(stop);
+    }
     if (this.options.handleSignals ?? true) this.installSignalHandlers();
     this.scheduleExpirySweeps();
   }
@@ -435,6 +441,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.presence.flush();
     await this.runner.close();
     this.removeSignalHandlers?.();
+    for (const stop of this.backgroundListeners.splice(0)) stop();
     this.state = 'stopped';
     return code;
   }
