@@ -4,6 +4,7 @@ import {
   removeDelayNamespace,
   removeQueues,
   testTransport,
+  withRawChannel,
 } from '../../../test/support/amqp-transport';
 
 const namespace = delayNamespace();
@@ -18,6 +19,19 @@ describeTransportConformance(
     // Without the management API's extra figures, queueStats is what every transport reports.
     create: () => testTransport({ delayNamespace: namespace, managementUrl: false }),
     removeQueues,
+    removeExchanges: (names) =>
+      withRawChannel(async (channel) => {
+        for (const name of names) await channel.deleteExchange(name);
+      }),
   }),
-  { capabilities: ['queueAdmin', 'queueAccess', 'delayStats', 'reconnectNotice'] },
+  {
+    capabilities: [
+      'exchanges',
+      'queueAdmin',
+      'prefetch',
+      'queueAccess',
+      'delayStats',
+      'reconnectNotice',
+    ],
+  },
 );

@@ -83,6 +83,8 @@ describe('conveyor CLI', () => {
         '--hostname',
         '--loglevel',
         '--log-format',
+        '--task-events',
+        '--without-heartbeat',
       ]) {
         expect(workerHelp.stdout).toContain(option);
       }

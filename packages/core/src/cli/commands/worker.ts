@@ -33,6 +33,8 @@ export interface WorkerCommandOptions {
   loglevel: string;
   logFormat: LogFormat;
   metricsPort?: number;
+  taskEvents?: boolean;
+  withoutHeartbeat?: boolean;
 }
 
 /** `conveyor worker`: runs a worker for the app a module exports until a signal stops it. */
@@ -73,6 +75,11 @@ export const workerCommand: CommandModule = (program: Command) => {
       '-n, --hostname <name>',
       'node name; %h host, %n host without domain, %d domain, %i and %I process index (default: conveyor-<pid>@<host>)',
     )
+    .option(
+      '-E, --task-events',
+      'send Celery task events (celery events, Flower); worker events are always sent',
+    )
+    .option('--without-heartbeat', 'send no worker-heartbeat events')
     .option(
       '-l, --loglevel <level>',
       `least severe level logged: ${LOG_LEVEL_NAMES.join(', ')}`,
@@ -115,6 +122,8 @@ async function runWorker(options: WorkerCommandOptions): Promise<void> {
     shutdownTimeoutMs: options.shutdownTimeout,
     maxDeliveries: options.maxDeliveries,
     hostname,
+    taskEvents: options.taskEvents ?? false,
+    heartbeat: !options.withoutHeartbeat,
     instances: module.instances,
     resolve: module.resolve,
     handleSignals: true,
