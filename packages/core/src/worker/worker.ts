@@ -226,7 +226,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.state = 'stopping';
     clearTimeout(this.sweepTimer);
     await Promise.all(this.consumers.splice(0).map((c) => this.safely(c.cancel())));
-    for (const job of this.waiting.splice(0)) job.giveBack();
+    for (const job of this.waiting.splice(0)) job.giveBackUnstarted();
     this.intake.giveBackHeld();
     let code = EXIT_GRACEFUL;
     if (this.running.size > 0) {
