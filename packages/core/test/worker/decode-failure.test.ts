@@ -43,7 +43,7 @@ describe('Worker: a decoding failure that is not a MessageDecodeError', () => {
     worker.on('worker-error', (error) => errors.push(error));
     await worker.start();
     try {
-      await app.client(Broken).run.delay();
+      await app.send('broken.run', []);
       await waitFor(() => deadLetters(transport, 'broken').length === 1, 'the dead letter');
       const [dead] = deadLetters(transport, 'broken');
       expect(dead!.headers[DEAD_LETTER_REASON_HEADER]).toBe('could not be decoded: null');

@@ -108,7 +108,7 @@ async function runWorker(options: WorkerCommandOptions): Promise<void> {
     shutdownTimeoutMs: options.shutdownTimeout,
     maxDeliveries: options.maxDeliveries,
     hostname,
-    instances: module.instances,
+    instances: await module.loadInstances?.(),
     resolve: module.resolve,
     handleSignals: true,
     appModule: module.path,
