@@ -3,7 +3,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  Conveyor,
   Task,
   TaskFailedError,
   TaskService,
@@ -12,19 +11,12 @@ import {
   type TaskState,
   type TransportMessage,
 } from '@conveyor/core';
-import { AmqpTransport } from '@conveyor/amqp-transport';
-import { RedisResultBackend } from '@conveyor/result-redis';
 import { sleep, waitFor } from '@conveyor/core/testing';
+import { removeQueues } from '../support/rabbitmq';
 import { deleteRedisKeys } from '../support/redis';
-import { delayNamespace, removeDelayNamespace, removeQueues } from '../support/rabbitmq';
-import { AMQP_URL, REDIS_URL } from '../support/services';
 import { celeryWireReference, type CeleryWireReference } from '../support/celery-reference';
-import {
-  captureCeleryReference,
-  PythonCeleryWorker,
-  pythonCanvas,
-  pythonSend,
-} from './python-celery';
+import { useCeleryInterop } from './interop-scope';
+import { captureCeleryReference, pythonCanvas, pythonSend } from './python-celery';
 
 class InventoryError extends Error {
   override name = 'InventoryError';
@@ -59,40 +51,13 @@ class Shop {
   }
 }
 
-const pyQueue = `interop-py-${randomUUID()}`;
-const tsQueue = `interop-ts-${randomUUID()}`;
 const captureQueue = `interop-capture-${randomUUID()}`;
-const namespace = delayNamespace();
-const taskIds: string[] = [];
 
 describe('Celery interoperability (real Python Celery 5 on RabbitMQ and Redis)', () => {
-  const python = new PythonCeleryWorker(pyQueue);
-  let app: Conveyor;
-
-  beforeAll(async () => {
-    app = new Conveyor({
-      broker: new AmqpTransport({ url: AMQP_URL, delayNamespace: namespace }),
-      // Celery's own key layout: the default prefix is celery-task-meta-.
-      backend: new RedisResultBackend({ url: REDIS_URL }),
-      tasks: [Add, Shop],
-      defaultQueue: tsQueue,
-    });
-    await app.worker({ handleSignals: false, concurrency: 4 }).start();
-    await python.start();
-  }, 60_000);
-
-  afterAll(async () => {
-    await python.stop();
-    await app.close();
-    await removeQueues([pyQueue, tsQueue, captureQueue]);
-    await removeDelayNamespace(namespace);
-    for (const id of taskIds) await deleteRedisKeys(`celery-task-meta-${id}`);
-  }, 60_000);
-
-  const track = <T extends { id: string }>(result: T): T => {
-    taskIds.push(result.id);
-    return result;
-  };
+  const { app, pyQueue, tsQueue, taskIds, track } = useCeleryInterop('interop', {
+    tasks: [Add, Shop],
+    extraQueues: [captureQueue],
+  });
 
   describe('Conveyor producer → Python Celery worker', () => {
     it('runs tasks.add(4, 5) and get() returns 9', async () => {
@@ -244,6 +209,22 @@ describe('Celery interoperability (real Python Celery 5 on RabbitMQ and Redis)',
       // Each step's meta names its parent, whichever side stored it (Celery always does).
       const ids = out.ids as string[];
       expect(metas.map((m) => m?.parent_id)).toEqual([undefined, ids[0], ids[1]]);
+    });
+
+    it("marks every later step of a chain FAILURE when a step fails on Conveyor: Python's get() on the last step raises", async () => {
+      const out = await pythonCanvas({ kind: 'chain_fail', ...queues, timeout: 15 });
+      taskIds.push(...(out.ids as string[]));
+      // A fresh AsyncResult(last_id).get() used to time out: the later steps stayed PENDING.
+      expect(out.raised).toEqual({ type: 'InventoryError', message: 'out of stock: sku-7' });
+      expect(out.states).toEqual(['FAILURE', 'FAILURE', 'FAILURE']);
+      const last = await app
+        .result((out.ids as string[])[2]!)
+        .get({ timeoutMs: 5_000 })
+        .catch((e: unknown) => e);
+      expect(last).toMatchObject({
+        excType: 'InventoryError',
+        excMessage: ['out of stock: sku-7'],
+      });
     });
 
     it('sends a link (callback) of a task run by Conveyor to Celery with the result', async () => {

@@ -2,6 +2,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { parseCeleryJson, stringifyCeleryJson } from '@conveyor/core';
 import { AMQP_URL, REDIS_URL } from '../support/services';
 
 /** Debian's Celery belongs to the system Python, not the first python3 on PATH. */
@@ -109,26 +110,28 @@ export async function pythonSend(command: {
   timeout?: number;
   wait?: boolean;
 }): Promise<PythonProducerResult> {
-  const { stdout } = await promisify(execFile)(PYTHON, ['producer.py', JSON.stringify(command)], {
-    cwd: PYTHON_DIR,
-    env: pythonEnv(command.queue),
-    timeout: 60_000,
-  });
+  // BigInt arguments go out, and big integers in results come back, exactly.
+  const { stdout } = await promisify(execFile)(
+    PYTHON,
+    ['producer.py', stringifyCeleryJson(command)],
+    { cwd: PYTHON_DIR, env: pythonEnv(command.queue), timeout: 60_000 },
+  );
   const lines = stdout.trim().split('\n');
-  return JSON.parse(lines[lines.length - 1]!) as PythonProducerResult;
+  return parseCeleryJson(lines[lines.length - 1]!) as PythonProducerResult;
 }
 
 /** Runs `canvas.py`: a workflow built in Python across Conveyor's and Celery's queues. */
 export async function pythonCanvas(
   command:
     | {
-        kind: 'chain' | 'link' | 'link_error';
+        kind: 'chain' | 'chain_fail' | 'link' | 'link_error';
         ts_queue: string;
         py_queue: string;
         timeout?: number;
       }
     | { kind: 'group_restore'; group_id: string }
-    | { kind: 'group_save'; group_id: string; members: string[] },
+    | { kind: 'group_save'; group_id: string; members: string[] }
+    | { kind: 'mark_failure'; task_id: string; exc: 'TimeLimitExceeded' | 'WorkerLostError' },
 ): Promise<Record<string, unknown>> {
   const { stdout } = await promisify(execFile)(PYTHON, ['canvas.py', JSON.stringify(command)], {
     cwd: PYTHON_DIR,

@@ -129,6 +129,16 @@ class SemanticsService {
     return 'aborted';
   }
 
+  /** Ignores its AbortSignal: only `probe.gate` ends it. */
+  @Task()
+  async ignoresAbort(): Promise<string> {
+    const ctx = taskContext();
+    probe.started.push(ctx.id);
+    await probe.gate;
+    probe.order.push(`finished ${ctx.id}`);
+    return 'finished';
+  }
+
   @Task()
   async record(label: string, ms: number): Promise<string> {
     probe.order.push(label);
@@ -332,7 +342,8 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
         const worker = await startWorker(app, { concurrency: 1 });
         const hung = await client(app).hangs.delay();
         await expect(hung.get({ timeoutMs: 5_000 })).rejects.toMatchObject({
-          excType: 'TaskTimeLimitError',
+          excType: 'TimeLimitExceeded',
+          excModule: 'billiard.exceptions',
         });
         await waitFor(() => worker.activeCount === 0, 'the slot to be freed');
         await expect(
@@ -354,7 +365,8 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
         await startWorker(app);
         const result = await client(app).untilAborted.applyAsync([], { timeLimitMs: 300 });
         await expect(result.get({ timeoutMs: 5_000 })).rejects.toMatchObject({
-          excType: 'TaskTimeLimitError',
+          excType: 'TimeLimitExceeded',
+          excModule: 'billiard.exceptions',
         });
       });
 
@@ -366,7 +378,8 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
         const squared = await cpu.square.delay(12);
         await expect(squared.get({ timeoutMs: 10_000 })).resolves.toBe(144);
         await expect(spinning.get({ timeoutMs: 10_000 })).rejects.toMatchObject({
-          excType: 'TaskTimeLimitError',
+          excType: 'TimeLimitExceeded',
+          excModule: 'billiard.exceptions',
         });
         await expect((await cpu.square.delay(3)).get({ timeoutMs: 10_000 })).resolves.toBe(9);
       });
@@ -457,6 +470,35 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
         await expect(
           (await client(app).unlimited.delay(1)).get({ timeoutMs: 5_000 }),
         ).resolves.toBe(1);
+      });
+
+      it('frees the slot of a task without thread isolation at once on terminate, saying its code may still run', async () => {
+        const app = newApp();
+        const worker = await startWorker(app, { concurrency: 1 });
+        const warnings: string[] = [];
+        worker.on('worker-error', (e) => warnings.push(e.message));
+        let release = (): void => undefined;
+        probe.gate = new Promise<void>((resolve) => (release = resolve));
+        try {
+          const stuck = await client(app).ignoresAbort.delay();
+          await waitFor(() => probe.started.includes(stuck.id), 'the task to run');
+          await app.revoke(stuck.id, { terminate: true });
+          await expect(stuck.get({ timeoutMs: 5_000 })).rejects.toBeInstanceOf(TaskRevokedError);
+          // The only slot serves the next task while the terminated task's code still waits.
+          await expect(
+            (await client(app).unlimited.delay(2)).get({ timeoutMs: 5_000 }),
+          ).resolves.toBe(2);
+          expect(probe.order).not.toContain(`finished ${stuck.id}`);
+          expect(warnings).toEqual([
+            expect.stringMatching(
+              new RegExp(
+                `task ${stuck.id} .*terminated: its slot is free, but its own code may still be running`,
+              ),
+            ),
+          ]);
+        } finally {
+          release();
+        }
       });
 
       it('obeys only a revoke addressed to it by destination or pattern, as kombu pidbox nodes do', async () => {

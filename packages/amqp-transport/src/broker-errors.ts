@@ -43,3 +43,24 @@ export function inequivalentArgument(error: unknown): string | undefined {
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/**
+ * Why RabbitMQ refused to open a connection for good, in words a user acts on, or undefined for
+ * a failure worth retrying (a broker down, a network cut). Retrying a refusal only repeats it:
+ * - a wrong user name or password: the handshake ends with 403 ACCESS_REFUSED;
+ * - a missing vhost (or one the user may not use): RabbitMQ answers connection.open with
+ *   connection.close 530, which amqplib reports as `Expected ConnectionOpenOk; got
+ *   <ConnectionClose channel:0>`, dropping the server's text.
+ */
+export function handshakeRefusal(error: unknown, href: string): string | undefined {
+  const message = messageOf(error);
+  const url = new URL(href);
+  if (/^Handshake terminated by server: 403\b/.test(message)) {
+    return `${serverText(error)} (wrong user name or password)`;
+  }
+  if (/^Expected ConnectionOpenOk; got <ConnectionClose\b/.test(message)) {
+    const vhost = url.pathname.length > 1 ? decodeURIComponent(url.pathname.slice(1)) : '/';
+    return `vhost not found: RabbitMQ refused to open vhost '${vhost}' (it does not exist, or the user has no access to it)`;
+  }
+  return undefined;
+}

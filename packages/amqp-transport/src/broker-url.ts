@@ -38,8 +38,19 @@ function parseOne(raw: string, index: number, heartbeatSeconds: number): BrokerU
   return { href: parsed.toString(), redacted, secrets: secrets.filter((s) => s.length > 0) };
 }
 
-/** `text` with every password of `urls` replaced by `***`. */
+/**
+ * `text` with every password of `urls` replaced by `***`. The redacted URLs in it are left
+ * whole, so every message shows a broker the same way (`amqp://guest:***@host`) even when the
+ * user name equals the password, as in guest:guest.
+ */
 export function redact(text: string, urls: readonly BrokerUrl[]): string {
+  const shown = urls.map((url) => url.redacted.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const parts = shown.length > 0 ? text.split(new RegExp(`(${shown.join('|')})`)) : [text];
+  // split() with a capturing group puts the redacted URLs at the odd indexes.
+  return parts.map((part, index) => (index % 2 === 1 ? part : scrub(part, urls))).join('');
+}
+
+function scrub(text: string, urls: readonly BrokerUrl[]): string {
   let out = text;
   for (const url of urls) {
     for (const secret of url.secrets) out = out.split(secret).join('***');

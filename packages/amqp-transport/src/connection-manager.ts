@@ -4,7 +4,7 @@ import { ConnectionError } from '@conveyor/core';
 import { closeConnection } from './bounded-close';
 import type { AmqpTransportLogger } from './amqp-transport-options';
 import { redact, type BrokerUrl } from './broker-url';
-import { messageOf } from './broker-errors';
+import { handshakeRefusal, messageOf } from './broker-errors';
 import { HANDSHAKE_TIMEOUT_MS, SOCKET_WRITE_HIGH_WATER_MARK } from './defaults';
 import { reconnectDelay, type ReconnectSettings } from './reconnect-backoff';
 
@@ -130,6 +130,7 @@ export class ConnectionManager {
   private async run(): Promise<void> {
     const { urls } = this.settings;
     let failures = 0;
+    let refusals = 0;
     while (!this.closed) {
       const url = urls[this.urlIndex]!;
       try {
@@ -141,9 +142,24 @@ export class ConnectionManager {
         await this.adopt(model, url);
         return;
       } catch (error) {
-        this.lastFailure = redact(`${url.redacted}: ${messageOf(error)}`, urls);
+        const refusal = handshakeRefusal(error, url.href);
+        // The password is scrubbed from the broker's text only: the redacted URL keeps its user
+        // name even when the password equals it (guest:guest).
+        this.lastFailure = `${url.redacted}: ${redact(refusal ?? messageOf(error), urls)}`;
         this.urlIndex = (this.urlIndex + 1) % urls.length;
         failures += 1;
+        refusals = refusal === undefined ? 0 : refusals + 1;
+        // Every broker refused us for good (credentials, vhost): waiting callers learn why at
+        // once instead of at their timeout; a first connection stops trying.
+        if (refusals >= urls.length) {
+          this.refuseWaiters(error);
+          if (!this.connectedBefore) {
+            this.settings.logger.warn(
+              `${this.displayName}: cannot connect (${this.lastFailure}); not retrying`,
+            );
+            return;
+          }
+        }
         // The next URL is tried at once; a full round of failures earns a pause.
         if (failures % urls.length === 0) {
           const round = failures / urls.length;
@@ -157,11 +173,26 @@ export class ConnectionManager {
     }
   }
 
+  /** Rejects the callers waiting for a connection with why the broker refused it. */
+  private refuseWaiters(cause: unknown): void {
+    const where = this.settings.urls.map((u) => u.redacted).join(', ');
+    for (const waiter of this.waiters) {
+      clearTimeout(waiter.timer);
+      waiter.reject(
+        new ConnectionError(
+          `the broker refused the ${this.settings.role} connection: ${this.lastFailure ?? where}`,
+          { cause },
+        ),
+      );
+    }
+    this.waiters.clear();
+  }
+
   /** Runs the connected listeners, then hands the connection out; throws if it died meanwhile. */
   private async adopt(model: ChannelModel, url: BrokerUrl): Promise<void> {
     let alive = true;
     model.on('error', (error: Error) => {
-      this.lastFailure = redact(`${url.redacted}: ${messageOf(error)}`, this.settings.urls);
+      this.lastFailure = `${url.redacted}: ${redact(messageOf(error), this.settings.urls)}`;
     });
     model.on('close', (error?: Error) => {
       alive = false;

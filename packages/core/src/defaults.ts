@@ -9,6 +9,12 @@ export const DEFAULT_QUEUE = 'celery';
 /** How long `AsyncResult.get()` waits when no `timeoutMs` is given. No wait is endless. */
 export const DEFAULT_GET_TIMEOUT_MS = 60_000;
 
+/**
+ * How long `app.close()` gives the broker and the result backend each to close before it
+ * reports them unclosed and resolves: above their own bounds (10 s), so it is a backstop.
+ */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 15_000;
+
 /** Tasks a worker runs at once. */
 export const DEFAULT_CONCURRENCY = 10;
 
@@ -46,6 +52,12 @@ export const RATE_LIMIT_LOCAL_WAIT_MS = 100;
 
 /** How often a worker asks its result backend to delete expired results. */
 export const DEFAULT_EXPIRY_SWEEP_INTERVAL_MS = 600_000;
+
+/**
+ * Largest message body (bytes) a worker accepts, and `delay()` sends: a larger one is refused
+ * at `delay()` rather than dead-lettered by the worker.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 /** Deepest JSON nesting a worker accepts in a message body; the body array itself is level 1. */
 export const DEFAULT_MAX_BODY_DEPTH = 64;

@@ -3,6 +3,7 @@
  * transport and result backend that make up the default.
  */
 export { Conveyor } from './app/conveyor';
+export type { CloseReport, UnclosedPart } from './app/close-report';
 export type { ConveyorOptions } from './app/conveyor-options';
 export type { SendOptions } from './producer/send-options';
 export { Task, TaskService } from './task/decorators';
@@ -43,7 +44,7 @@ export * from './protocol/task-message';
 export * from './protocol/result-meta';
 export * from './protocol/message-codec';
 export * from './protocol/celery-time';
-export { parseCeleryJson } from './protocol/celery-json';
+export { parseCeleryJson, stringifyCeleryJson } from './protocol/celery-json';
 export * from './protocol/control-message';
 export { reprArgs, reprKwargs } from './protocol/python-repr';
 export * from './transport/transport';

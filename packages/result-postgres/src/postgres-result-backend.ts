@@ -3,11 +3,21 @@ import {
   ConnectionError,
   SerializationError,
   isReadyState,
+  parseCeleryJson,
+  stringifyCeleryJson,
   type GroupMeta,
   type ResultBackend,
   type ResultMeta,
 } from '@conveyor/core';
-import { Client, Pool, type ClientConfig, type PoolConfig, type QueryResultRow } from 'pg';
+import {
+  Client,
+  Pool,
+  types as pgTypes,
+  type ClientConfig,
+  type CustomTypesConfig,
+  type PoolConfig,
+  type QueryResultRow,
+} from 'pg';
 import { ErrorTranslator, describeTarget, isConnectionLost, passwordOf } from './connection-errors';
 import {
   DEFAULT_APPLICATION_NAME,
@@ -557,7 +567,12 @@ export class PostgresResultBackend implements ResultBackend {
   }
 
   private query<R extends QueryResultRow>(text: string, values: unknown[]) {
-    const config: TimedQuery = { text, values, query_timeout: this.queryTimeoutMs };
+    const config: TimedQuery & { types: CustomTypesConfig } = {
+      text,
+      values,
+      query_timeout: this.queryTimeoutMs,
+      types: CELERY_JSON_TYPES,
+    };
     return this.pool.query<R>(config as { text: string; values: unknown[] });
   }
 
@@ -581,7 +596,7 @@ export class PostgresResultBackend implements ResultBackend {
 
 function serialize(meta: object, subject: string): string {
   try {
-    return JSON.stringify(meta);
+    return stringifyCeleryJson(meta);
   } catch (error) {
     throw new SerializationError(subject, error instanceof Error ? error.message : String(error));
   }
@@ -633,3 +648,17 @@ function nonNegativeInteger(name: string, value: number | undefined, fallback: n
   }
   return value;
 }
+
+/** OIDs of PostgreSQL's json and jsonb types. */
+const JSON_OIDS = new Set([114, 3802]);
+
+/**
+ * Type parsers that read json and jsonb as Celery's JSON (`parseCeleryJson`): an integer beyond
+ * 2^53 comes back exact, as a BigInt, where pg's own JSON.parse would round it.
+ */
+const CELERY_JSON_TYPES = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    JSON_OIDS.has(oid) && format !== 'binary'
+      ? parseCeleryJson
+      : pgTypes.getTypeParser(oid, format ?? 'text')) as CustomTypesConfig['getTypeParser'],
+};

@@ -5,6 +5,7 @@ import {
   ConnectionError,
   isReadyState,
   parseCeleryJson,
+  stringifyCeleryJson,
   type GroupMeta,
   type ResultBackend,
   type ResultMeta,
@@ -36,13 +37,16 @@ import { runStoreScript } from './store-script';
 export class RedisResultBackend implements ResultBackend {
   private readonly client: RedisClient;
   private readonly ownsClient: boolean;
-  private readonly location: string;
   private readonly keyPrefix: string;
   private readonly groupKeyPrefix: string;
   private readonly expiresMs: number;
   private readonly timeoutMs: number;
   private readonly subscriberName: string;
   private readonly subscriber: ResultSubscriber;
+  /** The server, credentials masked, for messages. */
+  private readonly target: string;
+  /** The command connection's last error since it was last ready. */
+  private lastError?: Error;
   private closed = false;
 
   constructor(options: RedisResultBackendOptions = {}) {
@@ -71,24 +75,29 @@ export class RedisResultBackend implements ResultBackend {
       throw new ConfigError('give RedisResultBackend either `url` or `client`, not both');
     }
     if (options.client) {
-      this.location = 'redis (a client the app gave)';
       this.client = options.client;
       this.ownsClient = options.closeClient ?? false;
     } else {
       const url = options.url ?? DEFAULT_URL;
       checkUrl(url);
-      this.location = redactUrl(url);
       // Lazy: building the app (at import time, in tests) must not open connections.
       this.client = new Redis(url, {
         ...options.redisOptions,
         lazyConnect: true,
         connectionName: `${baseName}:${process.pid}`,
       });
-      // ioredis reconnects on its own; failures reach callers as rejected operations.
-      this.client.on('error', () => undefined);
+      // ioredis reconnects on its own; failures reach callers as rejected operations, and the
+      // last one is named when they time out.
+      this.client.on('error', (error: Error) => {
+        this.lastError = error;
+      });
+      this.client.on('ready', () => {
+        this.lastError = undefined;
+      });
       this.ownsClient = true;
     }
 
+    this.target = targetOf(this.client, options.url ?? (options.client ? undefined : DEFAULT_URL));
     this.subscriber = new ResultSubscriber({
       connect: () => this.createSubscriberConnection(),
       readMany: (keys) =>
@@ -96,6 +105,7 @@ export class RedisResultBackend implements ResultBackend {
       channelPrefix: channelPrefixOf(this.client),
       watchMs: nonNegative('watchOnSendMs', options.watchOnSendMs ?? DEFAULT_WATCH_ON_SEND_MS),
       afterSubscribe: (keys) => this.afterSubscribe(keys),
+      target: this.target,
     });
   }
 
@@ -105,7 +115,7 @@ export class RedisResultBackend implements ResultBackend {
   }
 
   async store(meta: ResultMeta): Promise<void> {
-    const json = JSON.stringify(meta);
+    const json = stringifyCeleryJson(meta);
     await this.run(`store of task ${meta.task_id}`, () =>
       runStoreScript(this.client, this.keyPrefix + meta.task_id, json, this.expiresMs),
     );
@@ -159,7 +169,7 @@ export class RedisResultBackend implements ResultBackend {
   async storeGroup(meta: GroupMeta): Promise<void> {
     const key = this.groupKeyPrefix + meta.group_id;
     const { group_id: groupId, result: members, ...rest } = meta;
-    const json = JSON.stringify({ ...rest, result: [[groupId, null], members] });
+    const json = stringifyCeleryJson({ ...rest, result: [[groupId, null], members] });
     await this.run(`store of group ${meta.group_id}`, () =>
       this.expiresMs > 0
         ? this.client.set(key, json, 'PX', this.expiresMs)
@@ -180,17 +190,29 @@ export class RedisResultBackend implements ResultBackend {
     );
   }
 
-  /** The Redis URL, password masked. */
+  /** The Redis server, password masked (`redis://user:***@host:6379/0`). */
   describe(): string {
-    return this.location;
+    return this.target;
   }
 
+  /**
+   * Ends every pending wait, closes the subscriber and (when it owns it) the command connection.
+   * Bounded by `commandTimeoutMs` whatever the state of Redis. Rejects, once everything is
+   * released, with a ConnectionError naming the server when the connection could not be closed
+   * cleanly (Redis unreachable: commands still queued were dropped).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.subscriber.close();
-    if (!this.ownsClient) return;
-    await closeClient(this.client, this.timeoutMs);
+    const problems = [this.subscriber.close()];
+    if (this.ownsClient)
+      problems.push(await closeClient(this.client, this.timeoutMs, this.lastError));
+    const found = problems.filter((p): p is string => p !== undefined);
+    if (found.length > 0) {
+      throw new ConnectionError(`redis: ${this.target}: not closed cleanly: ${found.join('; ')}`, {
+        cause: this.lastError ?? this.subscriber.lastConnectionError,
+      });
+    }
   }
 
   /**
@@ -222,7 +244,10 @@ export class RedisResultBackend implements ResultBackend {
     if (this.closed)
       return Promise.reject(new ConnectionError(`redis: ${what} after the backend was closed`));
     coalesceCommands(this.client);
-    return bounded(operation(), this.timeoutMs, what);
+    return bounded(operation(), this.timeoutMs, what, {
+      target: this.target,
+      lastError: () => this.lastError,
+    });
   }
 }
 
@@ -247,18 +272,70 @@ function coalesceCommands(client: RedisClient): void {
 
 /**
  * QUIT lets commands already sent finish; during an outage it would wait in the offline queue,
- * so it is bounded, then the connection is dropped. Resolves once the connection has ended.
+ * so it is bounded, then the connection is dropped. Resolves once the connection has ended, or
+ * after `timeoutMs` at most, with what went wrong, if anything. Its timers keep the process
+ * alive: a script awaiting close() must see it settle, not exit with it pending.
  */
-async function closeClient(client: RedisClient, timeoutMs: number): Promise<void> {
-  if (client.status === 'end') return;
+async function closeClient(
+  client: RedisClient,
+  timeoutMs: number,
+  lastError: Error | undefined,
+): Promise<string | undefined> {
+  if (client.status === 'end') return undefined;
+  const wasConnected = client.status === 'ready';
   const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+  let problem: string | undefined;
   if (client.status === 'ready') {
-    await bounded(client.quit(), timeoutMs, 'quit').catch(() => client.disconnect());
+    const quit = await within(client.quit(), timeoutMs);
+    if (quit !== 'done') {
+      problem = `QUIT ${quit === 'timeout' ? `did not complete within ${timeoutMs} ms` : 'failed'}; the connection was dropped`;
+      client.disconnect();
+    }
   } else {
     // Not connected (lazy, connecting or reconnecting): nothing to finish, and QUIT would queue.
+    const status = client.status;
     client.disconnect();
+    if (lastError) {
+      const why = lastError ? `: ${lastError.message}` : '';
+      problem = `the server was unreachable (${status}${why}); commands still queued were dropped`;
+    }
   }
-  await bounded(ended, timeoutMs, 'close').catch(() => undefined);
+  // A client disconnected before it ever connected, or while reconnecting, emits no 'end'.
+  if (wasConnected) await within(ended, timeoutMs);
+  return problem;
+}
+
+/** How `operation` ended within `timeoutMs`; the timer is ref'd on purpose (see closeClient). */
+async function within(
+  operation: Promise<unknown>,
+  timeoutMs: number,
+): Promise<'done' | 'failed' | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
+  try {
+    return await Promise.race([
+      operation.then(
+        () => 'done' as const,
+        () => 'failed' as const,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The server of `client`, credentials masked, for messages: its URL, or its host and port. */
+function targetOf(client: RedisClient, url: string | undefined): string {
+  if (url !== undefined) return redactUrl(url);
+  if (client instanceof Cluster) {
+    const nodes = client.nodes().map((node) => `${node.options.host}:${node.options.port}`);
+    return `redis cluster ${nodes.join(', ') || '(no nodes yet)'}`;
+  }
+  const { host, port, db } = client.options;
+  return `redis://${host ?? '127.0.0.1'}:${port ?? 6379}/${db ?? 0}`;
 }
 
 function nonNegative(name: string, value: number): number {

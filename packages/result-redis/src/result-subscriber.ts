@@ -1,4 +1,10 @@
-import { afterDelay, isReadyState, parseCeleryJson, type ResultMeta } from '@conveyor/core';
+import {
+  afterDelay,
+  ConnectionError,
+  isReadyState,
+  parseCeleryJson,
+  type ResultMeta,
+} from '@conveyor/core';
 import { Cluster } from 'ioredis';
 import {
   MAX_WATCHED,
@@ -23,10 +29,13 @@ export interface ResultSubscriberDeps {
   watchMs: number;
   /** Called after SUBSCRIBE is acknowledged and before the keys are read (a test seam). */
   afterSubscribe(keys: string[]): Promise<void>;
+  /** The server, credentials masked (`redis://user:***@host:6379`), for error messages. */
+  target: string;
 }
 
 interface Waiter {
   settle(meta: ResultMeta | undefined): void;
+  fail(error: ConnectionError): void;
 }
 
 interface Channel {
@@ -74,10 +83,17 @@ export class ResultSubscriber {
   private connection?: RedisClient;
   /** Bumped on every disconnect; work begun on an older connection is dropped. */
   private generation = 0;
+  /** The last connection error since the connection was last ready: the cause of a failed wait. */
+  private lastError?: Error;
   private flushScheduled = false;
   private closed = false;
 
   constructor(private readonly deps: ResultSubscriberDeps) {}
+
+  /** The connection's last error since it was last ready, if any. */
+  get lastConnectionError(): Error | undefined {
+    return this.lastError;
+  }
 
   /** Starts listening for the result at `key` before anyone waits for it. */
   watch(key: string): void {
@@ -96,7 +112,11 @@ export class ResultSubscriber {
     this.startSweeper();
   }
 
-  /** Waits for a ready meta at `key`; undefined after `timeoutMs` or on {@link close}. */
+  /**
+   * Waits for a ready meta at `key`; undefined after `timeoutMs` or on {@link close}. A wait
+   * that times out while Redis cannot be reached rejects then with a {@link ConnectionError}
+   * naming the server and the cause, rather than passing for a task that is still pending.
+   */
   wait(key: string, timeoutMs: number): Promise<ResultMeta | undefined> {
     if (this.closed) return Promise.resolve(undefined);
     const name = this.deps.channelPrefix + key;
@@ -106,7 +126,7 @@ export class ResultSubscriber {
       return Promise.resolve(early.meta);
     }
     this.ensureConnection();
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       let channel = this.channels.get(name);
       if (!channel) {
         channel = { key, waiters: new Set(), watchedUntil: 0 };
@@ -116,24 +136,48 @@ export class ResultSubscriber {
       }
       const joined = channel;
       let cancelTimer = (): void => undefined;
+      const leave = (): void => {
+        cancelTimer();
+        joined.waiters.delete(waiter);
+        if (joined.waiters.size === 0 && this.channels.get(name) === joined) this.drop(name);
+      };
       const waiter: Waiter = {
         settle: (meta) => {
-          cancelTimer();
-          joined.waiters.delete(waiter);
-          if (joined.waiters.size === 0 && this.channels.get(name) === joined) this.drop(name);
+          leave();
           resolve(meta);
+        },
+        fail: (error) => {
+          leave();
+          reject(error);
         },
       };
       if (joined.waiters.size === 0 && joined.watchedUntil > 0) this.watched -= 1;
       joined.watchedUntil = 0;
       joined.waiters.add(waiter);
-      cancelTimer = afterDelay(timeoutMs, () => waiter.settle(undefined));
+      cancelTimer = afterDelay(timeoutMs, () => {
+        const unreachable = this.unreachable(key, timeoutMs);
+        if (unreachable) waiter.fail(unreachable);
+        else waiter.settle(undefined);
+      });
     });
   }
 
-  /** Ends every pending wait with undefined and closes the connection. */
-  close(): void {
-    if (this.closed) return;
+  /** Why a wait that timed out could not have seen its result: Redis is not reachable now. */
+  private unreachable(key: string, timeoutMs: number): ConnectionError | undefined {
+    if (this.connection?.status === 'ready') return undefined;
+    const why = this.lastError ? `: ${this.lastError.message}` : '';
+    return new ConnectionError(
+      `redis: ${this.deps.target} could not be reached while waiting ${timeoutMs} ms for ${key}${why}`,
+      { cause: this.lastError },
+    );
+  }
+
+  /**
+   * Ends every pending wait with undefined and closes the connection. Returns what was wrong
+   * when the connection could not reach Redis at that moment (nothing to close cleanly).
+   */
+  close(): string | undefined {
+    if (this.closed) return undefined;
     this.closed = true;
     clearInterval(this.sweeper);
     for (const channel of [...this.channels.values()]) {
@@ -141,7 +185,12 @@ export class ResultSubscriber {
     }
     this.channels.clear();
     this.early.clear();
+    const status = this.connection?.status;
     this.connection?.disconnect();
+    // Still connecting with no error yet is a close, not an outage.
+    if (status === undefined || status === 'ready' || !this.lastError) return undefined;
+    const why = this.lastError ? `: ${this.lastError.message}` : '';
+    return `the subscriber connection could not reach the server (${status}${why})`;
   }
 
   private ensureConnection(): void {
@@ -151,9 +200,10 @@ export class ResultSubscriber {
     connection.on('message', (channel: string, message: string) => this.deliver(channel, message));
     connection.on('close', () => this.onClose());
     connection.on('ready', () => this.onReady());
-    // Connection errors are retried by ioredis and surface to waiters only as their timeout;
-    // without a listener an `error` event would be thrown.
-    connection.on('error', () => undefined);
+    // Connection errors are retried by ioredis; a wait that times out meanwhile names the last.
+    connection.on('error', (error: Error) => {
+      this.lastError = error;
+    });
   }
 
   private onClose(): void {
@@ -164,6 +214,7 @@ export class ResultSubscriber {
   }
 
   private onReady(): void {
+    this.lastError = undefined;
     if (this.closed) return;
     this.toUnsubscribe.clear();
     for (const name of this.channels.keys()) this.toSubscribe.add(name);

@@ -3,6 +3,7 @@ import { ConnectionError } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
 import { TcpProxy } from '../../../test/support/tcp-proxy';
 import { REDIS_URL } from '../../../test/support/services';
+import { RedisResultBackend } from '../src';
 import { meta, RedisTestKit } from './redis-test-kit';
 
 describe('recovery from a lost Redis connection', () => {
@@ -79,9 +80,14 @@ describe('recovery from a lost Redis connection', () => {
     proxy.block();
 
     const started = Date.now();
-    await expect(waiter.waitForReady(id, 500)).resolves.toBeUndefined();
+    const error = await waiter.waitForReady(id, 500).catch((e: unknown) => e);
     expect(Date.now() - started).toBeGreaterThanOrEqual(490);
-    // Resolved while the proxy still refuses every connection: the timeout needs no Redis.
+    // Ended while the proxy still refuses every connection: the timeout needs no Redis, and
+    // says that Redis could not be reached rather than pass for a pending task.
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect((error as Error).message).toContain(
+      `redis: ${proxiedUrl.replace(/\/$/, '')} could not be reached while waiting 500 ms`,
+    );
     // (Reconnected before closing: ioredis' disconnect() of an already dead socket holds the
     // process open for 2 s, which Jest reports as a leak.)
     proxy.unblock();
@@ -134,5 +140,26 @@ describe('recovery from a lost Redis connection', () => {
     await expect(backend.get(randomUUID())).rejects.toBeInstanceOf(ConnectionError);
     proxy.unblock();
     await backend.connect();
+  });
+
+  it('close() settles, with waits and commands pending, while Redis is cut off, and says it could not close cleanly', async () => {
+    const backend = new RedisResultBackend({
+      url: proxiedUrl,
+      keyPrefix: kit.keyPrefix,
+      commandTimeoutMs: 500,
+      // ioredis keeps a dead socket for disconnectTimeout (2 s) after disconnect(), which Jest
+      // reports as a leak; closing while cut off is the point here.
+      redisOptions: { retryStrategy: () => 100, disconnectTimeout: 50 },
+    });
+    await backend.connect();
+    const waiting = backend.waitForReady(randomUUID(), 20_000);
+    await waitFor(async () => proxy.connections >= 2, 'the subscriber connection');
+    proxy.block();
+    proxy.cut();
+    const stored = backend.store(meta(randomUUID(), 'SUCCESS', 1)).catch((e: unknown) => e);
+    // (A script that awaits close() in a process of its own: unreachable.test.ts.)
+    await expect(backend.close()).rejects.toThrow(/not closed cleanly/);
+    await expect(waiting).resolves.toBeUndefined();
+    await expect(stored).resolves.toBeInstanceOf(ConnectionError);
   });
 });

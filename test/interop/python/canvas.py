@@ -5,6 +5,8 @@ Reads one JSON command from argv[1]:
 and prints one JSON line with the ids involved and what Python's AsyncResult.get() returned.
 Or, for stored groups: {"kind": "group_restore", "group_id": ...} prints the member ids Python's
 GroupResult.restore() reads; {"kind": "group_save", "group_id": ..., "members": [...]} saves one.
+Or {"kind": "mark_failure", "task_id": ..., "exc": "TimeLimitExceeded" | "WorkerLostError"} stores
+that failure as a Celery worker does.
 """
 import json
 import sys
@@ -26,6 +28,14 @@ def main():
         app.GroupResult(command['group_id'], members).save()
         print(json.dumps({'id': command['group_id']}))
         return
+    if kind == 'mark_failure':
+        from billiard.exceptions import TimeLimitExceeded, WorkerLostError
+        exc = {'TimeLimitExceeded': TimeLimitExceeded(2.5),
+               'WorkerLostError': WorkerLostError('Worker exited prematurely: signal 9 (SIGKILL).')
+               }[command['exc']]
+        app.backend.mark_as_failure(command['task_id'], exc)
+        print(json.dumps({'id': command['task_id']}))
+        return
     ts, py, timeout = command['ts_queue'], command['py_queue'], command.get('timeout', 20)
     if kind == 'chain':
         # Conveyor, then Celery, then Conveyor again: each step gets the previous result.
@@ -36,6 +46,22 @@ def main():
         ).apply_async()
         out = {'ids': [result.parent.parent.id, result.parent.id, result.id],
                'result': result.get(timeout=timeout)}
+    elif kind == 'chain_fail':
+        # Conveyor's first step fails: Python's get() of a fresh handle on the last step must
+        # raise the same error, not wait for ever.
+        result = chain(
+            app.signature('shop.reserve', args=('sku-7',), queue=ts),
+            app.signature('tasks.add', args=(1,), queue=py),
+            app.signature('math.add', args=(2,), queue=ts),
+        ).apply_async()
+        ids = [result.parent.parent.id, result.parent.id, result.id]
+        out = {'ids': ids}
+        try:
+            app.AsyncResult(result.id).get(timeout=timeout)
+            out['raised'] = None
+        except Exception as exc:  # the point is to report the remote error type
+            out['raised'] = {'type': type(exc).__name__, 'message': str(exc)}
+        out['states'] = [app.AsyncResult(i).state for i in ids]
     elif kind == 'link':
         callback = app.signature('tasks.add', args=(1,), queue=py)
         callback_id = callback.freeze().id

@@ -51,3 +51,15 @@ def describe(name, count=1, tags=None):
 def clock():
     """The time the task ran, so callers can check countdowns and etas."""
     return time.time()
+
+
+@app.task(name='tasks.describe_value')
+def describe_value(value):
+    """How a value sent by Conveyor arrived: its repr and Python type."""
+    return {'repr': repr(value), 'type': type(value).__name__}
+
+
+@app.task(name='tasks.values')
+def values():
+    """Values JavaScript's one number type cannot tell apart, or holds only as BigInt."""
+    return {'big': 2**64 + 1, 'negative_big': -(2**63 + 1), 'two': 2.0, 'negative_zero': -0.0}

@@ -38,4 +38,17 @@ export interface ConveyorOptions {
    * @defaultValue false (Celery's default)
    */
   resultExtended?: boolean;
+  /**
+   * Largest message body `delay()` sends; a larger call is refused with a SerializationError.
+   * Keep it at or under the workers' `maxBodyBytes`, which dead-letter anything larger.
+   * @defaultValue 16 MiB ({@link DEFAULT_MAX_BODY_BYTES}, the workers' default too)
+   */
+  maxBodyBytes?: number;
+  /**
+   * Validate DTO arguments (parameters typed with a class) with class-validator's decorators, as
+   * NestJS's ValidationPipe does: `delay()` refuses an invalid one with a SerializationError, a
+   * worker stores a `ValueError` and dead-letters the message. Needs `class-validator` installed.
+   * @defaultValue false
+   */
+  validate?: boolean;
 }

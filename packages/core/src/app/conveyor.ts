@@ -1,14 +1,16 @@
 import type { ResultBackend } from '../backend/result-backend';
 import { Signature } from '../canvas/signature';
 import type { ClientOf, TaskProxy } from '../client/task-client';
-import { DEFAULT_GET_TIMEOUT_MS, DEFAULT_QUEUE } from '../defaults';
+import { DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_GET_TIMEOUT_MS, DEFAULT_QUEUE } from '../defaults';
 import { ConfigError } from '../errors';
 import { MemoryResultBackend } from '../memory/memory-result-backend';
 import { MemoryTransport } from '../memory/memory-transport';
 import { celeryDateDone } from '../protocol/celery-time';
 import { CONTROL_EXCHANGE, encodeRevoke } from '../protocol/control-message';
 import { AsyncResult, type RevokeOptions } from '../result/async-result';
-import { argsToWire, fromWire, kwargsToWire } from '../serialization/argument-codec';
+import { argsToWire, kwargsToWire, resultFromWire } from '../serialization/argument-codec';
+import type { ArgumentValidator } from '../serialization/argument-types';
+import { classValidatorOf } from '../serialization/argument-validation';
 import type { TaskDefinition } from '../task/task-definition';
 import { TaskExplorer } from '../task/task-explorer';
 import type { ClassType } from '../task/task-options';
@@ -16,6 +18,7 @@ import type { QueueDeclaration, Transport } from '../transport/transport';
 import { Worker } from '../worker/worker';
 import type { WorkerHost } from '../worker/worker-host';
 import type { WorkerOptions } from '../worker/worker-options';
+import { closeParts, type CloseReport } from './close-report';
 import type { ConveyorOptions } from './conveyor-options';
 import { Producer, type TaskCall } from '../producer/producer';
 import type { SendOptions } from '../producer/send-options';
@@ -36,6 +39,8 @@ export class Conveyor implements WorkerHost {
   readonly resultExtended: boolean;
   /** Declarations of queues that need more than a name. */
   readonly queueDeclarations: ReadonlyMap<string, QueueDeclaration>;
+  /** @internal The class-validator check of `validate: true`, used by producers and workers. */
+  readonly validateArguments: ArgumentValidator | undefined;
   private readonly definitions = new Map<string, TaskDefinition>();
   private readonly producer: Producer;
   private readonly getTimeoutMs: number;
@@ -48,11 +53,17 @@ export class Conveyor implements WorkerHost {
       options.backend === null ? undefined : (options.backend ?? new MemoryResultBackend());
     this.getTimeoutMs = options.getTimeoutMs ?? DEFAULT_GET_TIMEOUT_MS;
     this.resultExtended = options.resultExtended ?? false;
+    this.validateArguments = options.validate ? classValidatorOf() : undefined;
     this.queueDeclarations = new Map((options.queues ?? []).map((q) => [q.name, q]));
     for (const definition of new TaskExplorer(this.defaultQueue).explore(options.tasks ?? [])) {
       this.definitions.set(definition.name, definition);
     }
-    this.producer = new Producer(this.transport, this.queueDeclarations, this.backend ?? undefined);
+    this.producer = new Producer(
+      this.transport,
+      this.queueDeclarations,
+      this.backend ?? undefined,
+      options.maxBodyBytes,
+    );
   }
 
   /** The registered tasks. */
@@ -103,10 +114,11 @@ export class Conveyor implements WorkerHost {
     options: SendOptions = {},
   ): Promise<AsyncResult<R>> {
     const definition = this.definitions.get(name);
+    if (definition) this.validateArguments?.(definition, args, options.kwargs ?? {});
     return this.sendWire<R>(
       name,
-      argsToWire(args),
-      options.kwargs ? kwargsToWire(options.kwargs) : {},
+      argsToWire(args, definition),
+      options.kwargs ? kwargsToWire(options.kwargs, definition) : {},
       options,
       definition,
     );
@@ -154,9 +166,19 @@ export class Conveyor implements WorkerHost {
     return new Worker(this, options);
   }
 
-  /** Closes the broker and backend connections. */
-  async close(): Promise<void> {
-    await Promise.all([this.transport.close(), this.backend?.close()]);
+  /**
+   * Closes the broker and backend connections, side by side. Bounded (each part gets
+   * {@link DEFAULT_CLOSE_TIMEOUT_MS}) and never rejects, even with a server down: it resolves
+   * with the parts it could not close cleanly, and why (`report.unclosed`, empty when all went
+   * well).
+   */
+  async close(): Promise<CloseReport> {
+    const parts: Array<readonly [string, () => Promise<void>]> = [
+      ['broker', () => this.transport.close()],
+    ];
+    const backend = this.backend;
+    if (backend) parts.push(['result backend', () => backend.close()]);
+    return closeParts(parts, DEFAULT_CLOSE_TIMEOUT_MS);
   }
 
   /**
@@ -189,22 +211,31 @@ export class Conveyor implements WorkerHost {
     const sendWith = async (
       args: unknown[],
       options: SendOptions = {},
-    ): Promise<AsyncResult<unknown>> =>
-      this.sendWire(
+    ): Promise<AsyncResult<unknown>> => {
+      this.validateArguments?.(definition, args, options.kwargs ?? {});
+      return this.sendWire(
         definition.name,
-        argsToWire(args),
-        options.kwargs ? kwargsToWire(options.kwargs) : {},
+        argsToWire(args, definition),
+        options.kwargs ? kwargsToWire(options.kwargs, definition) : {},
         options,
         definition,
       );
+    };
     return Object.freeze({
       taskName: definition.name,
       delay: (...args: unknown[]) => sendWith(args),
       applyAsync: (args: unknown[], options?: SendOptions) => sendWith(args, options),
-      s: (...args: unknown[]) =>
-        new Signature<unknown>(definition.name, argsToWire(args), {}, {}, (sig) =>
-          this.sendWire(sig.task, [...sig.args], { ...sig.kwargs }, sig.options, definition),
-        ),
+      s: (...args: unknown[]) => {
+        this.validateArguments?.(definition, args, {});
+        return new Signature<unknown>(
+          definition.name,
+          argsToWire(args, definition),
+          {},
+          {},
+          (sig) =>
+            this.sendWire(sig.task, [...sig.args], { ...sig.kwargs }, sig.options, definition),
+        );
+      },
     });
   }
 
@@ -224,7 +255,7 @@ export class Conveyor implements WorkerHost {
     return new AsyncResult<R>(id, {
       backend: this.backend,
       defaultTimeoutMs: this.getTimeoutMs,
-      decode: (value) => (returns ? fromWire(value, returns) : value) as R,
+      decode: (value) => (returns ? resultFromWire(value, returns) : value) as R,
       revoke: (taskId, options) => this.revoke(taskId, options),
     });
   }

@@ -116,10 +116,12 @@ export class NotRegisteredError extends TaskFailedError {
 }
 
 /**
- * The task's message was delivered `maxDeliveries` times without any run completing: each time,
- * the worker running it died (a crash, OOM, `process.exit`) or gave it back. The message was
- * dead-lettered. Stored as Celery stores a lost worker (`WorkerLostError`, module
- * `billiard.exceptions`), so Python reads the same class.
+ * What ran the task died under it. The task's message was delivered `maxDeliveries` times
+ * without any run completing (each time the worker running it died, a crash, OOM,
+ * `process.exit`, or gave it back; the message was dead-lettered); or its task thread exited
+ * (`isolation: 'thread'`); or a Celery pool process running it was killed. Stored as Celery
+ * stores a lost worker (`WorkerLostError`, module `billiard.exceptions`), so Python reads and
+ * catches the same class, and `get()` reads Python's as this.
  */
 export class WorkerLostError extends TaskFailedError {
   constructor(
@@ -210,32 +212,59 @@ export class UnrecoverableError extends ConveyorError {
   }
 }
 
-/** The task ran past its hard time limit; the worker failed it and freed the slot. */
-export class TaskTimeLimitError extends ConveyorError {
+/**
+ * The task ran past its hard time limit; the worker failed it and freed the slot. Stored as
+ * Celery stores it (`billiard.exceptions.TimeLimitExceeded`, with the limit in seconds), so a
+ * Python caller's `except TimeLimitExceeded` catches it; a Python task's is read back as this.
+ */
+export class TaskTimeLimitError extends TaskFailedError {
   constructor(
-    /** Id of the task that ran too long. */
-    readonly taskId: string,
+    taskId: string,
     /** Its hard time limit. */
     readonly limitMs: number,
+    /** The stored stack, when read from a result. */
+    traceback: string | null = null,
   ) {
     super(
+      taskId,
+      billiardLimit('TimeLimitExceeded', limitMs, traceback),
       'CONVEYOR_ERR_TIME_LIMIT',
-      `task ${taskId} exceeded its hard time limit of ${limitMs} ms`,
     );
+    this.message = `task ${taskId} exceeded its hard time limit${limitText(limitMs)}`;
   }
 }
 
-/** The reason of a task's AbortSignal when its soft time limit passes: time to clean up. */
-export class SoftTimeLimitExceededError extends ConveyorError {
+/**
+ * The reason of a task's AbortSignal when its soft time limit passes: time to clean up. A task
+ * that throws it is stored as `billiard.exceptions.SoftTimeLimitExceeded`, as Celery's are.
+ */
+export class SoftTimeLimitExceededError extends TaskFailedError {
   constructor(
-    /** Id of the task asked to stop. */
-    readonly taskId: string,
+    taskId: string,
     /** Its soft time limit. */
     readonly limitMs: number,
+    /** The stored stack, when read from a result. */
+    traceback: string | null = null,
   ) {
     super(
+      taskId,
+      billiardLimit('SoftTimeLimitExceeded', limitMs, traceback),
       'CONVEYOR_ERR_SOFT_TIME_LIMIT',
-      `task ${taskId} exceeded its soft time limit of ${limitMs} ms`,
     );
+    this.message = `task ${taskId} exceeded its soft time limit${limitText(limitMs)}`;
   }
+}
+
+/** A time limit stored as billiard's exception, its argument the limit in seconds (none if NaN). */
+function billiardLimit(
+  excType: string,
+  limitMs: number,
+  traceback: string | null,
+): RemoteExceptionInfo {
+  const excMessage = Number.isFinite(limitMs) ? [limitMs / 1000] : [];
+  return { excType, excMessage, excModule: 'billiard.exceptions', traceback };
+}
+
+function limitText(limitMs: number): string {
+  return Number.isFinite(limitMs) ? ` of ${limitMs} ms` : '';
 }

@@ -1,4 +1,5 @@
 import type { ResultBackend } from '../backend/result-backend';
+import { parseCeleryJson, stringifyCeleryJson } from '../protocol/celery-json';
 import { isReadyState, type GroupMeta, type ResultMeta } from '../protocol/result-meta';
 import { afterDelay } from '../timing/long-timeout';
 
@@ -47,13 +48,13 @@ export class MemoryResultBackend implements ResultBackend {
   async store(meta: ResultMeta): Promise<void> {
     const current = this.read(this.store_.results, meta.task_id);
     if (current && isReadyState(current.status)) return;
-    const value = JSON.stringify(meta);
+    const value = stringifyCeleryJson(meta);
     this.store_.results.set(meta.task_id, { value, expiresAt: this.expiry() });
     if (isReadyState(meta.status)) {
       const waiters = this.store_.waiters.get(meta.task_id);
       if (waiters) {
         this.store_.waiters.delete(meta.task_id);
-        for (const wake of waiters) wake(JSON.parse(value) as ResultMeta);
+        for (const wake of waiters) wake(parseCeleryJson(value) as ResultMeta);
       }
     }
   }
@@ -98,7 +99,7 @@ export class MemoryResultBackend implements ResultBackend {
 
   async storeGroup(meta: GroupMeta): Promise<void> {
     this.store_.groups.set(meta.group_id, {
-      value: JSON.stringify(meta),
+      value: stringifyCeleryJson(meta),
       expiresAt: this.expiry(),
     });
   }
@@ -171,6 +172,6 @@ export class MemoryResultBackend implements ResultBackend {
       map.delete(id);
       return undefined;
     }
-    return JSON.parse(entry.value) as T;
+    return parseCeleryJson(entry.value) as T;
   }
 }

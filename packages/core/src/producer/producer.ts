@@ -50,13 +50,15 @@ export class Producer {
     private readonly transport: Transport,
     private readonly queueDeclarations: ReadonlyMap<string, QueueDeclaration>,
     private readonly backend?: ResultBackend,
+    private readonly maxBodyBytes?: number,
   ) {}
 
   /** Publishes the call; resolves with its task id once the broker has confirmed it. */
   async send(call: TaskCall): Promise<string> {
     const { message, deliverAt } = this.build(call);
+    const encoded = encodeTaskMessage(message, this.maxBodyBytes);
     await this.ensureQueue(call.options.queue ?? call.queue);
-    const published = this.transport.publish(encodeTaskMessage(message), {
+    const published = this.transport.publish(encoded, {
       queue: call.options.queue ?? call.queue,
       deliverAt,
     });

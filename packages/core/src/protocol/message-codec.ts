@@ -1,6 +1,6 @@
-import { DEFAULT_MAX_BODY_DEPTH } from '../defaults';
-import { MessageDecodeError } from '../errors';
-import { parseCeleryJson } from './celery-json';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_BODY_DEPTH } from '../defaults';
+import { MessageDecodeError, SerializationError } from '../errors';
+import { parseCeleryJson, stringifyCeleryJson } from './celery-json';
 import { parseCeleryTimestamp } from './celery-time';
 import type { TransportMessage } from '../transport/transport';
 import {
@@ -12,9 +12,25 @@ import {
   type TaskMessage,
 } from './task-message';
 
-/** Encodes a task message for the wire: headers, properties, and the JSON body. */
-export function encodeTaskMessage(message: TaskMessage): TransportMessage {
-  const body = Buffer.from(JSON.stringify([message.args, message.kwargs, message.embed]), 'utf8');
+/**
+ * Encodes a task message for the wire: headers, properties, and the JSON body. A body larger
+ * than `maxBodyBytes` (what workers accept by default) is refused with a SerializationError
+ * giving its size and the limit, before anything is published: a worker would dead-letter it.
+ */
+export function encodeTaskMessage(
+  message: TaskMessage,
+  maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
+): TransportMessage {
+  const body = Buffer.from(
+    stringifyCeleryJson([message.args, message.kwargs, message.embed]),
+    'utf8',
+  );
+  if (body.length > maxBodyBytes) {
+    throw new SerializationError(
+      'args',
+      `the message body would be ${body.length} bytes, over the ${maxBodyBytes} bytes workers accept (maxBodyBytes)`,
+    );
+  }
   return {
     headers: { ...message.headers },
     properties: {
@@ -29,8 +45,8 @@ export function encodeTaskMessage(message: TaskMessage): TransportMessage {
   };
 }
 
-/** Largest body the decoder accepts by default (bytes). */
-export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+/** Largest body (bytes) the decoder accepts and `delay()` sends by default; it lives in defaults. */
+export { DEFAULT_MAX_BODY_BYTES } from '../defaults';
 
 /** Limits the decoder enforces. */
 export interface DecodeLimits {

@@ -25,6 +25,7 @@ export function repr(value: unknown): string {
   if (value === true) return 'True';
   if (value === false) return 'False';
   if (typeof value === 'number') return Number.isInteger(value) ? String(value) : pyFloat(value);
+  if (typeof value === 'bigint') return value.toString();
   if (typeof value === 'string') return pyString(value);
   if (Array.isArray(value)) return `[${value.map(repr).join(', ')}]`;
   if (value instanceof Date) return pyString(value.toISOString());

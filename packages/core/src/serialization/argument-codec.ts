@@ -2,6 +2,7 @@ import { instanceToPlain, plainToInstance } from 'class-transformer';
 import { SerializationError } from '../errors';
 import type { TaskDefinition } from '../task/task-definition';
 import type { ClassType } from '../task/task-options';
+import { checkArgumentTypes } from './argument-types';
 import { assertSendable, jsonReplacement } from './json-guard';
 
 /** Types that design:paramtypes reports for values JSON already carries as they are. */
@@ -20,8 +21,17 @@ const PASS_THROUGH: ReadonlySet<unknown> = new Set([
   undefined,
 ]);
 
-/** Positional arguments for the wire: checked, trailing `undefined`s dropped, instances made plain. */
-export function argsToWire(args: readonly unknown[]): unknown[] {
+/** Whether arguments of this recorded type travel as they are (primitives, arrays, `any`). */
+export function isPassThroughType(type: unknown): boolean {
+  return PASS_THROUGH.has(type);
+}
+
+/**
+ * Positional arguments for the wire: checked (against the task's primitive parameter types too,
+ * when its definition is known here), trailing `undefined`s dropped, instances made plain.
+ */
+export function argsToWire(args: readonly unknown[], definition?: TaskDefinition): unknown[] {
+  if (definition) checkArgumentTypes(definition, args);
   let end = args.length;
   while (end > 0 && args[end - 1] === undefined) end -= 1;
   const kept = args.slice(0, end);
@@ -38,7 +48,11 @@ export function argsToWire(args: readonly unknown[]): unknown[] {
 }
 
 /** Keyword arguments for the wire. */
-export function kwargsToWire(kwargs: Record<string, unknown>): Record<string, unknown> {
+export function kwargsToWire(
+  kwargs: Record<string, unknown>,
+  definition?: TaskDefinition,
+): Record<string, unknown> {
+  if (definition) checkArgumentTypes(definition, [], kwargs);
   assertSendable(kwargs, 'kwargs');
   return toPlain(kwargs) as Record<string, unknown>;
 }
@@ -51,6 +65,7 @@ export function resultToWire(value: unknown, path = 'result'): unknown {
 
 /** Rebuilds a value as an instance of `type` when it is a class (or Date) and the value fits. */
 export function fromWire(value: unknown, type: unknown): unknown {
+  if (type === BigInt && typeof value === 'number' && Number.isInteger(value)) return BigInt(value);
   if (value === null || value === undefined || PASS_THROUGH.has(type)) return value;
   if (type === Date) {
     return typeof value === 'string' || typeof value === 'number' ? new Date(value) : value;
@@ -59,6 +74,20 @@ export function fromWire(value: unknown, type: unknown): unknown {
     return plainToInstance(type as ClassType, value);
   }
   return value;
+}
+
+/**
+ * A task's result rebuilt as its `returns` class. Beyond {@link fromWire}, fields are converted
+ * to their recorded property types (class-transformer's implicit conversion): a `Date` field
+ * carrying any decorator (`@IsDate()`, `@Expose()`...) becomes a Date. TypeScript records no
+ * type for an undecorated field, so one stays the ISO string JSON carried; `@Type(() => Date)`
+ * converts it too.
+ */
+export function resultFromWire(value: unknown, type: ClassType): unknown {
+  if (typeof value !== 'object' || value === null || PASS_THROUGH.has(type) || type === Date) {
+    return fromWire(value, type);
+  }
+  return plainToInstance(type, value, { enableImplicitConversion: true });
 }
 
 /** Problem with the arguments of a call, raised on the worker as a TypeError, like Python does. */

@@ -3,7 +3,7 @@ import { SerializationError } from '../errors';
 
 /**
  * Refuses, before anything is published, values that JSON cannot carry faithfully: functions,
- * symbols, BigInt, cycles, `undefined` in arrays (holes included), non-finite numbers, and
+ * symbols, cycles, `undefined` in arrays (holes included), non-finite numbers, and
  * objects JSON would silently empty (Map, Set, Promise, RegExp, Error, binary buffers). An object
  * with a `toJSON()` method is judged by what that method returns, as `JSON.stringify` would send
  * it. The error names the path, e.g. `args[1].owner.callback`.
@@ -39,7 +39,8 @@ function walk(value: unknown, path: string, ancestors: object[], depth: number):
     case 'symbol':
       throw new SerializationError(path, 'a symbol cannot be sent');
     case 'bigint':
-      throw new SerializationError(path, 'a BigInt cannot be sent as JSON; send it as a string');
+      // Written as the exact integer (stringifyCeleryJson); Python reads an int.
+      return;
   }
   if (value === null) return;
   const object = value as object;
@@ -127,6 +128,7 @@ function refusedKind(object: object): string | undefined {
   return undefined;
 }
 
-function propertyPath(key: string): string {
+/** `.key`, or `["odd key"]` where the key is not an identifier. */
+export function propertyPath(key: string): string {
   return /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
 }

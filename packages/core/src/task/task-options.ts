@@ -122,6 +122,9 @@ export interface TaskOptions {
   /**
    * The class of the task's return value, so `get()` rebuilds an instance (class-transformer)
    * instead of a plain object. TypeScript records no type for a Promise's value, hence this.
+   * Its `Date` fields come back as Dates when TypeScript recorded their type, that is when the
+   * field carries a decorator (`@IsDate()`, `@Type(() => Date)`); an undecorated `Date` field
+   * stays the ISO string JSON carried.
    * @defaultValue none: the result comes back as plain JSON
    */
   returns?: () => ClassType;

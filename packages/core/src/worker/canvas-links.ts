@@ -77,6 +77,32 @@ export function failureLinks(message: TaskMessage): LinkCall[] {
   return (embed.errbacks ?? []).map((errback) => callOf(errback, [headers.id], parent, priority));
 }
 
+/** A step of a chain still to come, as a failure of an earlier step must mark it. */
+export interface PendingChainStep {
+  /** The step's task id (`options.task_id`, set when Celery or Conveyor froze the chain). */
+  readonly id: string;
+  /** Its task name. */
+  readonly task: string;
+  /** Its group (`options.group_id`), if any. */
+  readonly group: string | null;
+}
+
+/**
+ * The steps of `embed.chain` that will never run once this task failed for good: Celery's
+ * `mark_as_failure` stores the same FAILURE for each of them, so that a caller waiting on the
+ * chain's last step (`AsyncResult(last_id).get()`) gets the error rather than PENDING for ever.
+ * Steps without a task id of their own (complex signatures) are skipped, as Celery skips them.
+ */
+export function remainingChainSteps(message: TaskMessage): PendingChainStep[] {
+  return (message.embed.chain ?? []).flatMap((step) => {
+    const options = isRecord(step.options) ? step.options : {};
+    const id = options.task_id;
+    if (typeof id !== 'string' || id === '') return [];
+    const group = typeof options.group_id === 'string' ? options.group_id : null;
+    return [{ id, task: step.task, group }];
+  });
+}
+
 /** The call a signature dict describes, its options mapped the way Celery's apply_async reads them. */
 function callOf(
   signature: SignatureDict,

@@ -1,8 +1,14 @@
 import { RATE_LIMIT_LOCAL_WAIT_MS } from '../defaults';
-import { MessageDecodeError, NotRegisteredError, WorkerLostError } from '../errors';
+import {
+  MessageDecodeError,
+  NotRegisteredError,
+  WorkerLostError,
+  type ConveyorError,
+} from '../errors';
 import { parseCeleryTimestamp } from '../protocol/celery-time';
 import { decodeTaskMessage } from '../protocol/message-codec';
 import type { TaskMessage } from '../protocol/task-message';
+import { argumentTypeError } from '../serialization/argument-types';
 import {
   DELIVERY_COUNT_HEADER,
   RATE_SLOT_HEADER,
@@ -77,7 +83,16 @@ export class Intake {
     }
     const definition = scope.host.task(message.headers.task);
     if (!definition) {
-      void scope.settlements.track(this.refuseUnknown(settlement, message));
+      const h = message.headers;
+      const reason = `task '${h.task}' is not registered on ${scope.hostname}`;
+      const unknown = new NotRegisteredError(h.id, h.task);
+      void scope.settlements.track(this.refuse(settlement, message, unknown, reason));
+      return;
+    }
+    const badArgument = argumentTypeError(definition, message, scope.host.validateArguments);
+    if (badArgument) {
+      const { stored, reason } = badArgument;
+      void scope.settlements.track(this.refuse(settlement, message, stored, reason));
       return;
     }
     const verdict = judgeDelivery(
@@ -169,24 +184,31 @@ export class Intake {
     void settlement.deadLetter(reason);
   }
 
-  /** Unknown task: stored as FAILURE (NotRegistered, as Celery does) and dead-lettered. */
-  private async refuseUnknown(settlement: Settlement, message: TaskMessage): Promise<void> {
+  /**
+   * A message this worker will not run (an unknown task: NotRegistered, as Celery does;
+   * arguments of the wrong type): `error` is stored as its FAILURE, so callers learn why, and
+   * the message is dead-lettered with `reason`.
+   */
+  private async refuse(
+    settlement: Settlement,
+    message: TaskMessage,
+    error: ConveyorError,
+    reason: string,
+  ): Promise<void> {
     const { scope } = this;
     const h = message.headers;
-    const error = new NotRegisteredError(h.id, h.task);
     if (scope.writer && !h.ignore_result) {
+      const giveUp = (): boolean => !scope.isRunning();
       await scope.writer.store(
         scope.writer.failure(message, settlement.queue, error),
-        () => !scope.isRunning(),
+        giveUp,
         scope.warn,
       );
+      // The rest of its chain will not run either: failed with it, as Celery does.
+      await scope.writer.storeChainFailures(message, error, giveUp, scope.warn);
     }
-    scope.events.emit('message-rejected', {
-      id: h.id,
-      reason: `task '${h.task}' is not registered`,
-      queue: settlement.queue,
-    });
-    await settlement.deadLetter(`task '${h.task}' is not registered on ${scope.hostname}`);
+    scope.events.emit('message-rejected', { id: h.id, reason, queue: settlement.queue });
+    await settlement.deadLetter(reason);
   }
 
   /**

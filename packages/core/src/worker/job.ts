@@ -264,9 +264,16 @@ export class Job implements RunRequest {
     const { message, settlement, scope } = this;
     scope.events.emit('task-failed', { ...this.event, runtimeMs, error: decision.error });
     const meta = scope.writer?.failure(message, settlement.queue, decision.error);
-    const sendErrbacks = (): Promise<void> => this.sendErrbacks();
+    // As Celery's mark_as_failure: the chain's later steps fail too, then the errbacks go.
+    const afterStored = async (): Promise<void> => {
+      if (scope.writer && !message.headers.ignore_result) {
+        const giveUp = (): boolean => this.abandoned || !scope.isRunning();
+        await scope.writer.storeChainFailures(message, decision.error, giveUp, scope.warn);
+      }
+      await this.sendErrbacks();
+    };
     if (!decision.exhausted) {
-      await this.finish(meta, 'ack', sendErrbacks);
+      await this.finish(meta, 'ack', afterStored);
       return;
     }
     const why =
@@ -274,7 +281,7 @@ export class Job implements RunRequest {
         ? `${decision.error.name}: ${decision.error.message}`
         : String(decision.error);
     const reason = `retries exhausted after ${message.headers.retries} retries; last error ${why}`;
-    await this.finish(meta, { deadLetter: reason }, sendErrbacks);
+    await this.finish(meta, { deadLetter: reason }, afterStored);
   }
 
   /**

@@ -5,7 +5,7 @@ export interface SignalledWorker {
   /** Stops at once, requeueing what runs; resolves with the exit code. */
   force(): Promise<number>;
   /** Closes the worker's app (its broker and backend connections). */
-  close(): Promise<void>;
+  close(): Promise<unknown>;
 }
 
 const workers = new Set<SignalledWorker>();

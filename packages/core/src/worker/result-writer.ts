@@ -4,6 +4,7 @@ import { celeryDateDone } from '../protocol/celery-time';
 import { isReadyState, type ResultMeta, type TaskState } from '../protocol/result-meta';
 import type { TaskMessage } from '../protocol/task-message';
 import { exceptionMetaOf, tracebackOf } from '../result/exception-meta';
+import { remainingChainSteps, type PendingChainStep } from './canvas-links';
 
 /** Builds Celery result metas for a worker and stores them, retrying while the store is down. */
 export class ResultWriter {
@@ -35,6 +36,40 @@ export class ResultWriter {
 
   failure(message: TaskMessage, queue: string, error: unknown): ResultMeta {
     return this.meta(message, queue, 'FAILURE', exceptionMetaOf(error), tracebackOf(error));
+  }
+
+  /**
+   * The FAILURE of a chain step that will never run because an earlier step failed: the same
+   * exception and traceback, stored under the step's id (Celery's `mark_as_failure` does this
+   * for each element of `request.chain`).
+   */
+  chainStepFailure(step: PendingChainStep, error: unknown): ResultMeta {
+    const meta: ResultMeta = {
+      status: 'FAILURE',
+      result: exceptionMetaOf(error),
+      traceback: tracebackOf(error),
+      children: [],
+      date_done: celeryDateDone(),
+      task_id: step.id,
+    };
+    if (step.group) meta.group_id = step.group;
+    if (this.extended) meta.name = step.task;
+    return meta;
+  }
+
+  /**
+   * Stores {@link chainStepFailure} for each step of `message`'s chain that will now never run
+   * (`remainingChainSteps`), each retried as {@link store} retries.
+   */
+  async storeChainFailures(
+    message: TaskMessage,
+    error: unknown,
+    giveUp: () => boolean,
+    onError: (error: Error) => void,
+  ): Promise<void> {
+    for (const step of remainingChainSteps(message)) {
+      await this.store(this.chainStepFailure(step, error), giveUp, onError);
+    }
   }
 
   /** REVOKED, stored the way Celery stores a revoked or expired task. */

@@ -1,5 +1,6 @@
 import { SoftTimeLimitExceededError, TaskRevokedError, TaskTimeLimitError } from '../errors';
 import type { TaskMessage } from '../protocol/task-message';
+import { knownRemoteError } from '../result/exception-meta';
 import type { TaskDefinition } from '../task/task-definition';
 import { RetryRequest } from './retry-policy';
 import type { ThreadOutcome } from './thread-protocol';
@@ -68,9 +69,17 @@ export function withTimeLimits(
 }
 
 /** Rebuilds a thread's outcome as the worker's. */
-export function fromThreadOutcome(outcome: ThreadOutcome | 'terminated'): RunOutcome {
+export function fromThreadOutcome(
+  taskId: string,
+  outcome: ThreadOutcome | 'terminated',
+): RunOutcome {
   if (outcome === 'terminated') return { kind: 'terminated' };
   if (outcome.ok) return { kind: 'success', value: outcome.value };
+  // Celery's own exceptions (a thread that died: WorkerLostError) keep their class and module.
+  const known = outcome.retry
+    ? undefined
+    : knownRemoteError(taskId, outcome.error, outcome.traceback);
+  if (known) return { kind: 'error', error: known };
   const error = Object.assign(new Error(String(outcome.error.exc_message[0] ?? '')), {
     name: outcome.error.exc_type,
     stack: outcome.traceback ?? undefined,

@@ -83,13 +83,22 @@ export class TaskRunner {
         (meta) => void context.progress(meta).catch(this.warn),
       );
       abort.signal.addEventListener('abort', () => threadRun.abort(abort.signal.reason as Error));
-      run = threadRun.outcome.then(fromThreadOutcome);
+      run = threadRun.outcome.then((outcome) => fromThreadOutcome(message.headers.id, outcome));
       terminate = () => threadRun.terminate();
     } else {
-      run = this.runHere(definition, message, context).then(
+      // JavaScript cannot stop a function from outside: terminating such a run ends it at once
+      // as far as the worker goes (its slot is freed, its outcome ignored) while its code may
+      // still run until it honours its AbortSignal.
+      let stopped = (): void => undefined;
+      const terminated = new Promise<RunOutcome>((resolve) => {
+        stopped = () => resolve({ kind: 'terminated' });
+      });
+      const here = this.runHere(definition, message, context).then(
         (value): RunOutcome => ({ kind: 'success', value }),
         (error: unknown): RunOutcome => ({ kind: 'error', error }),
       );
+      run = Promise.race([here, terminated]);
+      terminate = stopped;
     }
     const control: RunControl = { abort: (reason) => abort.abort(reason), terminate };
     const limits = timeLimitsOf(message, definition);

@@ -1,4 +1,5 @@
 import type { ResultBackend } from '../backend/result-backend';
+import type { ArgumentValidator } from '../serialization/argument-types';
 import type { TaskDefinition } from '../task/task-definition';
 import type { Transport } from '../transport/transport';
 import type { LinkCall } from './canvas-links';
@@ -27,7 +28,9 @@ export interface WorkerHost {
   /** Declares a queue once, the same way producers do. */
   ensureQueue(name: string): Promise<void>;
   /** Closes the broker and backend connections (after a forced shutdown). */
-  close(): Promise<void>;
+  close(): Promise<unknown>;
+  /** The DTO check of `validate: true` (class-validator), when the app asked for it. */
+  readonly validateArguments?: ArgumentValidator;
 }
 
 /**

@@ -11,7 +11,8 @@ import {
   EXIT_GRACEFUL,
   EXIT_SHUTDOWN_TIMEOUT,
 } from '../defaults';
-import { ConfigError } from '../errors';
+import type { ResultBackend } from '../backend/result-backend';
+import { ConfigError, ConnectionError } from '../errors';
 import { CONTROL_EXCHANGE, decodeRevoke, isAddressedTo } from '../protocol/control-message';
 import type { Consumer, TransportMessage } from '../transport/transport';
 import { Intake } from './intake';
@@ -115,10 +116,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return this.running.size;
   }
 
-  /** Declares the queues, subscribes to revokes, and starts consuming. */
+  /**
+   * Checks that the result backend can be reached (a ConnectionError naming the server and why,
+   * rather than results that later fail to store), declares the queues, subscribes to revokes,
+   * and starts consuming.
+   */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new ConfigError(`worker ${this.hostname} was already started`);
     this.state = 'running';
+    await checkBackendAtStart(this.host.backend, this.hostname);
     const transport = this.host.transport;
     this.consumers.push(
       await transport.subscribeBroadcast(CONTROL_EXCHANGE, (message) => this.control(message)),
@@ -212,7 +218,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.revocations.add(id);
       if (!revoke.terminate) continue;
       for (const job of this.running) {
-        if (job.id === id && job.isRunning) job.stop(terminatedReason(id));
+        if (job.id !== id || !job.isRunning) continue;
+        job.stop(terminatedReason(id));
+        if (job.definition.options.isolation !== 'thread') {
+          this.warn(
+            new Error(
+              `task ${id} (${job.definition.name}) was terminated: its slot is free, but its own code may still be running (only isolation: 'thread' stops it; it can listen to taskContext().signal)`,
+            ),
+          );
+        }
       }
     }
   }
@@ -277,4 +291,19 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly warn = (error: Error): void => {
     this.emit('worker-error', error);
   };
+}
+
+/** The backend's `connect()`, its failure restated as why the worker cannot start. */
+async function checkBackendAtStart(
+  backend: ResultBackend | undefined,
+  hostname: string,
+): Promise<void> {
+  try {
+    await backend?.connect();
+  } catch (error) {
+    throw new ConnectionError(
+      `worker ${hostname} cannot start: its result backend cannot be reached: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
 }
