@@ -199,11 +199,15 @@ async function withApp(
     if (!(error instanceof ConnectionError)) throw error;
     if (options.json && command !== 'list') print(JSON.stringify({ done, interrupted: true }));
     const verb = command === 'replay' ? 'replayed' : 'deleted';
-    const sofar = command === 'list' ? '' : `; ${done.length} ${verb} before that (listed above)`;
+    const where = options.json ? 'in the JSON above' : 'listed above';
+    const outcome =
+      command === 'list'
+        ? 'nothing was removed'
+        : `${done.length} ${verb} before that (${where}); what was not done is still in the ` +
+          'dead-letter queue: run the command again';
     process.stderr.write(
       `conveyor: dlq ${command} stopped: the broker or result backend could not be reached or ` +
-        `the connection was lost: ${error.message}${sofar}; what was not done is still in the ` +
-        'dead-letter queue: run the command again\n',
+        `the connection was lost: ${error.message}; ${outcome}\n`,
     );
     code = EXIT_UNAVAILABLE;
   } finally {
