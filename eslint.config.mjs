@@ -7,6 +7,19 @@ export default tseslint.config(
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {
+    // Type-aware rules need the program: each file is checked with the tsconfig that holds it.
+    // The packaging test's project compiles elsewhere, against the installed tarballs.
+    files: ['**/*.ts'],
+    ignores: ['test/packaging/project/**'],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      // A promise nobody awaits or catches loses its failure (an unhandled rejection at best).
+      '@typescript-eslint/no-floating-promises': 'error',
+    },
+  },
+  {
     rules: {
       '@typescript-eslint/no-unused-vars': [
         'error',

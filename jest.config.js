@@ -18,10 +18,14 @@ module.exports = {
   transform: { '^.+\\.ts$': swc },
   moduleNameMapper: {
     '^@conveyor/core/testing$': '<rootDir>/packages/core/testing',
+    '^@conveyor/core/plugin$': '<rootDir>/packages/core/src/plugin',
     '^@conveyor/([a-z-]+)$': '<rootDir>/packages/$1/src',
   },
   testMatch: ['<rootDir>/packages/*/test/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
   setupFiles: ['reflect-metadata'],
+  // Service URLs: environment, then local ports, then testcontainers where Docker answers.
+  globalSetup: '<rootDir>/test/global-setup.ts',
+  globalTeardown: '<rootDir>/test/global-teardown.ts',
   testTimeout: 30_000,
   maxWorkers: 2,
 };

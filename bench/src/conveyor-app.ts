@@ -115,7 +115,7 @@ export function buildBackend(settings: BenchAppSettings): ResultBackend | null {
       });
     case 'postgres':
       return new PostgresResultBackend({
-        connectionString: settings.databaseUrl,
+        url: settings.databaseUrl,
         schema: settings.pgSchema,
       });
     case 'memory':

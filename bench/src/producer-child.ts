@@ -14,7 +14,7 @@ async function main(): Promise<void> {
   const { app } = buildApp(config);
   await app.transport.connect();
   await app.backend?.connect();
-  await app.ensureQueue(config.queue);
+  await app.transport.declareQueue({ name: config.queue });
   let sent = 0;
   onParentMessage(async (message) => {
     switch (message.type) {

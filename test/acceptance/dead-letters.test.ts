@@ -62,7 +62,7 @@ class Scene {
         url: AMQP_URL,
         delayNamespace: this.namespace,
         queueType,
-        logger: { warn: () => undefined },
+        onError: () => undefined,
       }),
       backend: new RedisResultBackend({
         url: REDIS_URL,

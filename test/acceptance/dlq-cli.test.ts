@@ -1,15 +1,17 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { deadLetterQueueName, RATE_SLOT_HEADER, type AsyncResult } from '@conveyor/core';
+import { deadLetterQueueName, type AsyncResult } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
 import { readyCount, withRawChannel } from '../support/rabbitmq';
 import { AMQP_URL } from '../support/services';
 import { TcpProxy } from '../support/tcp-proxy';
-import { buildPackages, ROOT } from '../faults/support/build';
-import { FaultScope } from '../faults/support/fault-scope';
-import { killAllWorkers, WorkerProcess } from '../faults/support/worker-process';
+import { buildPackages, ROOT } from '../support/faults/build';
+import { FaultScope } from '../support/faults/fault-scope';
+import { killAllWorkers, WorkerProcess } from '../support/faults/worker-process';
 
 const bin = join(ROOT, 'packages/core/bin/conveyor.js');
+/** The header a worker's rate limiter puts on a message it re-delays (its reserved slot). */
+const RATE_SLOT_HEADER = 'x-conveyor-rate-slot';
 const appModule = join(__dirname, 'fixtures/dlq-app.js');
 
 interface Run {

@@ -1,9 +1,8 @@
 import { Redis } from 'ioredis';
 import type { AsyncResult } from '@conveyor/core';
 import { REDIS_URL } from '../support/services';
-import { buildPackages } from '../faults/support/build';
-import { FaultScope, type BackendKind } from '../faults/support/fault-scope';
-import { killAllWorkers, WorkerProcess } from '../faults/support/worker-process';
+import { useFaultScopes, type BackendKind } from '../support/faults/fault-scope';
+import { WorkerProcess } from '../support/faults/worker-process';
 
 const WAITS = 10_000;
 
@@ -24,16 +23,10 @@ async function connectionNames(): Promise<string[]> {
 describe.each(['redis', 'postgres'] as BackendKind[])(
   'acceptance: %s backend, 10,000 concurrent get()',
   (kind) => {
-    let scope: FaultScope;
-
-    beforeAll(() => buildPackages(), 120_000);
-    afterEach(async () => {
-      await killAllWorkers();
-      await scope.cleanup();
-    });
+    const openScope = useFaultScopes();
 
     it(`${WAITS} concurrent get() on tasks completed by a worker all resolve${kind === 'redis' ? ', over one subscriber connection' : ''}`, async () => {
-      scope = new FaultScope(`accept-get-${kind}`, kind);
+      const scope = openScope(`accept-get-${kind}`, kind);
       // Default connection names (conveyor:results:<pid>, conveyor:results-sub:<pid>). Jest runs
       // other files in this process first; one that failed to close would leave its own.
       const subscriber = `conveyor:results-sub:${process.pid}`;

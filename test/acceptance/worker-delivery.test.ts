@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { connect } from 'amqplib';
-import { DEAD_LETTER_REASON_HEADER, deadLetterQueueName } from '@conveyor/core';
+import { DEAD_LETTER_REASON_HEADER, deadLetterQueueName } from '@conveyor/core/plugin';
 import { sleep, waitFor } from '@conveyor/core/testing';
 import { rabbitmqctl, withRawChannel } from '../support/rabbitmq';
 import { AMQP_URL } from '../support/services';
-import { buildPackages } from '../faults/support/build';
-import { FaultScope } from '../faults/support/fault-scope';
-import { expectSound, Ledger, returnedItsNumber } from '../faults/support/ledger';
-import { killAllWorkers, WorkerProcess } from '../faults/support/worker-process';
-import { validHeaders, validMessage } from '../faults/support/messages';
+import { useFaultScopes } from '../support/faults/fault-scope';
+import { expectSound, Ledger, returnedItsNumber } from '../support/faults/ledger';
+import { WorkerProcess } from '../support/faults/worker-process';
+import { validHeaders, validMessage } from '../support/faults/messages';
 
 /** Live counts of a queue from rabbitmqctl (the management API samples; this does not). */
 async function queueCounts(queue: string): Promise<{ ready: number; unacked: number }> {
@@ -21,16 +20,10 @@ async function queueCounts(queue: string): Promise<{ ready: number; unacked: num
 }
 
 describe('acceptance: a real worker on RabbitMQ + Redis', () => {
-  let scope: FaultScope;
-
-  beforeAll(() => buildPackages(), 120_000);
-  afterEach(async () => {
-    await killAllWorkers();
-    await scope.cleanup();
-  });
+  const openScope = useFaultScopes();
 
   it('10,000 tasks through 2 workers: every result present, none run twice without a redelivery', async () => {
-    scope = new FaultScope('accept-10k');
+    const scope = openScope('accept-10k');
     const ledger = new Ledger('acceptance: 10,000 tasks, 2 workers');
     const producer = scope.producer();
     const settings = scope.workerEnv({ concurrency: 50, prefetchMultiplier: 4 });
@@ -54,7 +47,7 @@ describe('acceptance: a real worker on RabbitMQ + Redis', () => {
   }, 80_000);
 
   it('prefetch: a worker with concurrency 2 holds at most 2 unacked of 10 slow tasks, and 2 are seen', async () => {
-    scope = new FaultScope('accept-prefetch');
+    const scope = openScope('accept-prefetch');
     const producer = scope.producer();
     await Promise.all(
       // Far longer than the sampling below takes on a loaded machine (rabbitmqctl takes seconds
@@ -76,7 +69,7 @@ describe('acceptance: a real worker on RabbitMQ + Redis', () => {
   }, 60_000);
 
   it('SIGKILL of a worker mid-task: the task is redelivered and completes on another worker', async () => {
-    scope = new FaultScope('accept-kill');
+    const scope = openScope('accept-kill');
     const producer = scope.producer();
     const settings = scope.workerEnv({ concurrency: 1 });
     const first = await WorkerProcess.start(settings);
@@ -99,7 +92,7 @@ describe('acceptance: a real worker on RabbitMQ + Redis', () => {
   }, 60_000);
 
   it('each poison kind ends on the dead-letter queue with its reason; the worker keeps running and completes a valid task afterwards', async () => {
-    scope = new FaultScope('accept-poison');
+    const scope = openScope('accept-poison');
     const producer = scope.producer();
     const worker = await WorkerProcess.start(scope.workerEnv({ concurrency: 2 }));
     const id = (): string => randomUUID();

@@ -22,7 +22,7 @@ describe('faults: closing the AMQP transport while its connection is down', () =
       url: proxy.rewrite(AMQP_URL),
       delayNamespace: namespace,
       reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
-      logger: { warn: () => undefined },
+      onError: () => undefined,
     });
     await transport.declareQueue({ name: queue });
     await transport.publish(

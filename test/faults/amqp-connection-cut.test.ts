@@ -2,11 +2,10 @@ import { waitFor } from '@conveyor/core/testing';
 import { rabbitmqctl, readyCount } from '../support/rabbitmq';
 import { AMQP_URL } from '../support/services';
 import { TcpProxy } from '../support/tcp-proxy';
-import { buildPackages } from './support/build';
-import { COLLECT_THROUGH_CUTS_MS, cutWhile } from './support/chaos';
-import { FaultScope } from './support/fault-scope';
-import { expectSound, Ledger, returnedItsNumber } from './support/ledger';
-import { killAllWorkers, WorkerProcess } from './support/worker-process';
+import { cutThroughCollection, cutWhile } from '../support/faults/chaos';
+import { useFaultScopes, type FaultScope } from '../support/faults/fault-scope';
+import { expectSound, Ledger, returnedItsNumber } from '../support/faults/ledger';
+import { WorkerProcess } from '../support/faults/worker-process';
 
 /**
  * Sends `count` `faults.record(i, sleepMs)` tasks, at most `window` publishes in flight;
@@ -68,24 +67,19 @@ async function explainLoss(scope: FaultScope, worker: WorkerProcess): Promise<vo
 const PUBLISH_CHAOS_WINDOW_MS = 5_000;
 
 describe('faults: RabbitMQ connection cut', () => {
-  let scope: FaultScope;
+  const openScope = useFaultScopes();
   let proxy: TcpProxy;
 
-  beforeAll(() => buildPackages(), 120_000);
   beforeEach(async () => {
     proxy = new TcpProxy('127.0.0.1', Number(new URL(AMQP_URL).port || 5672));
     await proxy.start();
   });
   afterEach(async () => {
-    await killAllWorkers();
-    // Producers close before the proxy goes: closing one whose connection is dead hangs
-    // (amqp-close-after-cut.test.ts).
-    await scope.cleanup();
     await proxy.stop();
   });
 
   it('while publishing: every confirmed publish runs and stores its result; extra runs only from copies in the queue', async () => {
-    scope = new FaultScope('amqp-publish');
+    const scope = openScope('amqp-publish');
     const ledger = new Ledger('RabbitMQ cut during publishing (4,000 tasks)');
     const producer = scope.producer({ amqpUrl: proxy.rewrite(AMQP_URL) });
     await producer.transport.declareQueue({ name: scope.queue });
@@ -129,7 +123,7 @@ describe('faults: RabbitMQ connection cut', () => {
   }, 90_000);
 
   it('while consuming: a worker whose connection is cut over and over loses nothing and repeats only redeliveries', async () => {
-    scope = new FaultScope('amqp-consume');
+    const scope = openScope('amqp-consume');
     const ledger = new Ledger('RabbitMQ cut during consuming (2,000 tasks of 30 ms)');
     const producer = scope.producer();
     // At least 3 s of task time at concurrency 20, so that the cuts (every 150-400 ms) land
@@ -140,21 +134,15 @@ describe('faults: RabbitMQ connection cut', () => {
       scope.workerEnv({ amqpUrl: proxy.rewrite(AMQP_URL), concurrency: 20, prefetchMultiplier: 5 }),
     );
 
-    const cuts = await cutWhile(
-      proxy,
-      150,
-      400,
-      ledger.collect(COLLECT_THROUGH_CUTS_MS, returnedItsNumber),
-    );
+    const { cuts, counts } = await cutThroughCollection(proxy, [150, 400], ledger, scope);
     expect(cuts).toBeGreaterThan(3);
-    const counts = ledger.tally(await scope.runs());
     if (counts.lost > 0) await explainLoss(scope, worker);
     expectSound(counts, ledger.lostIds());
     expect(worker.alive).toBe(true);
   }, 90_000);
 
   it('while acking: cuts between a run and its ack make the broker redeliver, and the rerun is flagged redelivered', async () => {
-    scope = new FaultScope('amqp-ack');
+    const scope = openScope('amqp-ack');
     const ledger = new Ledger('RabbitMQ cut during acking (600 tasks of 80 ms)');
     const producer = scope.producer();
     // 2.4 s of task time at concurrency 20: every cut (every 100-250 ms) finds 20 tasks between
@@ -165,14 +153,8 @@ describe('faults: RabbitMQ connection cut', () => {
     );
     // Start cutting once tasks run, so cuts land while 20 of them are between their run and ack.
     await waitFor(async () => (await scope.runCount()) > 0, 'the first run');
-    const cuts = await cutWhile(
-      proxy,
-      100,
-      250,
-      ledger.collect(COLLECT_THROUGH_CUTS_MS, returnedItsNumber),
-    );
+    const { cuts, counts } = await cutThroughCollection(proxy, [100, 250], ledger, scope);
     expect(cuts).toBeGreaterThan(3);
-    const counts = ledger.tally(await scope.runs());
     if (counts.lost > 0) await explainLoss(scope, worker);
     expectSound(counts, ledger.lostIds());
     // The cuts did land after runs: tasks that had run were delivered and run again.

@@ -3,10 +3,10 @@ import { waitFor } from '@conveyor/core/testing';
 import { readyCount } from '../support/rabbitmq';
 import { AMQP_URL } from '../support/services';
 import { TcpProxy } from '../support/tcp-proxy';
-import { buildPackages } from './support/build';
-import { whileCutting } from './support/chaos';
-import { FaultScope } from './support/fault-scope';
-import { killAllWorkers, WorkerProcess } from './support/worker-process';
+import { buildPackages } from '../support/faults/build';
+import { whileCutting } from '../support/faults/chaos';
+import { FaultScope } from '../support/faults/fault-scope';
+import { killAllWorkers, WorkerProcess } from '../support/faults/worker-process';
 
 const TASKS = 300;
 

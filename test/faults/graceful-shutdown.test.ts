@@ -1,20 +1,13 @@
 import { waitFor } from '@conveyor/core/testing';
-import { buildPackages } from './support/build';
-import { FaultScope } from './support/fault-scope';
-import { expectSound, Ledger, returnedItsNumber } from './support/ledger';
-import { killAllWorkers, WorkerProcess } from './support/worker-process';
+import { useFaultScopes } from '../support/faults/fault-scope';
+import { expectSound, Ledger, returnedItsNumber } from '../support/faults/ledger';
+import { WorkerProcess } from '../support/faults/worker-process';
 
 describe('faults: graceful shutdown under load with a second worker taking over', () => {
-  let scope: FaultScope;
-
-  beforeAll(() => buildPackages(), 120_000);
-  afterEach(async () => {
-    await killAllWorkers();
-    await scope.cleanup();
-  });
+  const openScope = useFaultScopes();
 
   it('SIGTERM while 600 tasks of 100 ms flow: the running ones finish, the prefetched go back, the second worker runs the rest; zero lost', async () => {
-    scope = new FaultScope('graceful');
+    const scope = openScope('graceful');
     const ledger = new Ledger('graceful shutdown (SIGTERM) under load, 600 tasks');
     const producer = scope.producer();
     await Promise.all(
@@ -43,7 +36,7 @@ describe('faults: graceful shutdown under load with a second worker taking over'
   }, 60_000);
 
   it('SIGTERM with tasks longer than the shutdown timeout: the aborted ones are requeued and rerun (flagged redelivered) on the second worker; zero lost', async () => {
-    scope = new FaultScope('graceful-timeout');
+    const scope = openScope('graceful-timeout');
     const ledger = new Ledger('graceful shutdown past its timeout, 100 tasks of 5 s');
     const producer = scope.producer();
     await Promise.all(

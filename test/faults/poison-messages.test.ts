@@ -1,14 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { connect, type ConfirmChannel, type GetMessage } from 'amqplib';
-import { DEAD_LETTER_REASON_HEADER, deadLetterQueueName } from '@conveyor/core';
+import { DEAD_LETTER_REASON_HEADER, deadLetterQueueName } from '@conveyor/core/plugin';
 import { waitFor } from '@conveyor/core/testing';
 import { rabbitmqctl, withRawChannel } from '../support/rabbitmq';
 import { AMQP_URL } from '../support/services';
-import { buildPackages } from './support/build';
-import { FaultScope } from './support/fault-scope';
-import { expectSound, Ledger, returnedItsNumber } from './support/ledger';
-import { JSON_PROPS, EMBED, validHeaders, validMessage, type RawMessage } from './support/messages';
-import { killAllWorkers, WorkerProcess } from './support/worker-process';
+import { useFaultScopes } from '../support/faults/fault-scope';
+import { expectSound, Ledger, returnedItsNumber } from '../support/faults/ledger';
+import {
+  JSON_PROPS,
+  EMBED,
+  validHeaders,
+  validMessage,
+  type RawMessage,
+} from '../support/faults/messages';
+import { WorkerProcess } from '../support/faults/worker-process';
 
 const MAX_BODY_BYTES = 64 * 1024;
 const MALFORMED = 1_000;
@@ -212,16 +217,10 @@ async function drain(queue: string): Promise<GetMessage[]> {
 }
 
 describe('faults: poison and hostile input', () => {
-  let scope: FaultScope;
-
-  beforeAll(() => buildPackages(), 120_000);
-  afterEach(async () => {
-    await killAllWorkers();
-    await scope.cleanup();
-  });
+  const openScope = useFaultScopes();
 
   it(`${MALFORMED} malformed messages interleaved with valid tasks: each ends on <queue>.dead with its reason, every valid task completes, the worker never crashes`, async () => {
-    scope = new FaultScope('poison');
+    const scope = openScope('poison');
     const ledger = new Ledger(`poison: ${MALFORMED} malformed + ${MALFORMED / VALID_EVERY} valid`);
     const producer = scope.producer();
     const worker = await WorkerProcess.start(
@@ -300,7 +299,7 @@ describe('faults: poison and hostile input', () => {
   }, 90_000);
 
   it('a task whose eta is past the 49.7-day reach of the delay levels is not requeued in a loop', async () => {
-    scope = new FaultScope('far-eta');
+    const scope = openScope('far-eta');
     const worker = await WorkerProcess.start(scope.workerEnv({ concurrency: 2 }));
     const id = randomUUID();
     const message = validMessage(id, 0);

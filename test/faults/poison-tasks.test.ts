@@ -1,9 +1,9 @@
 import { DeadLetters, WorkerLostError, type AsyncResult, type Conveyor } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
 import { withDeliveryLimit } from '../support/quorum-policy';
-import { buildPackages } from './support/build';
-import { FaultScope } from './support/fault-scope';
-import { killAllWorkers, WorkerCrew } from './support/worker-process';
+import { buildPackages } from '../support/faults/build';
+import { FaultScope } from '../support/faults/fault-scope';
+import { killAllWorkers, WorkerCrew } from '../support/faults/worker-process';
 
 /** Where each sent task ended: a SUCCESS stored, or a dead letter in `<queue>.dead`. */
 interface Outcome {

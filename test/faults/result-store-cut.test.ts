@@ -1,11 +1,15 @@
 import { waitFor } from '@conveyor/core/testing';
 import { DATABASE_URL, REDIS_URL } from '../support/services';
 import { TcpProxy } from '../support/tcp-proxy';
-import { buildPackages } from './support/build';
-import { COLLECT_THROUGH_CUTS_MS, cutWhile } from './support/chaos';
-import { FaultScope, type BackendKind, type Endpoints } from './support/fault-scope';
-import { expectSound, Ledger, returnedItsNumber } from './support/ledger';
-import { killAllWorkers, WorkerProcess } from './support/worker-process';
+import { COLLECT_THROUGH_CUTS_MS, cutThroughCollection, cutWhile } from '../support/faults/chaos';
+import {
+  useFaultScopes,
+  type FaultScope,
+  type BackendKind,
+  type Endpoints,
+} from '../support/faults/fault-scope';
+import { expectSound, Ledger, returnedItsNumber } from '../support/faults/ledger';
+import { WorkerProcess } from '../support/faults/worker-process';
 
 const TASKS = 1_000;
 
@@ -21,18 +25,15 @@ describe.each(['redis', 'postgres'] as BackendKind[])(
   'faults: result store (%s) connection cut',
   (kind) => {
     const service = services[kind];
-    let scope: FaultScope;
+    const openScope = useFaultScopes();
     let proxy: TcpProxy;
 
-    beforeAll(() => buildPackages(), 120_000);
     beforeEach(async () => {
       const target = new URL(service.url);
       proxy = new TcpProxy(target.hostname, Number(target.port));
       await proxy.start();
     });
     afterEach(async () => {
-      await killAllWorkers();
-      await scope.cleanup();
       await proxy.stop();
     });
 
@@ -49,7 +50,7 @@ describe.each(['redis', 'postgres'] as BackendKind[])(
     };
 
     it(`while the worker stores results: nothing is acked before its result is stored, nothing lost (${service.name})`, async () => {
-      scope = new FaultScope(`${kind}-store`, kind);
+      const scope = openScope(`${kind}-store`, kind);
       const ledger = new Ledger(
         `${service.name} cut while the worker stores results (${TASKS} tasks)`,
       );
@@ -63,14 +64,8 @@ describe.each(['redis', 'postgres'] as BackendKind[])(
         }),
       );
       await waitFor(async () => (await scope.runCount()) > 0, 'the first run');
-      const cuts = await cutWhile(
-        proxy,
-        100,
-        300,
-        ledger.collect(COLLECT_THROUGH_CUTS_MS, returnedItsNumber),
-      );
+      const { cuts, counts } = await cutThroughCollection(proxy, [100, 300], ledger, scope);
       expect(cuts).toBeGreaterThan(3);
-      const counts = ledger.tally(await scope.runs());
       if (counts.lost > 0) {
         console.log(
           `[fault-diagnosis] worker ${worker.pid} alive=${worker.alive}, last output:\n${worker.output.slice(-4_000)}`,
@@ -81,7 +76,7 @@ describe.each(['redis', 'postgres'] as BackendKind[])(
     }, 90_000);
 
     it(`while producers wait: every pending get() resolves across the cuts (${service.name})`, async () => {
-      scope = new FaultScope(`${kind}-wait`, kind);
+      const scope = openScope(`${kind}-wait`, kind);
       const ledger = new Ledger(`${service.name} cut while producers wait (${TASKS} tasks)`);
       // The producer reaches the store through the proxy; the worker goes direct.
       const producer = scope.producer(

@@ -1,31 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import { sleep, waitFor } from '@conveyor/core/testing';
 import { readyCount, unacked } from '../support/rabbitmq';
-import { buildPackages } from './support/build';
-import { FaultScope } from './support/fault-scope';
+import { useFaultScopes } from '../support/faults/fault-scope';
 import {
   expectSound,
   Ledger,
   returnedItsNumber,
   printCounts,
   type CaseCounts,
-} from './support/ledger';
-import { killAllWorkers, WorkerProcess } from './support/worker-process';
+} from '../support/faults/ledger';
+import { WorkerProcess } from '../support/faults/worker-process';
 
 const RUNS = 20;
 const TASKS = 500;
 
 describe('faults: worker SIGKILL', () => {
-  let scope: FaultScope;
-
-  beforeAll(() => buildPackages(), 120_000);
-  afterEach(async () => {
-    await killAllWorkers();
-    await scope.cleanup();
-  });
+  const openScope = useFaultScopes();
 
   it(`${RUNS} runs of ${TASKS} tasks, each with a worker SIGKILLed at a random point and a fresh one taking over: every task has a result, every repeat was a redelivery`, async () => {
-    scope = new FaultScope('sigkill');
+    const scope = openScope('sigkill');
     const producer = scope.producer();
     const settings = scope.workerEnv({ concurrency: 50, prefetchMultiplier: 4 });
     let worker = await WorkerProcess.start(settings);

@@ -1,10 +1,91 @@
-/** RabbitMQ helpers for cross-package tests, shared with the AMQP transport's own tests. */
-export {
-  delayNamespace,
-  rabbitmqctl,
-  readyCount,
-  removeDelayNamespace,
-  removeQueues,
-  unacked,
-  withRawChannel,
-} from '../../packages/amqp-transport/test/support/broker';
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
+import { connect, type Channel } from 'amqplib';
+import { deadLetterQueueName } from '@conveyor/core/plugin';
+import { DelayTopology } from '../../packages/amqp-transport/src/delayed-delivery';
+import { DELAY_LEVELS } from '../../packages/amqp-transport/src/defaults';
+import { AMQP_URL } from './services';
+
+/**
+ * RabbitMQ as the tests see it from outside the transport under test: raw channels, live queue
+ * counts, clean-up of what a test declared.
+ */
+
+/** A unique delay namespace for one test file. */
+export function delayNamespace(): string {
+  return `amqp-test-delay-${randomUUID()}`;
+}
+
+/** Runs `work` on a raw amqplib channel of its own connection, outside the transport under test. */
+export async function withRawChannel<T>(work: (channel: Channel) => Promise<T>): Promise<T> {
+  const connection = await connect(AMQP_URL);
+  connection.on('error', () => undefined);
+  try {
+    const channel = await connection.createChannel();
+    channel.on('error', () => undefined);
+    return await work(channel);
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}
+
+/** Runs each operation on a fresh channel, so one refusal does not stop the rest. */
+async function eachOnFreshChannel(
+  operations: Array<(channel: Channel) => Promise<unknown>>,
+): Promise<void> {
+  const connection = await connect(AMQP_URL);
+  connection.on('error', () => undefined);
+  try {
+    for (const operation of operations) {
+      const channel = await connection.createChannel();
+      channel.on('error', () => undefined);
+      await operation(channel).catch(() => undefined);
+      await channel.close().catch(() => undefined);
+    }
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}
+
+/** Deletes task queues and everything the transport declared for them. */
+export async function removeQueues(names: string[]): Promise<void> {
+  await eachOnFreshChannel(
+    names.flatMap((name) => [
+      (ch: Channel) => ch.deleteQueue(name),
+      (ch: Channel) => ch.deleteQueue(deadLetterQueueName(name)),
+      (ch: Channel) => ch.deleteExchange(name),
+    ]),
+  );
+}
+
+/** Deletes the delay levels of namespace `namespace`. */
+export async function removeDelayNamespace(namespace: string): Promise<void> {
+  const delay = new DelayTopology(namespace);
+  const operations: Array<(channel: Channel) => Promise<unknown>> = [];
+  for (let level = 0; level < DELAY_LEVELS; level += 1) {
+    operations.push((ch) => ch.deleteQueue(delay.levelName(level)));
+    operations.push((ch) => ch.deleteExchange(delay.levelName(level)));
+  }
+  operations.push((ch) => ch.deleteExchange(delay.deliveryExchange));
+  await eachOnFreshChannel(operations);
+}
+
+/** Messages ready in `queue`, as the broker counts them. */
+export async function readyCount(queue: string): Promise<number> {
+  return withRawChannel(async (ch) => (await ch.checkQueue(queue)).messageCount);
+}
+
+/** Unacknowledged messages of `queue`, live from the broker. */
+export async function unacked(queue: string): Promise<number> {
+  const line = (await rabbitmqctl('list_queues', 'name', 'messages_unacknowledged'))
+    .split('\n')
+    .find((l) => l.startsWith(`${queue}\t`));
+  return Number(line?.split('\t')[1] ?? NaN);
+}
+
+/** Runs rabbitmqctl (live broker state, unlike the management API's sampled stats). */
+export async function rabbitmqctl(...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)('rabbitmqctl', ['-q', ...args], { timeout: 20_000 });
+  return stdout;
+}

@@ -3,7 +3,8 @@ import { RedisResultBackend } from '@conveyor/result-redis';
 import { delayNamespace, removeDelayNamespace, removeQueues } from '../support/rabbitmq';
 import { deleteRedisKeys, redisTestPrefix } from '../support/redis';
 import { AMQP_URL, REDIS_URL } from '../support/services';
-import { describeWorkerSemantics } from './worker-semantics';
+import { describeWorkerSemantics } from '@conveyor/core/testing';
+import { buildPackages } from '../support/faults/build';
 
 const namespace = delayNamespace();
 const prefix = redisTestPrefix();
@@ -13,12 +14,15 @@ afterAll(async () => {
   await deleteRedisKeys(prefix);
 });
 
+// Task threads load the compiled @conveyor/core.
+beforeAll(() => buildPackages(), 120_000);
+
 describeWorkerSemantics('RabbitMQ + Redis', () => ({
   transport: () =>
     new AmqpTransport({
       url: AMQP_URL,
       delayNamespace: namespace,
-      logger: { warn: () => undefined },
+      onError: () => undefined,
     }),
   backend: () =>
     new RedisResultBackend({

@@ -1,5 +1,9 @@
 import { MemoryBroker, MemoryResultBackend, MemoryTransport } from '@conveyor/core';
-import { describeWorkerSemantics } from './worker-semantics';
+import { describeWorkerSemantics } from '@conveyor/core/testing';
+import { buildPackages } from '../support/faults/build';
+
+// Task threads load the compiled @conveyor/core.
+beforeAll(() => buildPackages(), 120_000);
 
 describeWorkerSemantics('memory', () => {
   const broker = new MemoryBroker();

@@ -26,7 +26,7 @@ async function withRemoteWorker<T>(
   try {
     await app.transport.connect();
     await app.backend?.connect();
-    await app.ensureQueue(queue);
+    await app.transport.declareQueue({ name: queue });
     worker = await Child.start(
       'worker-child.js',
       workerConfig(ctx, queue, backend),

@@ -32,7 +32,7 @@ export async function runSplit(ctx: BenchContext): Promise<SplitResult> {
   const result: Partial<Record<`${Side}->${Side}`, Throughput>> = {};
   try {
     await app.transport.connect();
-    await app.ensureQueue(queue);
+    await app.transport.declareQueue({ name: queue });
     const channel = await connection.createConfirmChannel();
     const headers = await conveyorTaskHeaders();
     const producers: Record<Side, (n: number, offset: number) => Promise<unknown>> = {

@@ -21,8 +21,7 @@ function broker(): Transport {
 /** Redis when REDIS_URL is set, else PostgreSQL when DATABASE_URL is set, else in memory. */
 function backend(): ResultBackend {
   if (process.env.REDIS_URL) return new RedisResultBackend({ url: process.env.REDIS_URL });
-  if (process.env.DATABASE_URL)
-    return new PostgresResultBackend({ connectionString: process.env.DATABASE_URL });
+  if (process.env.DATABASE_URL) return new PostgresResultBackend({ url: process.env.DATABASE_URL });
   return new MemoryResultBackend();
 }
 

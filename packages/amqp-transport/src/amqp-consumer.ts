@@ -1,11 +1,12 @@
-import { closeWithin } from './bounded-close';
+import { closeWithin } from '@conveyor/core/plugin';
+import { CLOSE_TIMEOUT_MS } from './bounded-close';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import {
   ConnectionError,
   UnroutableError,
   type Consumer,
   type DeliveryHandler,
-} from '@conveyor/core';
+} from '@conveyor/core/plugin';
 import type { AmqpTransportLogger } from './amqp-transport-options';
 import { AmqpDelivery, type DeadLetterPublisher, type DeliveryChannel } from './amqp-delivery';
 import { isRefusal, messageOf, replyCode, serverText } from './broker-errors';
@@ -36,7 +37,7 @@ class ConsumerChannel implements DeliveryChannel {
   constructor(readonly channel: Channel) {}
 
   async close(): Promise<void> {
-    await closeWithin(() => this.channel.close());
+    await closeWithin(() => this.channel.close(), CLOSE_TIMEOUT_MS);
   }
 }
 

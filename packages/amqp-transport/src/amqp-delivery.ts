@@ -5,7 +5,7 @@ import {
   DEAD_LETTERED_AT_HEADER,
   type Delivery,
   type TransportMessage,
-} from '@conveyor/core';
+} from '@conveyor/core/plugin';
 import { batchWrites } from './write-batching';
 
 /** A consumer channel, as its deliveries see it. Delivery tags only mean something on it. */

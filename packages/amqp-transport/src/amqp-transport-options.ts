@@ -1,4 +1,9 @@
-/** Where the transport reports what a caller cannot see in a promise: reconnects, lost channels. */
+import type { BackgroundErrorHandler } from '@conveyor/core/plugin';
+
+/**
+ * Where the transport reported what a caller cannot see in a promise: reconnects, lost channels.
+ * @deprecated Give `onError` instead; the `logger` option leaves in the next minor version.
+ */
 export interface AmqpTransportLogger {
   /** Something went wrong and the transport is recovering from it. Never holds credentials. */
   warn(message: string): void;
@@ -86,8 +91,16 @@ export interface AmqpTransportOptions {
    */
   delayNamespace?: string;
   /**
-   * Receives warnings about reconnects and lost channels.
-   * @defaultValue warnings go to `console.warn`
+   * Called with failures the transport meets in the background and recovers from by itself
+   * (lost connections and channels, reconnects, consumers it cannot restart), as
+   * `ConnectionError`s whose messages never hold credentials. A worker also reports them as
+   * its `worker-error` event.
+   * @defaultValue a `console.warn`, at most once every ten seconds
+   */
+  onError?: BackgroundErrorHandler;
+  /**
+   * Receives the messages of those failures as warnings.
+   * @deprecated Give `onError` instead (the messages are the same); leaves in the next minor version.
    */
   logger?: AmqpTransportLogger;
 }

@@ -1,9 +1,14 @@
 import type { ChannelModel } from 'amqplib';
 import {
+  BackgroundErrors,
   ConfigError,
   ConnectionError,
   ConveyorError,
+  OptionChecker,
   deadLetterQueueName,
+  warnDeprecatedOption,
+  type BackgroundErrorHandler,
+  type Redactor,
   type ConsumeOptions,
   type Consumer,
   type DeliveryHandler,
@@ -12,12 +17,12 @@ import {
   type QueueDeclaration,
   type Transport,
   type TransportMessage,
-} from '@conveyor/core';
+} from '@conveyor/core/plugin';
 import { AmqpConsumer } from './amqp-consumer';
 import { BROADCAST_EXCHANGE_OPTIONS, BroadcastSubscriber } from './broadcast-subscriber';
 import type { AmqpTransportLogger, AmqpTransportOptions } from './amqp-transport-options';
 import { isRefusal, messageOf } from './broker-errors';
-import { parseBrokerUrls, redact, type BrokerUrl } from './broker-url';
+import { parseBrokerUrls, type BrokerUrl } from './broker-url';
 import { ConnectionManager } from './connection-manager';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
@@ -50,73 +55,76 @@ interface Session {
   subscribers: Set<BroadcastSubscriber>;
 }
 
-const consoleLogger: AmqpTransportLogger = {
-  warn: (message) => console.warn(`[conveyor amqp] ${message}`),
-};
-
 /**
  * The RabbitMQ transport (AMQP 0-9-1 through amqplib). See the package README for the
  * topology it declares, how delayed delivery works without a plugin, how it recovers from lost
  * connections, and when a message can be delivered twice.
  */
 export class AmqpTransport implements Transport {
-  private readonly urls: BrokerUrl[];
+  private readonly urls: readonly BrokerUrl[];
+  private readonly redactor: Redactor;
   private readonly connectionName: string;
   private readonly publishTimeoutMs: number;
   private readonly maxUnconfirmed: number;
   private readonly connectTimeoutMs: number;
   private readonly reconnect: ReconnectSettings;
-  private readonly logger: AmqpTransportLogger;
+  private readonly errors: BackgroundErrors;
+  /** What the parts report to: the background-error hook, with credentials taken out. */
+  private readonly logger: AmqpTransportLogger = {
+    warn: (message) => this.errors.report(new ConnectionError(this.redactor.redact(message))),
+  };
   private readonly topology: Topology;
   private readonly fanouts = new Set<string>();
   private session?: Session;
 
   constructor(options: AmqpTransportOptions = {}) {
-    const heartbeat = options.heartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS;
-    requireNumber('heartbeatSeconds', heartbeat, 0);
-    this.urls = parseBrokerUrls(options.url ?? DEFAULT_URL, heartbeat);
+    const numbers = check.numbers(options, {
+      heartbeatSeconds: { default: DEFAULT_HEARTBEAT_SECONDS, min: 0 },
+      publishTimeoutMs: { default: DEFAULT_PUBLISH_TIMEOUT_MS, min: 1 },
+      maxUnconfirmed: { default: DEFAULT_MAX_UNCONFIRMED, min: 1, integer: true },
+      connectTimeoutMs: { default: DEFAULT_CONNECT_TIMEOUT_MS, min: 1 },
+    });
+    ({ urls: this.urls, redactor: this.redactor } = parseBrokerUrls(
+      options.url ?? DEFAULT_URL,
+      numbers.heartbeatSeconds,
+    ));
     this.connectionName = options.connectionName ?? DEFAULT_CONNECTION_NAME;
-    this.publishTimeoutMs = requireNumber(
-      'publishTimeoutMs',
-      options.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS,
-      1,
+    this.publishTimeoutMs = numbers.publishTimeoutMs;
+    this.maxUnconfirmed = numbers.maxUnconfirmed;
+    this.connectTimeoutMs = numbers.connectTimeoutMs;
+    this.reconnect = check.numbers(
+      options.reconnect ?? {},
+      {
+        initialDelayMs: { default: DEFAULT_RECONNECT_INITIAL_DELAY_MS, min: 0 },
+        maxDelayMs: { default: DEFAULT_RECONNECT_MAX_DELAY_MS, min: 0 },
+        multiplier: { default: DEFAULT_RECONNECT_MULTIPLIER, min: 1 },
+        jitter: { default: DEFAULT_RECONNECT_JITTER, min: 0, max: 1 },
+      },
+      'reconnect.',
     );
-    this.maxUnconfirmed = requireInteger(
-      'maxUnconfirmed',
-      options.maxUnconfirmed ?? DEFAULT_MAX_UNCONFIRMED,
-      1,
+    const queueType = check.oneOf(
+      'queueType',
+      options.queueType ?? DEFAULT_QUEUE_TYPE,
+      QUEUE_TYPES,
     );
-    this.connectTimeoutMs = requireNumber(
-      'connectTimeoutMs',
-      options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-      1,
+    const namespace = check.string(
+      'delayNamespace',
+      options.delayNamespace ?? DEFAULT_DELAY_NAMESPACE,
+      {
+        nonEmpty: true,
+      },
     );
-    const r = options.reconnect ?? {};
-    this.reconnect = {
-      initialDelayMs: requireNumber(
-        'reconnect.initialDelayMs',
-        r.initialDelayMs ?? DEFAULT_RECONNECT_INITIAL_DELAY_MS,
-        0,
-      ),
-      maxDelayMs: requireNumber(
-        'reconnect.maxDelayMs',
-        r.maxDelayMs ?? DEFAULT_RECONNECT_MAX_DELAY_MS,
-        0,
-      ),
-      multiplier: requireNumber(
-        'reconnect.multiplier',
-        r.multiplier ?? DEFAULT_RECONNECT_MULTIPLIER,
-        1,
-      ),
-      jitter: requireNumber('reconnect.jitter', r.jitter ?? DEFAULT_RECONNECT_JITTER, 0, 1),
-    };
-    const queueType = options.queueType ?? DEFAULT_QUEUE_TYPE;
-    requireQueueType('queueType', queueType);
-    const namespace = options.delayNamespace ?? DEFAULT_DELAY_NAMESPACE;
-    if (namespace.length === 0)
-      throw new ConfigError('AmqpTransport: `delayNamespace` must not be empty');
-    this.logger = options.logger ?? consoleLogger;
+    this.errors = new BackgroundErrors('amqp', onErrorOf(options));
     this.topology = new Topology(new DelayTopology(namespace), queueType);
+  }
+
+  /**
+   * Adds a listener for the failures this transport meets in the background, besides its `onError`
+   * option: how a worker running on it reports them as its `worker-error` event. Returns a
+   * function that removes the listener.
+   */
+  onBackgroundError(listener: BackgroundErrorHandler): () => void {
+    return this.errors.listen(listener);
   }
 
   async connect(): Promise<void> {
@@ -138,7 +146,7 @@ export class AmqpTransport implements Transport {
       );
     }
     if (declaration.queueType !== undefined)
-      requireQueueType(`queue '${declaration.name}' queueType`, declaration.queueType);
+      check.oneOf(`queue '${declaration.name}' queueType`, declaration.queueType, QUEUE_TYPES);
     await this.withPublisherConnection(this.connectTimeoutMs, (model) =>
       this.topology.declareQueue(model, declaration),
     );
@@ -294,11 +302,10 @@ export class AmqpTransport implements Transport {
     if (this.session) return this.session;
     const settings = {
       urls: this.urls,
+      redactor: this.redactor,
       connectionName: this.connectionName,
       reconnect: this.reconnect,
-      logger: {
-        warn: (message: string) => this.logger.warn(redact(message, this.urls)),
-      },
+      logger: this.logger,
     };
     const publisherConnection = new ConnectionManager({ ...settings, role: 'publisher' });
     const consumerConnection = new ConnectionManager({ ...settings, role: 'consumer' });
@@ -352,7 +359,7 @@ export class AmqpTransport implements Transport {
         if (error instanceof ConveyorError || isRefusal(error)) throw error;
         if (Date.now() >= deadline) {
           throw new ConnectionError(
-            `broker operation failed: ${redact(messageOf(error), this.urls)}`,
+            `broker operation failed: ${this.redactor.redact(messageOf(error))}`,
             { cause: error },
           );
         }
@@ -362,29 +369,14 @@ export class AmqpTransport implements Transport {
   }
 }
 
-function requireInteger(name: string, value: number, min: number): number {
-  if (!Number.isInteger(value) || value < min) {
-    throw new ConfigError(`AmqpTransport: \`${name}\` must be an integer from ${min}`);
-  }
-  return value;
-}
+const check: OptionChecker = new OptionChecker('AmqpTransport');
 
-function requireNumber(
-  name: string,
-  value: number,
-  min: number,
-  max = Number.POSITIVE_INFINITY,
-): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    throw new ConfigError(
-      `AmqpTransport: \`${name}\` must be a number from ${min}${Number.isFinite(max) ? ` to ${max}` : ''}`,
-    );
-  }
-  return value;
-}
+const QUEUE_TYPES = ['classic', 'quorum'] as const;
 
-function requireQueueType(name: string, value: string): void {
-  if (value !== 'classic' && value !== 'quorum') {
-    throw new ConfigError(`AmqpTransport: ${name} must be 'classic' or 'quorum', not '${value}'`);
-  }
+/** The `onError` option, or the deprecated `logger` behind it. */
+function onErrorOf(options: AmqpTransportOptions): BackgroundErrorHandler | undefined {
+  if (options.onError || !options.logger) return options.onError;
+  warnDeprecatedOption('AmqpTransport', 'logger', 'give `onError` instead');
+  const logger = options.logger;
+  return (error) => logger.warn(error.message);
 }

@@ -1,37 +1,15 @@
 import type { ChannelModel } from 'amqplib';
+import { closeWithin } from '@conveyor/core/plugin';
 import type { Writable } from 'node:stream';
 
-/** How long a channel or connection close may wait for the broker's CloseOk. */
-export const CLOSE_TIMEOUT_MS = 1_000;
-
 /**
- * Runs an amqplib close, but never waits longer than `timeoutMs`: amqplib leaves the promise
- * unsettled when the socket dies before the broker's CloseOk, and a close that never returns
- * keeps a worker from exiting during a broker outage. Errors are ignored: closing is best effort.
+ * How long a channel or connection close may wait for the broker's CloseOk: amqplib leaves the
+ * close unsettled when the socket dies first (see `closeWithin`).
  */
-export async function closeWithin(
-  close: () => Promise<unknown>,
-  timeoutMs = CLOSE_TIMEOUT_MS,
-): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), timeoutMs);
-  });
-  try {
-    return await Promise.race([
-      close().then(
-        () => true,
-        () => true,
-      ),
-      timedOut,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+export const CLOSE_TIMEOUT_MS = 1_000;
 
 /** Closes a connection within the bound, then drops its socket if the broker never answered. */
 export async function closeConnection(model: ChannelModel): Promise<void> {
-  if (await closeWithin(() => model.close())) return;
+  if (await closeWithin(() => model.close(), CLOSE_TIMEOUT_MS)) return;
   (model.connection as unknown as { stream?: Writable }).stream?.destroy();
 }

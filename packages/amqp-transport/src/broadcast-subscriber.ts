@@ -1,6 +1,7 @@
 import type { Channel, ChannelModel } from 'amqplib';
-import type { Consumer, TransportMessage } from '@conveyor/core';
-import { closeWithin } from './bounded-close';
+import type { Consumer, TransportMessage } from '@conveyor/core/plugin';
+import { closeWithin } from '@conveyor/core/plugin';
+import { CLOSE_TIMEOUT_MS } from './bounded-close';
 import type { AmqpTransportLogger } from './amqp-transport-options';
 import type { ConnectionManager } from './connection-manager';
 import { transportMessage } from './message-mapping';
@@ -47,7 +48,7 @@ export class BroadcastSubscriber implements Consumer {
     this.onFinished(this);
     const channel = this.channel;
     this.channel = undefined;
-    if (channel) await closeWithin(() => channel.close());
+    if (channel) await closeWithin(() => channel.close(), CLOSE_TIMEOUT_MS);
   }
 
   private async attach(model: ChannelModel): Promise<void> {

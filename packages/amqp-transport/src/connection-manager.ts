@@ -1,9 +1,10 @@
 import { hostname } from 'node:os';
 import { connect, type ChannelModel, type SocketOptions } from 'amqplib';
-import { ConnectionError } from '@conveyor/core';
+import { ConnectionError } from '@conveyor/core/plugin';
 import { closeConnection } from './bounded-close';
 import type { AmqpTransportLogger } from './amqp-transport-options';
-import { redact, type BrokerUrl } from './broker-url';
+import type { Redactor } from '@conveyor/core/plugin';
+import type { BrokerUrl } from './broker-url';
 import { handshakeRefusal, messageOf } from './broker-errors';
 import { HANDSHAKE_TIMEOUT_MS, SOCKET_WRITE_HIGH_WATER_MARK } from './defaults';
 import { reconnectDelay, type ReconnectSettings } from './reconnect-backoff';
@@ -14,6 +15,8 @@ export type ConnectionRole = 'publisher' | 'consumer';
 /** Settings of one {@link ConnectionManager}. */
 export interface ConnectionManagerSettings {
   urls: readonly BrokerUrl[];
+  /** Hides the URLs' credentials in every message this connection emits. */
+  redactor: Redactor;
   role: ConnectionRole;
   connectionName: string;
   reconnect: ReconnectSettings;
@@ -143,9 +146,9 @@ export class ConnectionManager {
         return;
       } catch (error) {
         const refusal = handshakeRefusal(error, url.href);
-        // The password is scrubbed from the broker's text only: the redacted URL keeps its user
-        // name even when the password equals it (guest:guest).
-        this.lastFailure = `${url.redacted}: ${redact(refusal ?? messageOf(error), urls)}`;
+        this.lastFailure = this.settings.redactor.redact(
+          `${url.redacted}: ${refusal ?? messageOf(error)}`,
+        );
         this.urlIndex = (this.urlIndex + 1) % urls.length;
         failures += 1;
         refusals = refusal === undefined ? 0 : refusals + 1;
@@ -192,7 +195,7 @@ export class ConnectionManager {
   private async adopt(model: ChannelModel, url: BrokerUrl): Promise<void> {
     let alive = true;
     model.on('error', (error: Error) => {
-      this.lastFailure = `${url.redacted}: ${redact(messageOf(error), this.settings.urls)}`;
+      this.lastFailure = this.settings.redactor.redact(`${url.redacted}: ${messageOf(error)}`);
     });
     model.on('close', (error?: Error) => {
       alive = false;
@@ -203,7 +206,7 @@ export class ConnectionManager {
         await listener(model, this.connectedBefore);
       } catch (error) {
         this.settings.logger.warn(
-          `${this.displayName}: setup after connecting failed: ${redact(messageOf(error), this.settings.urls)}`,
+          `${this.displayName}: setup after connecting failed: ${this.settings.redactor.redact(messageOf(error))}`,
         );
       }
     }
@@ -223,7 +226,7 @@ export class ConnectionManager {
     for (const listener of this.lostListeners) listener();
     if (this.closed) return;
     this.settings.logger.warn(
-      `${this.displayName}: connection lost (${redact(messageOf(error ?? 'closed'), this.settings.urls)}); reconnecting`,
+      `${this.displayName}: connection lost (${this.settings.redactor.redact(messageOf(error ?? 'closed'))}); reconnecting`,
     );
     this.start();
   }

@@ -1,5 +1,5 @@
 import type { Channel } from 'amqplib';
-import { ConfigError } from '@conveyor/core';
+import { ConfigError } from '@conveyor/core/plugin';
 import { DELAY_LEVELS } from './defaults';
 
 /** Longest delay the levels can express: every level's bit set. */

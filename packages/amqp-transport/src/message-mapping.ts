@@ -3,7 +3,7 @@ import {
   BROKER_DEAD_LETTERING_HEADERS,
   type MessageProperties,
   type TransportMessage,
-} from '@conveyor/core';
+} from '@conveyor/core/plugin';
 
 /** amqplib publish options for a message: its properties and headers, persistent unless told. */
 export function publishOptions(message: TransportMessage): Options.Publish {

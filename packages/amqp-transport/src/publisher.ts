@@ -1,8 +1,9 @@
-import { closeWithin } from './bounded-close';
+import { closeWithin } from '@conveyor/core/plugin';
+import { CLOSE_TIMEOUT_MS } from './bounded-close';
 import { publishConfirmed } from './confirmed-publish';
 import { batchWrites } from './write-batching';
 import type { ConfirmChannel, Message, Options } from 'amqplib';
-import { ConnectionError, UnroutableError } from '@conveyor/core';
+import { ConnectionError, UnroutableError } from '@conveyor/core/plugin';
 import type { AmqpTransportLogger } from './amqp-transport-options';
 import { isRefusal, messageOf, missingExchange, serverText } from './broker-errors';
 import type { ConnectionManager } from './connection-manager';
@@ -142,7 +143,8 @@ export class Publisher {
     this.stopWatchdog();
     const channel = this.current;
     this.current = undefined;
-    if (channel && !channel.closed) await closeWithin(() => channel.channel.close());
+    if (channel && !channel.closed)
+      await closeWithin(() => channel.channel.close(), CLOSE_TIMEOUT_MS);
   }
 
   private async pump(): Promise<void> {

@@ -4,7 +4,7 @@ import {
   UnroutableError,
   deadLetterQueueName,
   type QueueDeclaration,
-} from '@conveyor/core';
+} from '@conveyor/core/plugin';
 import { inequivalentArgument, isRefusal, replyCode, serverText } from './broker-errors';
 import type { DelayTopology } from './delayed-delivery';
 

@@ -1,5 +1,5 @@
 import type { Channel } from 'amqplib';
-import { coalesceWrites } from '@conveyor/core';
+import { coalesceWrites } from '@conveyor/core/plugin';
 import type { Writable } from 'node:stream';
 
 /**

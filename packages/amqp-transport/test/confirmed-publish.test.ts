@@ -3,7 +3,7 @@ import { connect, type Options } from 'amqplib';
 import { Conveyor, MemoryTransport, type TransportMessage } from '@conveyor/core';
 import { publishConfirmed, publishFields } from '../src/confirmed-publish';
 import { publishOptions } from '../src/message-mapping';
-import { AMQP_URL, queueName, removeQueues } from './support/broker';
+import { AMQP_URL, queueName, removeQueues } from '../../../test/support/amqp-transport';
 
 // amqplib's own argument builder and frame encoders, to compare frames byte for byte. Its
 // package exports only the entry point, so they are found beside it.

@@ -4,7 +4,7 @@ import {
   removeDelayNamespace,
   removeQueues,
   testTransport,
-} from './support/broker';
+} from '../../../test/support/amqp-transport';
 
 const namespace = delayNamespace();
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ConnectionError } from '@conveyor/core';
 import { AmqpTransport } from '../src';
-import { AMQP_URL, RecordingLogger } from './support/broker';
+import { AMQP_URL, RecordingErrors } from '../../../test/support/amqp-transport';
 
 /** The test broker's URL with another password or vhost. */
 function brokerUrl(change: { password?: string; vhost?: string }): URL {
@@ -16,10 +16,10 @@ async function firstFailure(
   url: string,
   connectTimeoutMs = 30_000,
 ): Promise<{ error: unknown; warnings: string[] }> {
-  const logger = new RecordingLogger();
+  const recorded = new RecordingErrors();
   const transport = new AmqpTransport({
     url,
-    logger,
+    onError: recorded.onError,
     connectTimeoutMs,
     reconnect: { initialDelayMs: 20, maxDelayMs: 100 },
   });
@@ -28,7 +28,7 @@ async function firstFailure(
       () => undefined,
       (e: unknown) => e,
     );
-    return { error, warnings: logger.warnings };
+    return { error, warnings: recorded.messages };
   } finally {
     await transport.close();
   }

@@ -1,4 +1,5 @@
-import { DEAD_LETTER_REASON_HEADER, type Delivery } from '@conveyor/core';
+import { type Delivery } from '@conveyor/core';
+import { DEAD_LETTER_REASON_HEADER } from '@conveyor/core/plugin';
 import { sleep, waitFor } from '@conveyor/core/testing';
 import {
   queueName,
@@ -7,7 +8,7 @@ import {
   unacked,
   withRawChannel,
   useTestTransport,
-} from './support/broker';
+} from '../../../test/support/amqp-transport';
 
 const ctx = useTestTransport();
 const { queues } = ctx;

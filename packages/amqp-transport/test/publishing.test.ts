@@ -11,7 +11,7 @@ import {
   textMessage,
   withRawChannel,
   useTestTransport,
-} from './support/broker';
+} from '../../../test/support/amqp-transport';
 
 const ctx = useTestTransport();
 const { queues } = ctx;

@@ -5,7 +5,7 @@ import type { AmqpTransport } from '../src';
 import { TcpProxy } from '../../../test/support/tcp-proxy';
 import {
   AMQP_URL,
-  RecordingLogger,
+  RecordingErrors,
   delayNamespace,
   queueName,
   rabbitmqctl,
@@ -15,7 +15,7 @@ import {
   testTransport,
   textMessage,
   withRawChannel,
-} from './support/broker';
+} from '../../../test/support/amqp-transport';
 
 const namespace = delayNamespace();
 const queues: string[] = [];
@@ -200,13 +200,13 @@ describe('connection identity and secrets', () => {
   it('never shows the URL password in errors or log messages', async () => {
     const secret = `s3cret-${randomUUID()}`;
     proxy.block();
-    const logger = new RecordingLogger();
+    const recorded = new RecordingErrors();
     const transport = testTransport({
       url: `amqp://guest:${secret}@127.0.0.1:${proxy.port}`,
       delayNamespace: namespace,
       connectTimeoutMs: 400,
       publishTimeoutMs: 400,
-      logger,
+      onError: recorded.onError,
     });
     transports.push(transport);
     const errors = await Promise.all([
@@ -218,7 +218,7 @@ describe('connection identity and secrets', () => {
       url: AMQP_URL.replace(/:[^:@/]*@/, `:${secret}@`),
       delayNamespace: namespace,
       connectTimeoutMs: 1_000,
-      logger,
+      onError: recorded.onError,
     });
     transports.push(wrong);
     errors.push(await wrong.connect().catch((e: unknown) => e));
@@ -227,7 +227,31 @@ describe('connection identity and secrets', () => {
       expect(String((error as Error).message)).not.toContain(secret);
       expect((error as Error).message).toContain('***');
     }
-    expect(logger.warnings.length).toBeGreaterThan(0);
-    for (const warning of logger.warnings) expect(warning).not.toContain(secret);
+    expect(recorded.messages.length).toBeGreaterThan(0);
+    for (const message of recorded.messages) expect(message).not.toContain(secret);
+  });
+
+  it('still reports to the deprecated logger option, as warnings', async () => {
+    proxy.block();
+    const warnings: string[] = [];
+    const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    const transport = testTransport({
+      url: `amqp://guest:guest@127.0.0.1:${proxy.port}`,
+      delayNamespace: namespace,
+      connectTimeoutMs: 400,
+      onError: undefined,
+      logger: { warn: (message) => warnings.push(message) },
+    });
+    transports.push(transport);
+    try {
+      await expect(transport.connect()).rejects.toBeInstanceOf(ConnectionError);
+      await waitFor(() => warnings.length > 0, 'a warning');
+      expect(emitWarning).toHaveBeenCalledWith(
+        expect.stringContaining('`logger` is deprecated'),
+        expect.objectContaining({ type: 'DeprecationWarning' }),
+      );
+    } finally {
+      emitWarning.mockRestore();
+    }
   });
 });

@@ -7,7 +7,7 @@ import {
   withRawChannel,
   testTransport,
   useTestTransport,
-} from './support/broker';
+} from '../../../test/support/amqp-transport';
 
 const ctx = useTestTransport();
 const { queues, namespace } = ctx;

@@ -1,11 +1,21 @@
 /**
  * @conveyor/core: tasks, typed clients, the worker, Celery protocol v2, and the in-memory
  * transport and result backend that make up the default.
+ *
+ * This entry point serves app authors, and its list is deliberate. What transport and result
+ * backend authors need (protocol codecs, option checks, redaction, bounded waits) is in
+ * `@conveyor/core/plugin`; the conformance suites are in `@conveyor/core/testing`.
  */
+import * as kit from './plugin';
+import { MemoryQueue as MemoryQueueClass } from './memory/memory-broker';
+
+// The app.
 export { Conveyor } from './app/conveyor';
 export type { CloseReport, UnclosedPart } from './app/close-report';
 export type { ConveyorOptions } from './app/conveyor-options';
 export type { SendOptions } from './producer/send-options';
+
+// Tasks.
 export { Task, TaskService } from './task/decorators';
 export type {
   TaskOptions,
@@ -20,7 +30,12 @@ export type { TaskDefinition } from './task/task-definition';
 export { taskContext, type TaskContext } from './task/task-context';
 export type { TaskProxy, ServiceClient, ClientOf } from './client/task-client';
 export { Signature } from './canvas/signature';
+
+// Results.
 export { AsyncResult, type GetOptions, type RevokeOptions } from './result/async-result';
+export type { TaskState, ResultMeta, GroupMeta, ExceptionMeta } from './protocol/result-meta';
+
+// The worker.
 export { Worker } from './worker/worker';
 export type { WorkerOptions } from './worker/worker-options';
 export type { WorkerHost } from './worker/worker-host';
@@ -38,24 +53,8 @@ export {
   type LogFormat,
 } from './logging/worker-logger';
 export { parseLogLevel, type LogLevel } from './logging/log-level';
-export * from './errors';
-export * as defaults from './defaults';
-export * from './protocol/task-message';
-export * from './protocol/result-meta';
-export * from './protocol/message-codec';
-export * from './protocol/celery-time';
-export { parseCeleryJson, stringifyCeleryJson } from './protocol/celery-json';
-export * from './protocol/control-message';
-export { reprArgs, reprKwargs } from './protocol/python-repr';
-export * from './transport/transport';
-export * from './backend/result-backend';
-export {
-  capabilitiesOf,
-  hasCapability,
-  requireCapability,
-  type BackendWith,
-  type TransportWith,
-} from './capability/capability';
+
+// Dead letters: list, replay, purge.
 export {
   DeadLetters,
   type DeadLettersOptions,
@@ -67,8 +66,110 @@ export {
   type PurgeReport,
 } from './dead-letters/dead-letters';
 export type { DeadLetter } from './dead-letters/dead-letter';
-export * from './memory/memory-broker';
-export * from './memory/memory-transport';
-export * from './memory/memory-result-backend';
-export { coalesceWrites } from './io/write-coalescing';
-export { afterDelay, MAX_TIMER_MS } from './timing/long-timeout';
+
+// Errors and defaults.
+export * from './errors';
+export * as defaults from './defaults';
+
+// What an app plugs in: the contracts, and the in-memory implementations.
+export type {
+  Transport,
+  TransportMessage,
+  MessageProperties,
+  HeaderValue,
+  QueueDeclaration,
+  PublishOptions,
+  Delivery,
+  ConsumeOptions,
+  Consumer,
+  DeliveryHandler,
+  ExchangeDeclaration,
+  QueueStats,
+  TransportCapability,
+} from './transport/transport';
+export {
+  TRANSPORT_CAPABILITIES,
+  DEAD_LETTERED_AT_HEADER,
+  DELIVERY_COUNT_HEADER,
+  BROKER_DELIVERY_COUNT_HEADER,
+  BROKER_DEAD_LETTERING_HEADERS,
+  type FetchedMessage,
+} from './transport/transport';
+export {
+  BACKEND_CAPABILITIES,
+  type ResultBackend,
+  type BackendCapability,
+} from './backend/result-backend';
+export * from './capability/capability';
+export type {
+  TaskHeaders,
+  TaskEmbed,
+  TaskMessage,
+  TaskProperties,
+  SignatureDict,
+} from './protocol/task-message';
+export type { RevokeCommand } from './protocol/control-message';
+export type { DecodeLimits } from './protocol/message-codec';
+export { MemoryBroker, type StoredMessage, type MemoryConsumer } from './memory/memory-broker';
+export { MemoryTransport, type MemoryTransportOptions } from './memory/memory-transport';
+export {
+  MemoryResultBackend,
+  type MemoryResultBackendOptions,
+} from './memory/memory-result-backend';
+
+// Exported here by 0.1.0 and kept for one minor version; they leave this entry point in 0.3.0.
+
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const CONTROL_EXCHANGE = kit.CONTROL_EXCHANGE;
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const DEAD_LETTER_REASON_HEADER = kit.DEAD_LETTER_REASON_HEADER;
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const DEFAULT_MAX_BODY_BYTES = kit.DEFAULT_MAX_BODY_BYTES;
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const JSON_CONTENT_TYPE = kit.JSON_CONTENT_TYPE;
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const MAX_TIMER_MS = kit.MAX_TIMER_MS;
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const READY_STATES = kit.READY_STATES;
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const UTF8 = kit.UTF8;
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const afterDelay = kit.afterDelay;
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const asExceptionMeta = kit.asExceptionMeta;
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const celeryDateDone = kit.celeryDateDone;
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const celeryTimestamp = kit.celeryTimestamp;
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const coalesceWrites = kit.coalesceWrites;
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const deadLetterQueueName = kit.deadLetterQueueName;
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const decodeRevoke = kit.decodeRevoke;
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const decodeTaskMessage = kit.decodeTaskMessage;
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const emptyEmbed = kit.emptyEmbed;
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const encodeRevoke = kit.encodeRevoke;
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const encodeTaskMessage = kit.encodeTaskMessage;
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const isAddressedTo = kit.isAddressedTo;
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const isReadyState = kit.isReadyState;
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const parseCeleryJson = kit.parseCeleryJson;
+/** Celery's JSON writing (its NaN, Infinity and tagged types); also in `@conveyor/core/plugin`. */
+export const stringifyCeleryJson = kit.stringifyCeleryJson;
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const parseCeleryTimestamp = kit.parseCeleryTimestamp;
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const reprArgs = kit.reprArgs;
+/** @deprecated Import it from `@conveyor/core/plugin`. */
+export const reprKwargs = kit.reprKwargs;
+/** @deprecated Used only inside the memory broker; it leaves the public API in 0.3.0. */
+export const MemoryQueue = MemoryQueueClass;
+/** @deprecated Used only inside the memory broker; it leaves the public API in 0.3.0. */
+export type MemoryQueue = MemoryQueueClass;

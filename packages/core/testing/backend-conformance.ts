@@ -8,7 +8,7 @@ import {
   type ResultBackend,
   type ResultMeta,
   type TaskState,
-} from '@conveyor/core';
+} from '@conveyor/core/plugin';
 import { countersCases, leasesCases } from './capability-cases';
 import { metaOf, successMeta } from './result-metas';
 import { sleep } from './wait-for';

@@ -8,7 +8,7 @@ import {
   type Transport,
   type TransportMessage,
   type TransportWith,
-} from '@conveyor/core';
+} from '@conveyor/core/plugin';
 import { sleep, waitFor } from './wait-for';
 
 /**

@@ -4,5 +4,6 @@
  */
 export * from './transport-conformance';
 export * from './backend-conformance';
+export * from './worker-semantics';
 export * from './wait-for';
 export * from './result-metas';

@@ -1,4 +1,4 @@
-import { isReadyState, type ResultMeta, type TaskState } from '@conveyor/core';
+import { isReadyState, type ResultMeta, type TaskState } from '@conveyor/core/plugin';
 
 /** A result meta in `status`, with a fixed `date_done` for ready states, for backend tests. */
 export function metaOf(taskId: string, status: TaskState, result: unknown = null): ResultMeta {

@@ -10,7 +10,7 @@ import {
   type Transport,
   type TransportCapability,
   type TransportMessage,
-} from '@conveyor/core';
+} from '@conveyor/core/plugin';
 import { queueAccessCases, queueAdminCases, type TransportCaseKit } from './capability-cases';
 import { sleep, waitFor } from './wait-for';
 

@@ -1,4 +1,10 @@
-import { ConnectionError } from '@conveyor/core';
+import {
+  ConnectionError,
+  Redactor,
+  SerializationError,
+  stringifyCeleryJson,
+} from '@conveyor/core/plugin';
+import type { ClientConfig } from 'pg';
 
 /**
  * Turns pg failures into Conveyor's catalogue and keeps secrets out of every message. A caller
@@ -6,18 +12,22 @@ import { ConnectionError } from '@conveyor/core';
  * pg said, so every database failure becomes a {@link ConnectionError} with pg's error as cause.
  */
 export class ErrorTranslator {
-  private readonly secrets: string[];
-
   constructor(
     /** Where the store is, without credentials, e.g. `127.0.0.1:5432/test`. */
     readonly target: string,
-    secrets: ReadonlyArray<string | undefined>,
-  ) {
-    // Longest first, so a secret containing another is replaced whole.
-    this.secrets = secrets
-      .filter((s): s is string => typeof s === 'string' && s.length > 0)
-      .flatMap((s) => [s, encodeURIComponent(s)])
-      .sort((a, b) => b.length - a.length);
+    /** Knows the credentials of the connection settings. */
+    private readonly redactor: Redactor,
+  ) {}
+
+  /** A translator for connections made from `url` or with `config`, hiding their credentials. */
+  static forConnection(url: string | undefined, config: ClientConfig): ErrorTranslator {
+    const target = describeTarget(url ?? config.connectionString, {
+      host: config.host,
+      port: config.port,
+      database: config.database,
+    });
+    const password = typeof config.password === 'string' ? config.password : undefined;
+    return new ErrorTranslator(target, new Redactor([url, config.connectionString], [password]));
   }
 
   /** A {@link ConnectionError} for a failed operation. */
@@ -31,9 +41,16 @@ export class ErrorTranslator {
 
   /** Removes every known secret from a text. */
   redact(text: string): string {
-    let out = text;
-    for (const secret of this.secrets) out = out.split(secret).join('***');
-    return out;
+    return this.redactor.redact(text);
+  }
+
+  /**
+   * A failure of a write whose meta jsonb refused as a {@link SerializationError} about
+   * `subject`; undefined for any other failure.
+   */
+  unstorable(subject: string, error: unknown): SerializationError | undefined {
+    if (!isUnstorableJson(error)) return undefined;
+    return new SerializationError(subject, this.redact(String((error as Error).message)));
   }
 }
 
@@ -87,13 +104,44 @@ export function describeTarget(
   return `${fallback.host ?? 'localhost'}:${fallback.port ?? 5432}/${fallback.database ?? ''}`;
 }
 
-/** The password in a connection string, so it can be redacted from messages. */
-export function passwordOf(connectionString: string | undefined): string | undefined {
-  if (!connectionString) return undefined;
+/** `meta` as JSON text, or a {@link SerializationError} about `subject`. */
+export function serialize(meta: object, subject: string): string {
   try {
-    const password = new URL(connectionString).password;
-    return password ? decodeURIComponent(password) : undefined;
-  } catch {
-    return undefined;
+    return stringifyCeleryJson(meta);
+  } catch (error) {
+    throw new SerializationError(subject, error instanceof Error ? error.message : String(error));
   }
+}
+
+/**
+ * Why jsonb would refuse this JSON text, if it would: `JSON.stringify` writes U+0000 and lone
+ * surrogates as `\u` escapes (an odd run of backslashes before the `u`), which jsonb rejects.
+ * Checked before sending, so that such a row never fails the batch it would share.
+ */
+export function unstorableJson(document: string): string | undefined {
+  if (!document.includes('\\u')) return undefined;
+  const match = /(?<!\\)(?:\\\\)*\\u(0000|d[89a-f][0-9a-f]{2})/i.exec(document);
+  if (!match) return undefined;
+  return match[1] === '0000'
+    ? 'jsonb cannot hold U+0000 in a string'
+    : `jsonb cannot hold a lone surrogate (\\u${match[1]!.toLowerCase()}) in a string`;
+}
+
+/**
+ * A failure caused by the statement's data rather than by the connection: data exceptions
+ * (22: values jsonb refuses, payload too long), integrity (23), cardinality (21), serialization
+ * and deadlock (40), program limits (54). A batch failing so is retried row by row. Looks
+ * through a {@link ConnectionError} to pg's error, its cause.
+ */
+export function isDataError(error: unknown): boolean {
+  const cause = error instanceof ConnectionError ? error.cause : error;
+  const code = (cause as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^(21|22|23|40|54)/.test(code) && code.length === 5;
+}
+
+/** PostgreSQL's jsonb refuses some JSON that JavaScript writes: `\u0000`, lone surrogates. */
+function isUnstorableJson(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = String((error as { message?: unknown } | null)?.message ?? '');
+  return code === '22P05' || (code === '22P02' && /json|unicode/i.test(message));
 }

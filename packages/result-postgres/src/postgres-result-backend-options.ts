@@ -1,26 +1,52 @@
-import type { ConnectionError } from '@conveyor/core';
-import type { Pool } from 'pg';
+import { OptionChecker, renamedOption, type BackgroundErrorHandler } from '@conveyor/core/plugin';
+import type { ClientConfig, Pool, PoolConfig } from 'pg';
+import {
+  DEFAULT_APPLICATION_NAME,
+  DEFAULT_CONNECTION_TIMEOUT_MS,
+  DEFAULT_EXPIRY_BATCH_SIZE,
+  DEFAULT_GROUP_TABLE,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_POLL_INTERVAL_MS,
+  DEFAULT_MIN_POLL_INTERVAL_MS,
+  DEFAULT_RESULT_EXPIRES_MS,
+  DEFAULT_SCHEMA,
+  DEFAULT_STATEMENT_TIMEOUT_MS,
+  DEFAULT_STORE_BATCH_SIZE,
+  DEFAULT_TABLE,
+  POOL_IDLE_TIMEOUT_MS,
+} from './defaults';
+import { validateTables, type ResultTables } from './schema';
 
 /**
- * Options of {@link PostgresResultBackend}. Give exactly one of `connectionString` and `pool`.
+ * Options of {@link PostgresResultBackend}. Give exactly one of `url` and `pool`.
  */
 export interface PostgresResultBackendOptions {
   /**
    * A libpq-style URL, e.g. `postgresql://user:secret@db:5432/app`. The backend creates and owns
-   * its pool. The password never appears in errors or logs.
+   * its pool. The user name and password never appear in errors or logs.
    * @defaultValue none: either this or `pool` is required
+   */
+  url?: string | undefined;
+  /**
+   * The old name of `url`.
+   * @deprecated Give `url`; this name leaves in the next minor version.
    */
   connectionString?: string | undefined;
   /**
    * An existing pool to run on instead. Its own settings apply (size, timeouts): set
    * `statement_timeout` on it, since the backend can only bound its queries client-side here.
-   * @defaultValue none: either this or `connectionString` is required
+   * @defaultValue none: either this or `url` is required
    */
   pool?: Pool;
   /**
    * With `pool`: whether `close()` ends that pool too. Off, because a pool passed in usually
    * serves the rest of the application.
    * @defaultValue false
+   */
+  closeClient?: boolean;
+  /**
+   * The old name of `closeClient`.
+   * @deprecated Give `closeClient`; this name leaves in the next minor version.
    */
   endPool?: boolean;
   /**
@@ -57,6 +83,11 @@ export interface PostgresResultBackendOptions {
    * `ConnectionError` after about this long.
    * @defaultValue 5_000
    */
+  connectTimeoutMs?: number;
+  /**
+   * The old name of `connectTimeoutMs`.
+   * @deprecated Give `connectTimeoutMs`; this name leaves in the next minor version.
+   */
   connectionTimeoutMs?: number;
   /**
    * Server-side `statement_timeout` of the backend's connections; also, plus a short grace, the
@@ -67,6 +98,11 @@ export interface PostgresResultBackendOptions {
   /**
    * `application_name` of the backend's connections, as shown in `pg_stat_activity`.
    * @defaultValue 'conveyor-results'
+   */
+  connectionName?: string;
+  /**
+   * The old name of `connectionName`.
+   * @deprecated Give `connectionName`; this name leaves in the next minor version.
    */
   applicationName?: string;
   /**
@@ -116,9 +152,124 @@ export interface PostgresResultBackendOptions {
    */
   storeBatchSize?: number;
   /**
-   * Called with failures of background work (polling, listening, expiry sweeps), which is
-   * retried on its own. Messages never contain the password.
+   * Called with failures of background work (polling, listening, expiry sweeps, a pooled
+   * connection that died while idle), which is retried on its own, as `ConnectionError`s whose
+   * messages never hold credentials. A worker also reports them as its `worker-error` event.
    * @defaultValue a `console.warn`, at most once every ten seconds
    */
-  onError?: (error: ConnectionError) => void;
+  onError?: BackgroundErrorHandler;
+}
+
+/** The options, checked, with defaults filled in and old names read. */
+export interface ResolvedOptions {
+  readonly url?: string;
+  readonly pool?: Pool;
+  readonly closeClient: boolean;
+  readonly tables: ResultTables;
+  readonly createSchema: boolean;
+  readonly maxConnections: number;
+  readonly connectTimeoutMs: number;
+  readonly statementTimeoutMs: number;
+  readonly connectionName: string;
+  readonly resultExpiresMs: number;
+  readonly expirySweepIntervalMs: number;
+  readonly expiryBatchSize: number;
+  readonly minPollIntervalMs: number;
+  readonly maxPollIntervalMs: number;
+  readonly notify: boolean;
+  readonly storeBatchSize: number;
+  readonly onError?: BackgroundErrorHandler;
+}
+
+const OWNER = 'PostgresResultBackend';
+const check: OptionChecker = new OptionChecker(OWNER);
+const positive = { min: 1, integer: true };
+const nonNegative = { min: 0, integer: true };
+
+/** Checks `options` (a bad one is a `ConfigError` naming it) and fills in the defaults. */
+export function resolveOptions(options: PostgresResultBackendOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    check.fail('needs options with a url or a pool');
+  }
+  const url = renamedOption(OWNER, options, 'url', 'connectionString');
+  const { pool } = options;
+  if ((url === undefined) === (pool === undefined)) check.fail('needs exactly one of url and pool');
+  if (url !== undefined) check.string('url', url, { nonEmpty: true });
+  if (pool !== undefined && options.maxConnections !== undefined) {
+    check.fail(
+      'maxConnections applies only to a pool the backend creates; size your own pool instead',
+    );
+  }
+  const numbers = check.numbers(
+    {
+      ...options,
+      connectTimeoutMs: renamedOption(OWNER, options, 'connectTimeoutMs', 'connectionTimeoutMs'),
+    },
+    {
+      maxConnections: { default: DEFAULT_MAX_CONNECTIONS, ...positive },
+      connectTimeoutMs: { default: DEFAULT_CONNECTION_TIMEOUT_MS, ...positive },
+      statementTimeoutMs: { default: DEFAULT_STATEMENT_TIMEOUT_MS, ...positive },
+      resultExpiresMs: { default: DEFAULT_RESULT_EXPIRES_MS, ...nonNegative },
+      expirySweepIntervalMs: { default: 0, ...nonNegative },
+      expiryBatchSize: { default: DEFAULT_EXPIRY_BATCH_SIZE, ...positive },
+      minPollIntervalMs: { default: DEFAULT_MIN_POLL_INTERVAL_MS, ...positive },
+      maxPollIntervalMs: { default: DEFAULT_MAX_POLL_INTERVAL_MS, ...positive },
+      storeBatchSize: { default: DEFAULT_STORE_BATCH_SIZE, ...positive },
+    },
+  );
+  if (numbers.maxPollIntervalMs < numbers.minPollIntervalMs) {
+    check.fail(
+      `maxPollIntervalMs (${numbers.maxPollIntervalMs}) must be at least minPollIntervalMs (${numbers.minPollIntervalMs})`,
+    );
+  }
+  return {
+    ...numbers,
+    url,
+    pool,
+    closeClient: pool ? (renamedOption(OWNER, options, 'closeClient', 'endPool') ?? false) : true,
+    tables: validateTables({
+      schema: options.schema ?? DEFAULT_SCHEMA,
+      table: options.table ?? DEFAULT_TABLE,
+      groupTable: options.groupTable ?? DEFAULT_GROUP_TABLE,
+    }),
+    createSchema: options.createSchema ?? true,
+    connectionName: check.string(
+      'connectionName',
+      renamedOption(OWNER, options, 'connectionName', 'applicationName') ??
+        DEFAULT_APPLICATION_NAME,
+      { maxLength: 63 },
+    ),
+    notify: options.notify ?? true,
+    onError: options.onError,
+  };
+}
+
+/**
+ * The settings of each connection: those of the given pool, or those the options ask for
+ * (with `queryTimeoutMs`, the client-side bound on every query).
+ */
+export function clientConfigOf(settings: ResolvedOptions, queryTimeoutMs: number): ClientConfig {
+  if (settings.pool) {
+    const given = settings.pool.options;
+    return { ...given, application_name: given.application_name ?? settings.connectionName };
+  }
+  return {
+    connectionString: settings.url,
+    connectionTimeoutMillis: settings.connectTimeoutMs,
+    application_name: settings.connectionName,
+    statement_timeout: settings.statementTimeoutMs,
+    query_timeout: queryTimeoutMs,
+    keepAlive: true,
+  };
+}
+
+/** The settings of the pool the backend creates when none is given. */
+export function poolConfigOf(settings: ResolvedOptions, clientConfig: ClientConfig): PoolConfig {
+  return {
+    ...clientConfig,
+    max: settings.maxConnections,
+    idleTimeoutMillis: POOL_IDLE_TIMEOUT_MS,
+    // A script that only waited for a result can exit without calling close().
+    allowExitOnIdle: true,
+  };
 }

@@ -1,62 +1,41 @@
 import {
-  ConfigError,
+  BackgroundErrors,
+  type BackgroundErrorHandler,
   ConnectionError,
   SerializationError,
   isReadyState,
-  parseCeleryJson,
-  stringifyCeleryJson,
   type GroupMeta,
   type ResultBackend,
   type ResultMeta,
-} from '@conveyor/core';
+} from '@conveyor/core/plugin';
+import { Client, Pool, type CustomTypesConfig, type QueryResultRow } from 'pg';
 import {
-  Client,
-  Pool,
-  types as pgTypes,
-  type ClientConfig,
-  type CustomTypesConfig,
-  type PoolConfig,
-  type QueryResultRow,
-} from 'pg';
-import { ErrorTranslator, describeTarget, isConnectionLost, passwordOf } from './connection-errors';
+  ErrorTranslator,
+  isConnectionLost,
+  isDataError,
+  serialize,
+  unstorableJson,
+} from './connection-errors';
 import {
-  DEFAULT_APPLICATION_NAME,
-  DEFAULT_CONNECTION_TIMEOUT_MS,
-  DEFAULT_EXPIRY_BATCH_SIZE,
   DEFAULT_EXPIRY_SWEEP_INTERVAL_MS,
-  DEFAULT_GROUP_TABLE,
-  DEFAULT_MAX_CONNECTIONS,
-  DEFAULT_MAX_POLL_INTERVAL_MS,
-  DEFAULT_MIN_POLL_INTERVAL_MS,
-  DEFAULT_RESULT_EXPIRES_MS,
-  DEFAULT_SCHEMA,
-  DEFAULT_STATEMENT_TIMEOUT_MS,
-  DEFAULT_STORE_BATCH_SIZE,
-  DEFAULT_TABLE,
-  ERROR_REPORT_INTERVAL_MS,
   NOTIFY_PAYLOAD_BUDGET,
   POLL_CHUNK_SIZE,
-  POOL_IDLE_TIMEOUT_MS,
   QUERY_TIMEOUT_GRACE_MS,
   STORE_BATCHES_IN_FLIGHT,
 } from './defaults';
 import { ExpirySweeper, type ExpirySweepResult } from './expiry-sweeper';
+import { CELERY_JSON_TYPES } from './json-types';
 import { Migrator, type TimedQuery } from './migrator';
 import { NotificationListener, taskIdsOfPayload } from './notification-listener';
-import type { PostgresResultBackendOptions } from './postgres-result-backend-options';
-import { ResultPoller } from './result-poller';
-import { StoreBatcher, type StoreRequest } from './store-batcher';
 import {
-  READY_STATUSES_SQL,
-  notifyChannel,
-  qualify,
-  validateTables,
-  type ResultTables,
-} from './schema';
-
-/** `updated_at` is recent enough for the row to count: `$n` is the expiry in ms, 0 = never. */
-const fresh = (n: number): string =>
-  `($${n}::double precision <= 0 OR updated_at >= now() - $${n}::double precision * interval '1 millisecond')`;
+  clientConfigOf,
+  poolConfigOf,
+  resolveOptions,
+  type PostgresResultBackendOptions,
+} from './postgres-result-backend-options';
+import { ResultPoller } from './result-poller';
+import { StoreBatcher } from './store-batcher';
+import { notifyChannel, renderStatements, type ResultStatements } from './schema';
 
 /**
  * Result backend on PostgreSQL. Each task's Celery meta document is one JSONB row keyed by task
@@ -68,35 +47,23 @@ export class PostgresResultBackend implements ResultBackend {
   private readonly pool: Pool;
   private readonly endPoolOnClose: boolean;
   private readonly ownsPool: boolean;
-  private readonly tables: ResultTables;
   private readonly channel?: string;
   private readonly queryTimeoutMs: number;
   private readonly resultExpiresMs: number;
   private readonly expirySweepIntervalMs: number;
   private readonly createSchema: boolean;
   private readonly errors: ErrorTranslator;
+  private readonly backgroundErrors: BackgroundErrors;
   private readonly migrator: Migrator;
   private readonly poller: ResultPoller;
   private readonly listener?: NotificationListener;
   private readonly sweeper: ExpirySweeper;
   private readonly batcher: StoreBatcher;
-  private readonly reportError: (error: ConnectionError) => void;
-  private readonly sql: {
-    store: string;
-    storeMany: string;
-    get: string;
-    getMany: string;
-    poll: string;
-    forget: string;
-    storeGroup: string;
-    getGroup: string;
-    forgetGroup: string;
-  };
+  private readonly sql: ResultStatements;
   private readyPromise?: Promise<void>;
   /** Set by close(): no new stores; those accepted before are still written. */
   private closing = false;
   private closed = false;
-  private lastReportAt = 0;
   private readonly onPoolError = (error: Error): void => {
     // An idle pooled connection died (killed, network); pg-pool drops it and opens a new one on
     // demand. Without this listener the 'error' event would crash the process.
@@ -104,184 +71,29 @@ export class PostgresResultBackend implements ResultBackend {
   };
 
   constructor(options: PostgresResultBackendOptions) {
-    if (typeof options !== 'object' || options === null) {
-      throw new ConfigError(
-        'PostgresResultBackend needs options with a connectionString or a pool',
-      );
-    }
-    const { connectionString, pool } = options;
-    if ((connectionString === undefined) === (pool === undefined)) {
-      throw new ConfigError('PostgresResultBackend needs exactly one of connectionString and pool');
-    }
-    if (
-      connectionString !== undefined &&
-      (typeof connectionString !== 'string' || connectionString === '')
-    ) {
-      throw new ConfigError('connectionString must be a non-empty string');
-    }
-    if (pool !== undefined && options.maxConnections !== undefined) {
-      throw new ConfigError(
-        'maxConnections applies only to a pool the backend creates; size your own pool instead',
-      );
-    }
-    const maxConnections = positiveInteger(
-      'maxConnections',
-      options.maxConnections,
-      DEFAULT_MAX_CONNECTIONS,
-    );
-    const connectionTimeoutMs = positiveInteger(
-      'connectionTimeoutMs',
-      options.connectionTimeoutMs,
-      DEFAULT_CONNECTION_TIMEOUT_MS,
-    );
-    const statementTimeoutMs = positiveInteger(
-      'statementTimeoutMs',
-      options.statementTimeoutMs,
-      DEFAULT_STATEMENT_TIMEOUT_MS,
-    );
-    this.resultExpiresMs = nonNegativeInteger(
-      'resultExpiresMs',
-      options.resultExpiresMs,
-      DEFAULT_RESULT_EXPIRES_MS,
-    );
-    this.expirySweepIntervalMs = nonNegativeInteger(
-      'expirySweepIntervalMs',
-      options.expirySweepIntervalMs,
-      0,
-    );
-    const expiryBatchSize = positiveInteger(
-      'expiryBatchSize',
-      options.expiryBatchSize,
-      DEFAULT_EXPIRY_BATCH_SIZE,
-    );
-    const minPollIntervalMs = positiveInteger(
-      'minPollIntervalMs',
-      options.minPollIntervalMs,
-      DEFAULT_MIN_POLL_INTERVAL_MS,
-    );
-    const maxPollIntervalMs = positiveInteger(
-      'maxPollIntervalMs',
-      options.maxPollIntervalMs,
-      DEFAULT_MAX_POLL_INTERVAL_MS,
-    );
-    if (maxPollIntervalMs < minPollIntervalMs) {
-      throw new ConfigError(
-        `maxPollIntervalMs (${maxPollIntervalMs}) must be at least minPollIntervalMs (${minPollIntervalMs})`,
-      );
-    }
-    const storeBatchSize = positiveInteger(
-      'storeBatchSize',
-      options.storeBatchSize,
-      DEFAULT_STORE_BATCH_SIZE,
-    );
-    const applicationName = options.applicationName ?? DEFAULT_APPLICATION_NAME;
-    if (typeof applicationName !== 'string' || applicationName.length > 63) {
-      throw new ConfigError('applicationName must be a string of at most 63 characters');
-    }
-    this.tables = validateTables({
-      schema: options.schema ?? DEFAULT_SCHEMA,
-      table: options.table ?? DEFAULT_TABLE,
-      groupTable: options.groupTable ?? DEFAULT_GROUP_TABLE,
-    });
-    this.createSchema = options.createSchema ?? true;
-    this.queryTimeoutMs = statementTimeoutMs + QUERY_TIMEOUT_GRACE_MS;
+    const settings = resolveOptions(options);
+    const { url, pool, tables } = settings;
+    this.resultExpiresMs = settings.resultExpiresMs;
+    this.expirySweepIntervalMs = settings.expirySweepIntervalMs;
+    this.createSchema = settings.createSchema;
+    this.queryTimeoutMs = settings.statementTimeoutMs + QUERY_TIMEOUT_GRACE_MS;
+    this.endPoolOnClose = settings.closeClient;
 
-    let clientConfig: ClientConfig;
-    if (pool) {
-      this.pool = pool;
-      this.ownsPool = false;
-      this.endPoolOnClose = options.endPool ?? false;
-      clientConfig = {
-        ...pool.options,
-        application_name: pool.options.application_name ?? applicationName,
-      };
-    } else {
-      clientConfig = {
-        connectionString,
-        connectionTimeoutMillis: connectionTimeoutMs,
-        application_name: applicationName,
-        statement_timeout: statementTimeoutMs,
-        query_timeout: this.queryTimeoutMs,
-        keepAlive: true,
-      };
-      const poolConfig: PoolConfig = {
-        ...clientConfig,
-        max: maxConnections,
-        idleTimeoutMillis: POOL_IDLE_TIMEOUT_MS,
-        // A script that only waited for a result can exit without calling close().
-        allowExitOnIdle: true,
-      };
-      this.pool = new Pool(poolConfig);
-      this.ownsPool = true;
-      this.endPoolOnClose = true;
-    }
+    const clientConfig = clientConfigOf(settings, this.queryTimeoutMs);
+    this.pool = pool ?? new Pool(poolConfigOf(settings, clientConfig));
+    this.ownsPool = pool === undefined;
     this.pool.on('error', this.onPoolError);
+    this.errors = ErrorTranslator.forConnection(url, clientConfig);
+    this.backgroundErrors = new BackgroundErrors('postgres', settings.onError);
 
-    const passwordOption =
-      typeof clientConfig.password === 'string' ? clientConfig.password : undefined;
-    const target = describeTarget(connectionString ?? clientConfig.connectionString, {
-      host: clientConfig.host,
-      port: clientConfig.port,
-      database: clientConfig.database,
-    });
-    this.errors = new ErrorTranslator(target, [
-      passwordOption,
-      passwordOf(connectionString),
-      passwordOf(clientConfig.connectionString),
-    ]);
-    this.reportError = options.onError ?? this.warnThrottled;
-
-    const q = qualify(this.tables);
-    const notify = options.notify ?? true;
-    this.channel = notify ? notifyChannel(this.tables) : undefined;
-    const upsert = (
-      rows: string,
-    ): string => `INSERT INTO ${q.table} AS r (task_id, status, meta, updated_at)
-      SELECT i.task_id, i.status, i.meta::jsonb, now() FROM ${rows}
-      ON CONFLICT (task_id) DO UPDATE
-        SET status = EXCLUDED.status, meta = EXCLUDED.meta, updated_at = EXCLUDED.updated_at
-        -- A final state is kept (a redelivered task's late STARTED must not hide it), unless the
-        -- row has expired and only waits for the sweeper.
-        WHERE r.status NOT IN ${READY_STATUSES_SQL}
-           OR ($4::double precision > 0
-               AND r.updated_at < now() - $4::double precision * interval '1 millisecond')`;
-    const one = upsert(`(SELECT $1::text, $2::text, $3::text) AS i(task_id, status, meta)`);
-    const many = upsert(`unnest($1::text[], $2::text[], $3::text[]) AS i(task_id, status, meta)`);
-    this.sql = {
-      // One row notifies with its task id as the payload.
-      store: notify
-        ? `WITH stored AS (${one} RETURNING r.task_id, r.status)
-           SELECT pg_notify($5, task_id) FROM stored WHERE status IN ${READY_STATUSES_SQL}`
-        : one,
-      // A batch notifies with JSON arrays of task ids, cut to fit the payload limit.
-      storeMany: notify
-        ? `WITH stored AS (${many} RETURNING r.task_id, r.status),
-           ready AS (
-             SELECT task_id,
-                    sum(octet_length(to_json(task_id)::text) + 2) OVER (ORDER BY task_id) AS upto
-               FROM stored WHERE status IN ${READY_STATUSES_SQL})
-           SELECT pg_notify($5, json_agg(task_id)::text) FROM ready
-            GROUP BY (upto - 1) / ${NOTIFY_PAYLOAD_BUDGET}`
-        : many,
-      get: `SELECT meta FROM ${q.table} WHERE task_id = $1 AND ${fresh(2)}`,
-      getMany: `SELECT task_id, meta FROM ${q.table}
-                 WHERE task_id IN (SELECT unnest($1::text[])) AND ${fresh(2)}`,
-      poll: `SELECT task_id, meta FROM ${q.table}
-              WHERE task_id = ANY($1::text[]) AND status IN ${READY_STATUSES_SQL} AND ${fresh(2)}`,
-      forget: `DELETE FROM ${q.table} WHERE task_id = $1`,
-      storeGroup: `INSERT INTO ${q.groupTable} AS g (group_id, meta, updated_at)
-        VALUES ($1, $2::jsonb, now())
-        ON CONFLICT (group_id) DO UPDATE SET meta = EXCLUDED.meta, updated_at = EXCLUDED.updated_at`,
-      getGroup: `SELECT meta FROM ${q.groupTable} WHERE group_id = $1 AND ${fresh(2)}`,
-      forgetGroup: `DELETE FROM ${q.groupTable} WHERE group_id = $1`,
-    };
-
-    this.migrator = new Migrator(this.pool, this.tables, this.queryTimeoutMs);
+    this.channel = settings.notify ? notifyChannel(tables) : undefined;
+    this.sql = renderStatements(tables, settings.notify, NOTIFY_PAYLOAD_BUDGET);
+    this.migrator = new Migrator(this.pool, tables, this.queryTimeoutMs);
     this.sweeper = new ExpirySweeper({
       pool: this.pool,
-      tables: this.tables,
+      tables,
       resultExpiresMs: this.resultExpiresMs,
-      batchSize: expiryBatchSize,
+      batchSize: settings.expiryBatchSize,
       queryTimeoutMs: this.queryTimeoutMs,
     });
     if (this.channel) {
@@ -299,17 +111,34 @@ export class PostgresResultBackend implements ResultBackend {
     }
     this.poller = new ResultPoller({
       fetchReady: (ids) => this.fetchReady(ids),
-      minIntervalMs: minPollIntervalMs,
-      maxIntervalMs: maxPollIntervalMs,
+      minIntervalMs: settings.minPollIntervalMs,
+      maxIntervalMs: settings.maxPollIntervalMs,
       chunkSize: POLL_CHUNK_SIZE,
       onError: (error) => this.report('poll for results', error),
       onFirstWaiter: () => this.listener?.start(),
     });
     this.batcher = new StoreBatcher({
-      maxBatchSize: storeBatchSize,
+      maxBatchSize: settings.storeBatchSize,
       maxInFlight: STORE_BATCHES_IN_FLIGHT,
-      execute: (batch) => this.storeBatch(batch),
+      writeMany: (batch) =>
+        this.write(this.sql.storeMany, [
+          batch.map((r) => r.taskId),
+          batch.map((r) => r.status),
+          batch.map((r) => r.document),
+        ]),
+      writeOne: (r) =>
+        this.write(this.sql.store, [r.taskId, r.status, r.document], `result of task ${r.taskId}`),
+      isRowError: isDataError,
     });
+  }
+
+  /**
+   * Adds a listener for the failures this backend meets in the background, besides its `onError`
+   * option: how a worker running on it reports them as its `worker-error` event. Returns a
+   * function that removes the listener.
+   */
+  onBackgroundError(listener: BackgroundErrorHandler): () => void {
+    return this.backgroundErrors.listen(listener);
   }
 
   /** Creates the tables if needed (see `createSchema`). Optional: every operation does it first. */
@@ -327,15 +156,7 @@ export class PostgresResultBackend implements ResultBackend {
     const unstorable = unstorableJson(document);
     if (unstorable) throw new SerializationError(subject, unstorable);
     if (this.closing) throw new ConnectionError('PostgreSQL result backend is closed');
-    await new Promise<void>((resolve, reject) =>
-      this.batcher.add({
-        taskId: meta.task_id,
-        status: meta.status,
-        document,
-        resolve,
-        reject,
-      }),
-    );
+    await this.batcher.store(meta.task_id, meta.status, document);
   }
 
   async get(taskId: string): Promise<ResultMeta | undefined> {
@@ -450,66 +271,10 @@ export class PostgresResultBackend implements ResultBackend {
     if (!this.ownsPool) this.pool.off('error', this.onPoolError);
   }
 
-  /** Writes a batch in one statement; on a failure due to its data, row by row. */
-  private async storeBatch(batch: StoreRequest[]): Promise<void> {
-    if (batch.length === 1) {
-      await this.storeOne(batch[0]!);
-      return;
-    }
-    // One order for every batch: concurrent batches from several processes that share ids (a
-    // redelivered task) lock their rows in the same order instead of deadlocking.
-    batch.sort((a, b) => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : 0));
-    const values: unknown[] = [
-      batch.map((r) => r.taskId),
-      batch.map((r) => r.status),
-      batch.map((r) => r.document),
-      this.resultExpiresMs,
-    ];
-    if (this.channel) values.push(this.channel);
-    let rowError = false;
-    try {
-      await this.run('store result', async () => {
-        try {
-          return await this.query(this.sql.storeMany, values);
-        } catch (error) {
-          rowError = isDataError(error);
-          throw error;
-        }
-      });
-    } catch (error) {
-      if (rowError) {
-        // Some row is refused (a value jsonb cannot hold, an id too long to notify, a
-        // deadlock...): each row again on its own, so only the bad one fails.
-        await Promise.all(batch.map((request) => this.storeOne(request)));
-        return;
-      }
-      // The database is unreachable or not answering: the rows queued behind this batch
-      // would only wait for the same failure, so they fail now too (the caller retries).
-      for (const request of batch) request.reject(error);
-      this.batcher.rejectQueued(error);
-      return;
-    }
-    for (const request of batch) request.resolve();
-  }
-
-  private async storeOne(request: StoreRequest): Promise<void> {
-    const values: unknown[] = [
-      request.taskId,
-      request.status,
-      request.document,
-      this.resultExpiresMs,
-    ];
-    if (this.channel) values.push(this.channel);
-    try {
-      await this.run(
-        'store result',
-        () => this.query(this.sql.store, values),
-        `result of task ${request.taskId}`,
-      );
-      request.resolve();
-    } catch (error) {
-      request.reject(error);
-    }
+  /** Runs a store statement for `row` (a row, or arrays of a batch's rows). */
+  private write(text: string, row: unknown[], subject?: string): Promise<unknown> {
+    const values = [...row, this.resultExpiresMs, ...(this.channel ? [this.channel] : [])];
+    return this.run('store result', () => this.query(text, values), subject);
   }
 
   private async fetchReady(taskIds: string[]): Promise<Map<string, ResultMeta>> {
@@ -559,10 +324,8 @@ export class PostgresResultBackend implements ResultBackend {
         return await attempt();
       }
     } catch (error) {
-      if (subject !== undefined && isUnstorableJson(error)) {
-        throw new SerializationError(subject, this.errors.redact(String((error as Error).message)));
-      }
-      throw this.errors.translate(operation, error);
+      const unstorable = subject === undefined ? undefined : this.errors.unstorable(subject, error);
+      throw unstorable ?? this.errors.translate(operation, error);
     }
   }
 
@@ -577,88 +340,6 @@ export class PostgresResultBackend implements ResultBackend {
   }
 
   private report(operation: string, error: unknown): void {
-    if (this.closed) return;
-    const translated = this.errors.translate(operation, error);
-    try {
-      this.reportError(translated);
-    } catch {
-      // A failing error hook must not stop polling or sweeping.
-    }
-  }
-
-  private readonly warnThrottled = (error: ConnectionError): void => {
-    const now = Date.now();
-    if (now - this.lastReportAt < ERROR_REPORT_INTERVAL_MS) return;
-    this.lastReportAt = now;
-    console.warn(`[conveyor] ${error.message} (retrying)`);
-  };
-}
-
-function serialize(meta: object, subject: string): string {
-  try {
-    return stringifyCeleryJson(meta);
-  } catch (error) {
-    throw new SerializationError(subject, error instanceof Error ? error.message : String(error));
+    if (!this.closed) this.backgroundErrors.report(this.errors.translate(operation, error));
   }
 }
-
-/**
- * Why jsonb would refuse this JSON text, if it would: `JSON.stringify` writes U+0000 and lone
- * surrogates as `\u` escapes (an odd run of backslashes before the `u`), which jsonb rejects.
- * Checked before sending, so that such a row never fails the batch it would share.
- */
-function unstorableJson(document: string): string | undefined {
-  if (!document.includes('\\u')) return undefined;
-  const match = /(?<!\\)(?:\\\\)*\\u(0000|d[89a-f][0-9a-f]{2})/i.exec(document);
-  if (!match) return undefined;
-  return match[1] === '0000'
-    ? 'jsonb cannot hold U+0000 in a string'
-    : `jsonb cannot hold a lone surrogate (\\u${match[1]!.toLowerCase()}) in a string`;
-}
-
-/**
- * A failure caused by the statement's data rather than by the connection: data exceptions
- * (22: values jsonb refuses, payload too long), integrity (23), cardinality (21), serialization
- * and deadlock (40), program limits (54). A batch failing so is retried row by row.
- */
-function isDataError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^(21|22|23|40|54)/.test(code) && code.length === 5;
-}
-
-/** PostgreSQL's jsonb refuses some JSON that JavaScript writes: `\u0000`, lone surrogates. */
-function isUnstorableJson(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  const message = String((error as { message?: unknown } | null)?.message ?? '');
-  return code === '22P05' || (code === '22P02' && /json|unicode/i.test(message));
-}
-
-function positiveInteger(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new ConfigError(`${name} must be a positive integer (got ${String(value)})`);
-  }
-  return value;
-}
-
-function nonNegativeInteger(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 0) {
-    throw new ConfigError(`${name} must be an integer of 0 or more (got ${String(value)})`);
-  }
-  return value;
-}
-
-/** OIDs of PostgreSQL's json and jsonb types. */
-const JSON_OIDS = new Set([114, 3802]);
-
-/**
- * Type parsers that read json and jsonb as Celery's JSON (`parseCeleryJson`): an integer beyond
- * 2^53 comes back exact, as a BigInt, where pg's own JSON.parse would round it.
- */
-const CELERY_JSON_TYPES = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    JSON_OIDS.has(oid) && format !== 'binary'
-      ? parseCeleryJson
-      : pgTypes.getTypeParser(oid, format ?? 'text')) as CustomTypesConfig['getTypeParser'],
-};

@@ -1,4 +1,4 @@
-import { afterDelay, type ResultMeta } from '@conveyor/core';
+import { afterDelay, type ResultMeta } from '@conveyor/core/plugin';
 
 /** What the poller needs from the database: the ready metas among some task ids. */
 export type FetchReady = (taskIds: string[]) => Promise<Map<string, ResultMeta>>;

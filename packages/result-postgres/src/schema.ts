@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ConfigError } from '@conveyor/core';
+import { ConfigError } from '@conveyor/core/plugin';
 
 /**
  * Where the backend's tables live, and the DDL that creates them. The DDL is rendered here, from
@@ -121,4 +121,82 @@ CREATE INDEX IF NOT EXISTS ${q.groupTableIndex} ON ${q.groupTable} (updated_at);
 /** The whole schema, as shipped in `sql/schema.sql`. */
 export function renderSchemaSql(tables: ResultTables): string {
   return `CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(tables.schema)};\n\n${renderTablesSql(tables)}`;
+}
+
+/** The statements the backend runs on its tables, with their parameters in order. */
+export interface ResultStatements {
+  /** `$1` task id, `$2` status, `$3` meta JSON, `$4` expiry ms, `$5` NOTIFY channel (with notify). */
+  readonly store: string;
+  /** As `store`, with `$1`-`$3` arrays of one batch's rows. */
+  readonly storeMany: string;
+  /** `$1` task id, `$2` expiry ms. */
+  readonly get: string;
+  /** `$1` task ids, `$2` expiry ms. */
+  readonly getMany: string;
+  /** `$1` task ids, `$2` expiry ms: only rows in a final state. */
+  readonly poll: string;
+  /** `$1` task id. */
+  readonly forget: string;
+  /** `$1` group id, `$2` meta JSON. */
+  readonly storeGroup: string;
+  /** `$1` group id, `$2` expiry ms. */
+  readonly getGroup: string;
+  /** `$1` group id. */
+  readonly forgetGroup: string;
+}
+
+/** `updated_at` is recent enough for the row to count: `$n` is the expiry in ms, 0 = never. */
+const fresh = (n: number): string =>
+  `($${n}::double precision <= 0 OR updated_at >= now() - $${n}::double precision * interval '1 millisecond')`;
+
+/**
+ * The backend's statements for `tables`. With `notify`, stores of a final state also send a
+ * NOTIFY on the table's channel: one row with its task id as the payload, a batch with JSON
+ * arrays of task ids cut to fit the payload limit (`notifyPayloadBudget` bytes each).
+ */
+export function renderStatements(
+  tables: ResultTables,
+  notify: boolean,
+  notifyPayloadBudget: number,
+): ResultStatements {
+  const q = qualify(tables);
+  const upsert = (
+    rows: string,
+  ): string => `INSERT INTO ${q.table} AS r (task_id, status, meta, updated_at)
+      SELECT i.task_id, i.status, i.meta::jsonb, now() FROM ${rows}
+      ON CONFLICT (task_id) DO UPDATE
+        SET status = EXCLUDED.status, meta = EXCLUDED.meta, updated_at = EXCLUDED.updated_at
+        -- A final state is kept (a redelivered task's late STARTED must not hide it), unless the
+        -- row has expired and only waits for the sweeper.
+        WHERE r.status NOT IN ${READY_STATUSES_SQL}
+           OR ($4::double precision > 0
+               AND r.updated_at < now() - $4::double precision * interval '1 millisecond')`;
+  const one = upsert(`(SELECT $1::text, $2::text, $3::text) AS i(task_id, status, meta)`);
+  const many = upsert(`unnest($1::text[], $2::text[], $3::text[]) AS i(task_id, status, meta)`);
+  return {
+    store: notify
+      ? `WITH stored AS (${one} RETURNING r.task_id, r.status)
+           SELECT pg_notify($5, task_id) FROM stored WHERE status IN ${READY_STATUSES_SQL}`
+      : one,
+    storeMany: notify
+      ? `WITH stored AS (${many} RETURNING r.task_id, r.status),
+           ready AS (
+             SELECT task_id,
+                    sum(octet_length(to_json(task_id)::text) + 2) OVER (ORDER BY task_id) AS upto
+               FROM stored WHERE status IN ${READY_STATUSES_SQL})
+           SELECT pg_notify($5, json_agg(task_id)::text) FROM ready
+            GROUP BY (upto - 1) / ${notifyPayloadBudget}`
+      : many,
+    get: `SELECT meta FROM ${q.table} WHERE task_id = $1 AND ${fresh(2)}`,
+    getMany: `SELECT task_id, meta FROM ${q.table}
+                 WHERE task_id IN (SELECT unnest($1::text[])) AND ${fresh(2)}`,
+    poll: `SELECT task_id, meta FROM ${q.table}
+              WHERE task_id = ANY($1::text[]) AND status IN ${READY_STATUSES_SQL} AND ${fresh(2)}`,
+    forget: `DELETE FROM ${q.table} WHERE task_id = $1`,
+    storeGroup: `INSERT INTO ${q.groupTable} AS g (group_id, meta, updated_at)
+        VALUES ($1, $2::jsonb, now())
+        ON CONFLICT (group_id) DO UPDATE SET meta = EXCLUDED.meta, updated_at = EXCLUDED.updated_at`,
+    getGroup: `SELECT meta FROM ${q.groupTable} WHERE group_id = $1 AND ${fresh(2)}`,
+    forgetGroup: `DELETE FROM ${q.groupTable} WHERE group_id = $1`,
+  };
 }

@@ -15,10 +15,18 @@ export interface StoreBatcherOptions {
   /** Most statements running at once; requests arriving meanwhile wait and form the next batch. */
   maxInFlight: number;
   /**
-   * Writes a batch (task ids distinct within it, and from every other batch in flight) and
-   * settles each of its requests. Should not reject; if it does, every request is rejected.
+   * Writes the rows of a batch in one statement (task ids distinct within it, and from every
+   * other batch in flight, sorted by task id). Rejects with the statement's failure.
    */
-  execute: (batch: StoreRequest[]) => Promise<void>;
+  writeMany(batch: readonly StoreRequest[]): Promise<unknown>;
+  /** Writes one row on its own. */
+  writeOne(request: StoreRequest): Promise<unknown>;
+  /**
+   * Whether a failure of {@link writeMany} came from some row's data (a value the column
+   * refuses, a deadlock) rather than from the connection: the rows are then written one by
+   * one, so that only the bad one fails.
+   */
+  isRowError(error: unknown): boolean;
 }
 
 /**
@@ -41,6 +49,13 @@ export class StoreBatcher {
 
   constructor(private readonly options: StoreBatcherOptions) {}
 
+  /** Writes one row; resolves once committed (it leaves with the others of this tick). */
+  store(taskId: string, status: string, document: string): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.add({ taskId, status, document, resolve, reject }),
+    );
+  }
+
   /** Queues one write; it leaves with the others of this tick. */
   add(request: StoreRequest): void {
     this.queue.push(request);
@@ -53,7 +68,7 @@ export class StoreBatcher {
   }
 
   /** Requests not yet sent: each is rejected with `error`, e.g. after a batch met an outage. */
-  rejectQueued(error: unknown): void {
+  private rejectQueued(error: unknown): void {
     const queued = this.queue;
     this.queue = [];
     for (const request of queued) request.reject(error);
@@ -73,8 +88,7 @@ export class StoreBatcher {
       if (batch.length === 0) break; // the oldest request's id is being written: wait for it
       this.inFlight += 1;
       for (const request of batch) this.inFlightIds.add(request.taskId);
-      void this.options
-        .execute(batch)
+      void this.execute(batch)
         .catch((error: unknown) => {
           for (const request of batch) request.reject(error);
         })
@@ -84,6 +98,37 @@ export class StoreBatcher {
           this.pump();
           this.notifyIfDrained();
         });
+    }
+  }
+
+  /** Writes a batch in one statement; on a failure due to its data, row by row. */
+  private async execute(batch: StoreRequest[]): Promise<void> {
+    if (batch.length === 1) return this.writeAlone(batch[0]!);
+    // One order for every batch: concurrent batches from several processes that share ids (a
+    // redelivered task) lock their rows in the same order instead of deadlocking.
+    batch.sort((a, b) => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : 0));
+    try {
+      await this.options.writeMany(batch);
+    } catch (error) {
+      if (this.options.isRowError(error)) {
+        await Promise.all(batch.map((request) => this.writeAlone(request)));
+        return;
+      }
+      // The database is unreachable or not answering: the rows queued behind this batch
+      // would only wait for the same failure, so they fail now too (the caller retries).
+      for (const request of batch) request.reject(error);
+      this.rejectQueued(error);
+      return;
+    }
+    for (const request of batch) request.resolve();
+  }
+
+  private async writeAlone(request: StoreRequest): Promise<void> {
+    try {
+      await this.options.writeOne(request);
+      request.resolve();
+    } catch (error) {
+      request.reject(error);
     }
   }
 

@@ -6,9 +6,9 @@ import { PostgresResultBackend, type PostgresResultBackendOptions } from '../src
 import { taskIdsOfPayload } from '../src/notification-listener';
 import { notifyChannel } from '../src/schema';
 import { DATABASE_URL } from '../../../test/support/services';
-import { dropSchema, makeBackend, sql, state, success, uniqueSchema } from './helpers';
+import { makeBackend, sql, state, success, useSchema } from '../../../test/support/postgres';
 
-const schema = uniqueSchema();
+const schema = useSchema();
 
 /** A pool that records the row count of every store statement it runs, in order. */
 function storeCountingPool(): { pool: Pool; statements: number[] } {
@@ -56,7 +56,6 @@ beforeAll(async () => {
   await setup.connect();
   await setup.close();
 });
-afterAll(() => dropSchema(schema));
 
 describe('batched stores', () => {
   it('writes 1,000 concurrent stores in a few multi-row statements and resolves each', async () => {

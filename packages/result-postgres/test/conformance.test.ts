@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { SerializationError, type ResultMeta } from '@conveyor/core';
 import { describeBackendConformance } from '@conveyor/core/testing';
-import { dropSchema, makeBackend, sql, state, success, uniqueSchema } from './helpers';
+import {
+  dropSchema,
+  makeBackend,
+  sql,
+  state,
+  success,
+  uniqueSchema,
+} from '../../../test/support/postgres';
 
 const schema = uniqueSchema();
 

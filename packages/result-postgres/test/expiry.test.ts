@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { waitFor } from '@conveyor/core/testing';
-import { dropSchema, makeBackend, sql, success, uniqueSchema } from './helpers';
+import { makeBackend, sql, success, useSchema } from '../../../test/support/postgres';
 
-const schema = uniqueSchema();
+const schema = useSchema();
 const results = `"${schema}".conveyor_task_results`;
 const groups = `"${schema}".conveyor_group_results`;
 
-afterAll(() => dropSchema(schema));
 beforeEach(async () => {
   const b = makeBackend(schema);
   await b.connect();

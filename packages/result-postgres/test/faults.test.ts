@@ -4,9 +4,9 @@ import { ConnectionError } from '@conveyor/core';
 import { sleep, waitFor } from '@conveyor/core/testing';
 import { DATABASE_URL } from '../../../test/support/services';
 import { TcpProxy } from '../../../test/support/tcp-proxy';
-import { dropSchema, makeBackend, sql, state, success, uniqueSchema } from './helpers';
+import { makeBackend, sql, state, success, useSchema } from '../../../test/support/postgres';
 
-const schema = uniqueSchema();
+const schema = useSchema();
 const PASSWORD = 'never-print-this-9f2c';
 const target = new URL(DATABASE_URL);
 let proxy: TcpProxy;
@@ -15,8 +15,8 @@ let proxy: TcpProxy;
 /** A backend through the proxy whose connects and queries give up after a second. */
 function shortTimeoutBackend(): ReturnType<typeof makeBackend> {
   return makeBackend(schema, {
-    connectionString: proxiedUrl(),
-    connectionTimeoutMs: 1_000,
+    url: proxiedUrl(),
+    connectTimeoutMs: 1_000,
     statementTimeoutMs: 1_000,
   });
 }
@@ -38,12 +38,11 @@ beforeEach(async () => {
   await proxy.start();
 });
 afterEach(() => proxy.stop());
-afterAll(() => dropSchema(schema));
 
 describe('a connection killed by the server', () => {
   it('still resolves waiters after pg_terminate_backend kills every connection of the backend', async () => {
     const applicationName = `conveyor-test-${randomUUID().slice(0, 8)}`;
-    const waiter = makeBackend(schema, { applicationName });
+    const waiter = makeBackend(schema, { connectionName: applicationName });
     const writer = makeBackend(schema);
     try {
       const ids = Array.from({ length: 20 }, () => randomUUID());
@@ -81,7 +80,7 @@ describe('a connection killed by the server', () => {
 
 describe('a connection cut or refused on the network', () => {
   it('stores again after every open connection was cut (the pool reconnects)', async () => {
-    const b = makeBackend(schema, { connectionString: proxiedUrl() });
+    const b = makeBackend(schema, { url: proxiedUrl() });
     try {
       await b.store(state(randomUUID(), 'STARTED'));
       const connectionsBefore = proxy.connections;
@@ -99,7 +98,7 @@ describe('a connection cut or refused on the network', () => {
     // A client checked out of the pool (the sweeper's advisory-lock session, the schema check)
     // reports a lost connection as an 'error' event; unheard, that event would be thrown and
     // end the process (and Jest's run of this file).
-    const b = makeBackend(schema, { connectionString: proxiedUrl(), connectionTimeoutMs: 1_000 });
+    const b = makeBackend(schema, { url: proxiedUrl(), connectTimeoutMs: 1_000 });
     // Sweeps attempted (under cuts this fast, on a loaded machine, none may complete).
     let sweeps = 0;
     let cutting = true;
@@ -115,7 +114,7 @@ describe('a connection cut or refused on the network', () => {
       const checking = (async () => {
         while (cutting) {
           // A new backend checks the schema on its first operation, on a checked-out client.
-          const fresh = makeBackend(schema, { connectionString: proxiedUrl() });
+          const fresh = makeBackend(schema, { url: proxiedUrl() });
           await fresh.get(randomUUID()).catch(() => undefined);
           await fresh.close().catch(() => undefined);
         }
@@ -198,7 +197,7 @@ describe('a connection cut or refused on the network', () => {
     }
   });
 
-  it('rejects store with a ConnectionError after connectionTimeoutMs when the server never answers', async () => {
+  it('rejects store with a ConnectionError after connectTimeoutMs when the server never answers', async () => {
     // Accepts TCP connections and says nothing: the case a refused connection does not cover.
     const sockets = new Set<Socket>();
     const silent: Server = createServer((socket) => {
@@ -211,7 +210,7 @@ describe('a connection cut or refused on the network', () => {
     url.port = String((silent.address() as AddressInfo).port);
     url.password = PASSWORD;
     url.username = url.username || 'postgres';
-    const b = makeBackend(schema, { connectionString: url.toString(), connectionTimeoutMs: 500 });
+    const b = makeBackend(schema, { url: url.toString(), connectTimeoutMs: 500 });
     try {
       const started = Date.now();
       const error = await b.store(success(randomUUID(), 'x')).then(
@@ -231,8 +230,8 @@ describe('a connection cut or refused on the network', () => {
   it('times waits out during an outage and resolves the others once it ends', async () => {
     const reported: ConnectionError[] = [];
     const waiter = makeBackend(schema, {
-      connectionString: proxiedUrl(),
-      connectionTimeoutMs: 1_000,
+      url: proxiedUrl(),
+      connectTimeoutMs: 1_000,
       statementTimeoutMs: 1_000,
       maxPollIntervalMs: 200,
       onError: (error) => reported.push(error),
@@ -270,7 +269,7 @@ describe('a connection cut or refused on the network', () => {
   });
 
   it('wakes a waiter through polling when the LISTEN connection is down', async () => {
-    const waiter = makeBackend(schema, { connectionString: proxiedUrl(), maxPollIntervalMs: 100 });
+    const waiter = makeBackend(schema, { url: proxiedUrl(), maxPollIntervalMs: 100 });
     const writer = makeBackend(schema);
     try {
       const id = randomUUID();

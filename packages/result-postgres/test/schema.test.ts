@@ -6,7 +6,13 @@ import { Pool } from 'pg';
 import { PostgresResultBackend } from '../src';
 import { renderSchemaSql } from '../src/schema';
 import { DATABASE_URL } from '../../../test/support/services';
-import { dropSchema, makeBackend, sql, success, uniqueSchema } from './helpers';
+import {
+  dropSchema,
+  makeBackend,
+  sql,
+  success,
+  uniqueSchema,
+} from '../../../test/support/postgres';
 
 const schemas: string[] = [];
 function newSchema(): string {
@@ -153,22 +159,20 @@ describe('custom names', () => {
     ['groupTable', { groupTable: 'dotted.name' }],
     ['groupTable', { table: 'same', groupTable: 'same' }],
   ])('rejects an invalid %s with a ConfigError: %j', (_option, names) => {
-    expect(() => new PostgresResultBackend({ connectionString: DATABASE_URL, ...names })).toThrow(
-      ConfigError,
-    );
+    expect(() => new PostgresResultBackend({ url: DATABASE_URL, ...names })).toThrow(ConfigError);
   });
 });
 
 describe('configuration', () => {
   it.each([
-    ['neither connectionString nor pool', {}],
-    ['both connectionString and pool', { connectionString: DATABASE_URL, pool: new Pool() }],
+    ['neither url nor pool', {}],
+    ['both url and pool', { url: DATABASE_URL, pool: new Pool() }],
     ['maxConnections with a pool', { pool: new Pool(), maxConnections: 3 }],
-    ['a zero statement timeout', { connectionString: DATABASE_URL, statementTimeoutMs: 0 }],
-    ['a negative expiry', { connectionString: DATABASE_URL, resultExpiresMs: -1 }],
+    ['a zero statement timeout', { url: DATABASE_URL, statementTimeoutMs: 0 }],
+    ['a negative expiry', { url: DATABASE_URL, resultExpiresMs: -1 }],
     [
       'a poll ceiling below the floor',
-      { connectionString: DATABASE_URL, minPollIntervalMs: 50, maxPollIntervalMs: 10 },
+      { url: DATABASE_URL, minPollIntervalMs: 50, maxPollIntervalMs: 10 },
     ],
   ])('rejects %s with a ConfigError', (_what, options) => {
     expect(() => new PostgresResultBackend(options)).toThrow(ConfigError);
@@ -190,19 +194,56 @@ describe('configuration', () => {
     }
   });
 
-  it('ends a given pool on close when endPool is set', async () => {
-    const schema = newSchema();
-    const pool = new Pool({ connectionString: DATABASE_URL, max: 2 });
-    const b = new PostgresResultBackend({ pool, schema, endPool: true });
-    await b.connect();
-    await b.close();
-    expect(pool.ended).toBe(true);
+  it.each([['closeClient'], ['endPool (its deprecated old name)']])(
+    'ends a given pool on close when %s is set',
+    async (option) => {
+      const schema = newSchema();
+      const pool = new Pool({ connectionString: DATABASE_URL, max: 2 });
+      const b = new PostgresResultBackend(
+        option === 'closeClient'
+          ? { pool, schema, closeClient: true }
+          : { pool, schema, endPool: true },
+      );
+      await b.connect();
+      await b.close();
+      expect(pool.ended).toBe(true);
+    },
+  );
+
+  it('accepts the old option names, with a deprecation warning for each', async () => {
+    const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    const name = `conveyor-test-${randomUUID().slice(0, 8)}`;
+    const b = new PostgresResultBackend({
+      connectionString: DATABASE_URL,
+      connectionTimeoutMs: 2_000,
+      applicationName: name,
+      schema: newSchema(),
+      onError: () => undefined,
+    });
+    try {
+      await b.connect();
+      const rows = await sql(`SELECT 1 FROM pg_stat_activity WHERE application_name = $1`, [name]);
+      expect(rows.length).toBeGreaterThan(0);
+      const warnings = emitWarning.mock.calls.map(([message]) => String(message)).join('\n');
+      expect(warnings).toMatch(/`connectionString`.*`url`/);
+      expect(warnings).toMatch(/`connectionTimeoutMs`.*`connectTimeoutMs`/);
+      expect(warnings).toMatch(/`applicationName`.*`connectionName`/);
+    } finally {
+      emitWarning.mockRestore();
+      await b.close();
+    }
+  });
+
+  it('refuses an option given under both its names', () => {
+    expect(
+      () => new PostgresResultBackend({ url: DATABASE_URL, connectionString: DATABASE_URL }),
+    ).toThrow(ConfigError);
   });
 
   it('names its connections with application_name', async () => {
     const schema = newSchema();
     const name = `conveyor-test-${randomUUID().slice(0, 8)}`;
-    const b = makeBackend(schema, { applicationName: name });
+    const b = makeBackend(schema, { connectionName: name });
     try {
       await b.connect();
       const rows = await sql(`SELECT 1 FROM pg_stat_activity WHERE application_name = $1`, [name]);

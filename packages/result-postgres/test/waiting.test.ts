@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { sleep } from '@conveyor/core/testing';
+import { sleep, waitFor } from '@conveyor/core/testing';
 import { Pool, type QueryConfig, type QueryResult } from 'pg';
 import { PostgresResultBackend } from '../src';
 import { DATABASE_URL } from '../../../test/support/services';
-import { dropSchema, makeBackend, sql, state, success, uniqueSchema } from './helpers';
+import { makeBackend, sql, state, success, useSchema } from '../../../test/support/postgres';
 
-const schema = uniqueSchema();
+const schema = useSchema();
 
 /** One poll query: the ids it asked for, and when it started and ended (ms since the epoch). */
 interface Poll {
@@ -42,7 +42,22 @@ function countingPool(): {
   return { pool, polls, maxConcurrentPolls: () => maxRunning };
 }
 
-afterAll(() => dropSchema(schema));
+/**
+ * Waits until the poller has backed off: two successive polls at least `gapMs` apart (from the
+ * end of one to the start of the next). Each gap doubles the one before, so the next poll is at
+ * least another `gapMs` away (or `maxPollIntervalMs`, once reached).
+ */
+async function backedOff(polls: Poll[], gapMs: number): Promise<void> {
+  await waitFor(
+    () =>
+      polls.some((poll, i) => {
+        const previous = polls[i - 1]?.endedAt;
+        return previous !== undefined && poll.startedAt - previous >= gapMs;
+      }),
+    `polls ${gapMs} ms apart`,
+    20_000,
+  );
+}
 
 describe('waiting for results', () => {
   it('serves 10,000 concurrent waits with one poll query per tick, and resolves them all', async () => {
@@ -53,7 +68,7 @@ describe('waiting for results', () => {
       await waiter.connect();
       const ids = Array.from({ length: 10_000 }, () => randomUUID());
       const waits = ids.map((id) => waiter.waitForReady(id, 25_000));
-      await sleep(300);
+      await waitFor(() => polls.filter((poll) => poll.endedAt).length >= 3, 'three polls');
 
       // Every poll so far asked for all 10,000 ids in one query, never two queries at a time.
       expect(polls.length).toBeGreaterThan(0);
@@ -120,7 +135,7 @@ describe('waiting for results', () => {
     const writer = makeBackend(schema);
     try {
       const quiet = waiter.waitForReady(randomUUID(), 8_000);
-      await sleep(1_000); // the poller has backed off to seconds between polls by now
+      await backedOff(polls, 600); // the next poll is over a second away
       const id = randomUUID();
       await writer.store(success(id, 'ready before the wait'));
       const before = polls.length;
@@ -137,18 +152,26 @@ describe('waiting for results', () => {
   });
 
   it('delivers results by polling alone when NOTIFY is off', async () => {
-    const waiter = makeBackend(schema, { notify: false });
+    const { pool, polls } = countingPool();
+    const waiter = new PostgresResultBackend({
+      pool,
+      schema,
+      notify: false,
+      onError: () => undefined,
+    });
     const writer = makeBackend(schema, { notify: false });
     try {
       const id = randomUUID();
       const waiting = waiter.waitForReady(id, 10_000);
-      await sleep(200);
+      // Stored once the wait is being polled, so only a later poll can find it.
+      await waitFor(() => polls.some((poll) => poll.endedAt), 'a poll');
       await writer.store(state(id, 'STARTED'));
       await writer.store(success(id, 'polled'));
       await expect(waiting).resolves.toEqual(success(id, 'polled'));
     } finally {
       await waiter.close();
       await writer.close();
+      await pool.end();
     }
   });
 
@@ -167,7 +190,7 @@ describe('waiting for results', () => {
       const other = randomUUID();
       const waiting = waiter.waitForReady(id, 25_000);
       const otherWait = waiter.waitForReady(other, 25_000);
-      await sleep(1_500); // backed off: the next scheduled poll is seconds away
+      await backedOff(polls, 600); // the next scheduled poll is over a second away
       const before = polls.length;
       await writer.store(success(id, 'notified'));
       await expect(waiting).resolves.toEqual(success(id, 'notified'));
@@ -199,7 +222,7 @@ describe('waiting for results', () => {
       const never = randomUUID();
       const waits = ids.map((id) => waiter.waitForReady(id, 20_000));
       const neverWait = waiter.waitForReady(never, 20_000);
-      await sleep(1_600); // backed off: the next full poll is about a second away
+      await backedOff(polls, 600); // the next full poll is over a second away
       const before = polls.length;
       await Promise.all(ids.map((id, i) => writer.store(success(id, i))));
       const results = await Promise.all(waits);
@@ -276,7 +299,7 @@ describe('waiting for results', () => {
       await silent.connect();
       const ids = Array.from({ length: 50 }, () => randomUUID());
       const waits = ids.map((id) => waiter.waitForReady(id, 20_000));
-      await sleep(1_000); // backed off to the ceiling
+      await backedOff(polls, 250); // backed off to the ceiling
       const before = polls.length;
       await Promise.all(ids.slice(0, 10).map((id, i) => silent.store(success(id, i))));
       const found = await Promise.all(waits.slice(0, 10));

@@ -1,3 +1,4 @@
+import type { BackgroundErrorHandler } from '@conveyor/core/plugin';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 
 /** Options of {@link RedisResultBackend}. Give either `url` or `client`, not both. */
@@ -21,6 +22,20 @@ export interface RedisResultBackendOptions {
    * @defaultValue false
    */
   closeClient?: boolean;
+  /**
+   * How long opening a connection made from `url` may take (ioredis' `connectTimeout`, which a
+   * `redisOptions.connectTimeout` overrides). Ignored when `client` is given.
+   * @defaultValue 10_000 (ioredis' default)
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Called with failures between calls that no caller's promise carries: a lost or refused
+   * connection (ioredis reconnects by itself), a failed read while results are awaited. A
+   * `ConnectionError` without credentials in its message. A worker also reports them as its
+   * `worker-error` event.
+   * @defaultValue a `console.warn`, at most once every ten seconds
+   */
+  onError?: BackgroundErrorHandler;
   /**
    * Further ioredis options for connections made from `url` (TLS certificates, `retryStrategy`,
    * `connectTimeout`, ...). Ignored when `client` is given.

@@ -1,16 +1,20 @@
 import { Cluster, Redis } from 'ioredis';
 import {
+  BackgroundErrors,
+  bounded,
   coalesceWrites,
-  ConfigError,
   ConnectionError,
+  OptionChecker,
+  Redactor,
+  redactUrl,
+  type BackgroundErrorHandler,
   isReadyState,
   parseCeleryJson,
   stringifyCeleryJson,
   type GroupMeta,
   type ResultBackend,
   type ResultMeta,
-} from '@conveyor/core';
-import { bounded } from './bounded';
+} from '@conveyor/core/plugin';
 import {
   DEFAULT_COMMAND_TIMEOUT_MS,
   DEFAULT_CONNECTION_NAME,
@@ -20,7 +24,6 @@ import {
   DEFAULT_URL,
   DEFAULT_WATCH_ON_SEND_MS,
 } from './defaults';
-import { redactUrl } from './redact-url';
 import type { RedisClient } from './redis-client';
 import type { RedisResultBackendOptions } from './redis-result-backend-options';
 import { ResultSubscriber } from './result-subscriber';
@@ -47,32 +50,46 @@ export class RedisResultBackend implements ResultBackend {
   private readonly target: string;
   /** The command connection's last error since it was last ready. */
   private lastError?: Error;
+  private readonly errors: BackgroundErrors;
+  private readonly onClientError: (error: Error) => void;
+  private readonly onClientReady: () => void;
   private closed = false;
 
   constructor(options: RedisResultBackendOptions = {}) {
-    this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
-    this.groupKeyPrefix = options.groupKeyPrefix ?? DEFAULT_GROUP_KEY_PREFIX;
-    this.expiresMs = nonNegative(
-      'resultExpiresMs',
-      options.resultExpiresMs ?? DEFAULT_RESULT_EXPIRES_MS,
+    this.keyPrefix = check.string('keyPrefix', options.keyPrefix ?? DEFAULT_KEY_PREFIX);
+    this.groupKeyPrefix = check.string(
+      'groupKeyPrefix',
+      options.groupKeyPrefix ?? DEFAULT_GROUP_KEY_PREFIX,
     );
-    this.timeoutMs = nonNegative(
-      'commandTimeoutMs',
-      options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
-    );
-    if (this.timeoutMs === 0) throw new ConfigError('commandTimeoutMs must be greater than 0');
+    const numbers = check.numbers(options, {
+      resultExpiresMs: { default: DEFAULT_RESULT_EXPIRES_MS, min: 0 },
+      commandTimeoutMs: { default: DEFAULT_COMMAND_TIMEOUT_MS, min: 1 },
+      watchOnSendMs: { default: DEFAULT_WATCH_ON_SEND_MS, min: 0 },
+    });
+    this.expiresMs = numbers.resultExpiresMs;
+    this.timeoutMs = numbers.commandTimeoutMs;
     if (this.keyPrefix === this.groupKeyPrefix) {
-      throw new ConfigError(
-        'keyPrefix and groupKeyPrefix must differ, or groups would overwrite results',
-      );
+      check.fail('keyPrefix and groupKeyPrefix must differ, or groups would overwrite results');
     }
-    const baseName = options.connectionName ?? DEFAULT_CONNECTION_NAME;
-    if (!/^[^\s]+$/.test(baseName))
-      throw new ConfigError('connectionName must be non-empty and have no spaces');
+    const baseName = check.string(
+      'connectionName',
+      options.connectionName ?? DEFAULT_CONNECTION_NAME,
+      { pattern: { test: /^[^\s]+$/, description: 'non-empty, without spaces' } },
+    );
     this.subscriberName = `${baseName}-sub:${process.pid}`;
+    const connectTimeoutMs =
+      options.connectTimeoutMs === undefined
+        ? undefined
+        : check.number('connectTimeoutMs', options.connectTimeoutMs, { min: 1 });
+    const redactor = new Redactor([options.url]);
+    this.errors = new BackgroundErrors('redis', options.onError);
+    const report = (error: unknown): void =>
+      this.errors.report(
+        new ConnectionError(`redis: ${redactor.redact(messageOf(error))}`, { cause: error }),
+      );
 
     if (options.client && options.url !== undefined) {
-      throw new ConfigError('give RedisResultBackend either `url` or `client`, not both');
+      check.fail('give either `url` or `client`, not both');
     }
     if (options.client) {
       this.client = options.client;
@@ -82,20 +99,24 @@ export class RedisResultBackend implements ResultBackend {
       checkUrl(url);
       // Lazy: building the app (at import time, in tests) must not open connections.
       this.client = new Redis(url, {
+        ...(connectTimeoutMs === undefined ? {} : { connectTimeout: connectTimeoutMs }),
         ...options.redisOptions,
         lazyConnect: true,
         connectionName: `${baseName}:${process.pid}`,
       });
-      // ioredis reconnects on its own; failures reach callers as rejected operations, and the
-      // last one is named when they time out.
-      this.client.on('error', (error: Error) => {
-        this.lastError = error;
-      });
-      this.client.on('ready', () => {
-        this.lastError = undefined;
-      });
       this.ownsClient = true;
     }
+    // ioredis reconnects on its own; failures reach callers as rejected operations (the last one
+    // named when they time out), and what happens between calls reaches the error hook.
+    this.onClientError = (error: Error) => {
+      this.lastError = error;
+      report(error);
+    };
+    this.onClientReady = () => {
+      this.lastError = undefined;
+    };
+    this.client.on('error', this.onClientError);
+    this.client.on('ready', this.onClientReady);
 
     this.target = targetOf(this.client, options.url ?? (options.client ? undefined : DEFAULT_URL));
     this.subscriber = new ResultSubscriber({
@@ -103,10 +124,20 @@ export class RedisResultBackend implements ResultBackend {
       readMany: (keys) =>
         this.run(`read of ${keys.length} results`, () => readKeys(this.client, keys)),
       channelPrefix: channelPrefixOf(this.client),
-      watchMs: nonNegative('watchOnSendMs', options.watchOnSendMs ?? DEFAULT_WATCH_ON_SEND_MS),
+      watchMs: numbers.watchOnSendMs,
       afterSubscribe: (keys) => this.afterSubscribe(keys),
       target: this.target,
+      onError: report,
     });
+  }
+
+  /**
+   * Adds a listener for the failures this backend meets in the background, besides its `onError`
+   * option: how a worker running on it reports them as its `worker-error` event. Returns a
+   * function that removes the listener.
+   */
+  onBackgroundError(listener: BackgroundErrorHandler): () => void {
+    return this.errors.listen(listener);
   }
 
   async connect(): Promise<void> {
@@ -205,6 +236,10 @@ export class RedisResultBackend implements ResultBackend {
     if (this.closed) return;
     this.closed = true;
     const problems = [this.subscriber.close()];
+    if (!this.ownsClient) {
+      this.client.off('error', this.onClientError);
+      this.client.off('ready', this.onClientReady);
+    }
     if (this.ownsClient)
       problems.push(await closeClient(this.client, this.timeoutMs, this.lastError));
     const found = problems.filter((p): p is string => p !== undefined);
@@ -244,11 +279,19 @@ export class RedisResultBackend implements ResultBackend {
     if (this.closed)
       return Promise.reject(new ConnectionError(`redis: ${what} after the backend was closed`));
     coalesceCommands(this.client);
-    return bounded(operation(), this.timeoutMs, what, {
-      target: this.target,
-      lastError: () => this.lastError,
-    });
+    return bounded(
+      operation(),
+      this.timeoutMs,
+      `redis: ${this.target}: ${what}`,
+      () => this.lastError,
+    );
   }
+}
+
+const check: OptionChecker = new OptionChecker('RedisResultBackend');
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /**
@@ -338,21 +381,15 @@ function targetOf(client: RedisClient, url: string | undefined): string {
   return `redis://${host ?? '127.0.0.1'}:${port ?? 6379}/${db ?? 0}`;
 }
 
-function nonNegative(name: string, value: number): number {
-  if (!Number.isFinite(value) || value < 0)
-    throw new ConfigError(`${name} must be a finite number >= 0`);
-  return value;
-}
-
 function checkUrl(url: string): void {
   let protocol: string;
   try {
     protocol = new URL(url).protocol;
   } catch {
-    throw new ConfigError(`invalid Redis url ${redactUrl(url)}`);
+    check.fail(`invalid Redis url ${redactUrl(url)}`);
   }
   if (protocol !== 'redis:' && protocol !== 'rediss:') {
-    throw new ConfigError(`Redis url must start with redis:// or rediss://, got ${redactUrl(url)}`);
+    check.fail(`the url must start with redis:// or rediss://, got ${redactUrl(url)}`);
   }
 }
 

@@ -4,7 +4,7 @@ import {
   isReadyState,
   parseCeleryJson,
   type ResultMeta,
-} from '@conveyor/core';
+} from '@conveyor/core/plugin';
 import { Cluster } from 'ioredis';
 import {
   MAX_WATCHED,
@@ -29,6 +29,8 @@ export interface ResultSubscriberDeps {
   watchMs: number;
   /** Called after SUBSCRIBE is acknowledged and before the keys are read (a test seam). */
   afterSubscribe(keys: string[]): Promise<void>;
+  /** Told of failures waiters cannot see (the connection's errors, a failed read). */
+  onError(error: unknown): void;
   /** The server, credentials masked (`redis://user:***@host:6379`), for error messages. */
   target: string;
 }
@@ -200,9 +202,11 @@ export class ResultSubscriber {
     connection.on('message', (channel: string, message: string) => this.deliver(channel, message));
     connection.on('close', () => this.onClose());
     connection.on('ready', () => this.onReady());
-    // Connection errors are retried by ioredis; a wait that times out meanwhile names the last.
+    // Connection errors are retried by ioredis; a wait that times out meanwhile names the last,
+    // and the backend's error hook hears of each (without a listener an `error` event would throw).
     connection.on('error', (error: Error) => {
       this.lastError = error;
+      this.deps.onError(error);
     });
   }
 
@@ -313,7 +317,8 @@ export class ResultSubscriber {
     let values: Array<string | null>;
     try {
       values = await this.deps.readMany(keys);
-    } catch {
+    } catch (error) {
+      this.deps.onError(error);
       // The subscription is live, so later results arrive as messages; only one stored before
       // it could be missed, so the read is tried again while anyone still waits.
       if (!this.closed) setTimeout(() => void this.read(live), REREAD_DELAY_MS).unref();

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { RedisResultBackend } from '../src';
 import { REDIS_URL } from '../../../test/support/services';
-import { meta, RedisTestKit } from './redis-test-kit';
+import { meta, RedisTestKit } from '../../../test/support/redis-backend';
 import { celeryWireReference } from '../../../test/support/celery-reference';
 
 const reference = celeryWireReference();

@@ -4,7 +4,7 @@ import { waitFor } from '@conveyor/core/testing';
 import { Redis } from 'ioredis';
 import { RedisResultBackend } from '../src';
 import { REDIS_URL } from '../../../test/support/services';
-import { meta, RedisTestKit } from './redis-test-kit';
+import { meta, RedisTestKit } from '../../../test/support/redis-backend';
 
 function withDb(url: string, db: number): string {
   const parsed = new URL(url);
@@ -177,5 +177,25 @@ describe('configuration', () => {
     const error = await backend.store(meta(randomUUID(), 'SUCCESS', 1)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConnectionError);
     expect((error as Error).message).not.toContain('s3cret-pw');
+  });
+
+  it('tells onError of a Redis it cannot reach between calls, without the credentials', async () => {
+    const reported: Error[] = [];
+    const backend = kit.backend({
+      url: 'redis://someone:s3cret-pw@127.0.0.1:1/0',
+      redisOptions: { retryStrategy: () => null },
+      onError: (error) => reported.push(error),
+    });
+    const heard: Error[] = [];
+    backend.onBackgroundError((error) => heard.push(error));
+    // connect() rejects by itself; the connection's own error must reach the hook as well.
+    await backend.connect().catch(() => undefined);
+    await waitFor(() => reported.length > 0 && heard.length > 0, 'a background error');
+    expect(reported[0]).toBeInstanceOf(ConnectionError);
+    expect(reported[0]!.message).toMatch(/^redis: /);
+    for (const error of reported) {
+      expect(error.message).not.toContain('s3cret-pw');
+      expect(error.message).not.toContain('someone');
+    }
   });
 });

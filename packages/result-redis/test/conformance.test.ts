@@ -1,5 +1,5 @@
 import { describeBackendConformance } from '@conveyor/core/testing';
-import { RedisTestKit } from './redis-test-kit';
+import { RedisTestKit } from '../../../test/support/redis-backend';
 
 let kit: RedisTestKit;
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { meta, RedisTestKit } from './redis-test-kit';
+import { meta, RedisTestKit } from '../../../test/support/redis-backend';
 
 describe('result expiry', () => {
   let kit: RedisTestKit;

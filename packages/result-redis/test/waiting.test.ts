@@ -3,7 +3,7 @@ import type { ResultMeta } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
 import { RedisResultBackend, type RedisResultBackendOptions } from '../src';
 import { REDIS_URL } from '../../../test/support/services';
-import { meta, RedisTestKit } from './redis-test-kit';
+import { meta, RedisTestKit } from '../../../test/support/redis-backend';
 
 /** Runs `land` once, in the window between SUBSCRIBE being acknowledged and the key read. */
 class BackendWithLandingWindow extends RedisResultBackend {
@@ -111,7 +111,7 @@ describe('waiting for results', () => {
       await waitFor(
         async () => {
           const subs = await kit.clientsNamed(kit.subscriberName);
-          return subs.length === 1 && subs[0].sub === '10000';
+          return subs.length === 1 && subs[0]?.sub === '10000';
         },
         'one subscriber connection holding 10,000 channels',
         20_000,

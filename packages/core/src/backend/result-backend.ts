@@ -1,3 +1,4 @@
+import type { ConnectionError } from '../errors';
 import type { GroupMeta, ResultMeta } from '../protocol/result-meta';
 
 /**
@@ -60,10 +61,18 @@ export interface ResultBackend {
    */
   sweepExpired?(): Promise<unknown>;
   /**
-   * Where this store is, for logs and the worker's startup banner: its URL with any password
+   * Where this store is, for logs and the worker's startup banner: its URL with its password
    * masked (`amqp://guest:***@host:5672/`). Optional: without it the class name is shown.
    */
   describe?(): string;
+  /**
+   * Adds a listener for failures the backend meets in the background and recovers from by
+   * itself (a lost connection, failed polls or sweeps), as `ConnectionError`s without credentials; returns a function that removes
+   * it. Optional. A worker listens while it runs and reports them as its `worker-error` event.
+   * Plugins built on `@conveyor/core/plugin` implement it with `BackgroundErrors`, beside their
+   * `onError` option.
+   */
+  onBackgroundError?(listener: (error: ConnectionError) => void): () => void;
   /** Releases connections and ends every pending wait (they return undefined). */
   close(): Promise<void>;
 

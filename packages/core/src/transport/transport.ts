@@ -15,6 +15,8 @@
  * {@link TRANSPORT_CAPABILITIES}, and its conformance cases behind the same gate.
  */
 
+import type { ConnectionError } from '../errors';
+
 /** AMQP-style basic properties of a message. */
 export interface MessageProperties {
   contentType?: string;
@@ -158,10 +160,18 @@ export interface Transport {
     handler: (message: TransportMessage) => void,
   ): Promise<Consumer>;
   /**
-   * Where this broker is, for logs and the worker's startup banner: its URL with any password
+   * Where this broker is, for logs and the worker's startup banner: its URL with its password
    * masked (`amqp://guest:***@host:5672/`). Optional: without it the class name is shown.
    */
   describe?(): string;
+  /**
+   * Adds a listener for failures the transport meets in the background and recovers from by
+   * itself (lost connections and channels, reconnects), as `ConnectionError`s without credentials; returns a function that removes
+   * it. Optional. A worker listens while it runs and reports them as its `worker-error` event.
+   * Plugins built on `@conveyor/core/plugin` implement it with `BackgroundErrors`, beside their
+   * `onError` option.
+   */
+  onBackgroundError?(listener: (error: ConnectionError) => void): () => void;
   /**
    * Closes consumers and connections. Unsettled deliveries return to their queues, as they do
    * when a broker connection closes.

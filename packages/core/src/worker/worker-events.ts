@@ -46,6 +46,10 @@ export interface WorkerEvents {
   'message-rejected': [RejectedMessageEvent];
   /** Any message the worker dead-lettered: rejected unread, unknown, or out of retries. */
   'message-dead-lettered': [DeadLetterEvent];
-  /** Trouble the worker survived (a failed ack, a result it could not store); for logging. */
+  /**
+   * Trouble the worker survived (a failed ack, a result it could not store), and what its
+   * transport and result backend recovered from in the background (their `onBackgroundError`);
+   * for logging.
+   */
   'worker-error': [Error];
 }

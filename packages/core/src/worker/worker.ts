@@ -56,6 +56,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   private stopping?: Promise<number>;
   private removeSignalHandlers?: () => void;
+  private readonly backgroundListeners: Array<() => void> = [];
   private sweepTimer?: NodeJS.Timeout;
 
   constructor(
@@ -136,6 +137,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
           prefetch: this.prefetch,
         }),
       );
+    }
+    // What the transport and backend recover from by themselves is reported here too.
+    for (const part of [transport, this.host.backend]) {
+      const stop = part?.onBackgroundError?.((error) => this.warn(error));
+      if (stop) this.backgroundListeners.push(stop);
     }
     if (this.options.handleSignals ?? true) this.installSignalHandlers();
     this.scheduleExpirySweeps();
@@ -256,6 +262,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await this.settlements.idle();
     await this.runner.close();
     this.removeSignalHandlers?.();
+    for (const stop of this.backgroundListeners.splice(0)) stop();
     this.state = 'stopped';
     return code;
   }

@@ -1,12 +1,10 @@
 import {
   Conveyor,
-  decodeTaskMessage,
-  encodeTaskMessage,
   MessageDecodeError,
   MemoryTransport,
-  parseCeleryJson,
   type TransportMessage,
 } from '@conveyor/core';
+import { decodeTaskMessage, encodeTaskMessage, parseCeleryJson } from '@conveyor/core/plugin';
 import { Producer } from '../../src/producer/producer';
 import { celeryWireReference } from '../../../../test/support/celery-reference';
 

@@ -19,7 +19,7 @@ import { ThreadPool } from '../../src/worker/thread-pool';
 import { deadLetters, queued } from './fixtures';
 
 const root = join(__dirname, '../../../..');
-const cpuModule = join(root, 'test/worker-semantics/fixtures/cpu-tasks.js');
+const cpuModule = join(root, 'packages/core/testing/fixtures/cpu-tasks.js');
 
 let runs = 0;
 

@@ -1,13 +1,14 @@
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import {
   CONTROL_EXCHANGE,
-  Conveyor,
   encodeRevoke,
   type RevokeCommand,
   DEAD_LETTER_REASON_HEADER,
   deadLetterQueueName,
+} from '@conveyor/core/plugin';
+import {
+  Conveyor,
   Task,
   TaskFailedError,
   TaskRevokedError,
@@ -22,7 +23,7 @@ import {
   type Worker,
   type WorkerOptions,
 } from '@conveyor/core';
-import { sleep, waitFor } from '@conveyor/core/testing';
+import { sleep, waitFor } from './wait-for';
 
 /** What a transport/backend pair gives the worker-semantics suite. */
 export interface SemanticsFixture {
@@ -147,12 +148,18 @@ class SemanticsService {
   }
 }
 
+// Plain JavaScript that task threads load by path (as `appModule`), so it is required by path.
 const cpuModule = join(__dirname, 'fixtures/cpu-tasks.js');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { CpuService } = require(cpuModule) as { CpuService: new () => object };
 
 /**
  * Registers the production behaviours of the worker (retries, time limits, thread isolation,
- * rate limits, revokes, priorities, shutdown, events) against one transport and backend.
+ * rate limits, revokes, priorities, shutdown, events) against one transport and backend: what a
+ * transport and backend must support together for Conveyor's worker to keep its promises. Run it
+ * beside {@link describeTransportConformance} and {@link describeBackendConformance}.
+ *
+ * Task threads load `@conveyor/core` as Node resolves it (its built `dist`), so build it first.
  */
 export function describeWorkerSemantics(label: string, makeFixture: () => SemanticsFixture): void {
   describe(`Worker semantics: ${label}`, () => {
@@ -199,12 +206,7 @@ export function describeWorkerSemantics(label: string, makeFixture: () => Semant
 
     beforeAll(() => {
       fixture = makeFixture();
-      // Task threads load the compiled package.
-      execFileSync('npx', ['tsc', '-b', 'packages/core'], {
-        cwd: join(__dirname, '../..'),
-        stdio: 'inherit',
-      });
-    }, 120_000);
+    });
     beforeEach(() => {
       queue = `semantics-${randomUUID()}`;
       Object.assign(probe, {

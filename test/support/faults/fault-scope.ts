@@ -1,14 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { Client } from 'pg';
 import { AmqpTransport } from '@conveyor/amqp-transport';
 import { Conveyor, type ResultBackend } from '@conveyor/core';
 import { PostgresResultBackend } from '@conveyor/result-postgres';
 import { RedisResultBackend } from '@conveyor/result-redis';
-import { removeDelayNamespace, removeQueues } from '../../support/rabbitmq';
-import { deleteRedisKeys } from '../../support/redis';
-import { AMQP_URL, DATABASE_URL, REDIS_URL } from '../../support/services';
+import { removeDelayNamespace, removeQueues } from '../rabbitmq';
+import { dropSchema } from '../postgres';
+import { deleteRedisKeys } from '../redis';
+import { AMQP_URL, DATABASE_URL, REDIS_URL } from '../services';
+import { buildPackages } from './build';
 import { parseRuns, type RunRecord } from './ledger';
+import { killAllWorkers } from './worker-process';
 
 /** Where a worker or producer connects; each defaults to the real service (no proxy). */
 export interface Endpoints {
@@ -83,9 +85,9 @@ export class FaultScope {
   resultBackend(endpoints: Endpoints = {}, extra: { connectionName?: string } = {}): ResultBackend {
     if (this.backend === 'postgres') {
       return new PostgresResultBackend({
-        connectionString: endpoints.databaseUrl ?? DATABASE_URL,
+        url: endpoints.databaseUrl ?? DATABASE_URL,
         schema: this.pgSchema,
-        connectionTimeoutMs: 2_000,
+        connectTimeoutMs: 2_000,
         statementTimeoutMs: 3_000,
         onError: () => undefined,
       });
@@ -95,6 +97,7 @@ export class FaultScope {
       keyPrefix: `${this.redisPrefix}celery-task-meta-`,
       groupKeyPrefix: `${this.redisPrefix}celery-taskset-meta-`,
       commandTimeoutMs: 3_000,
+      onError: () => undefined,
       ...extra,
     });
   }
@@ -107,7 +110,7 @@ export class FaultScope {
         delayNamespace: this.delayNamespace,
         queueType: this.queueType,
         reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
-        logger: { warn: () => undefined },
+        onError: () => undefined,
       }),
       backend: backend ?? this.resultBackend(endpoints),
       defaultQueue: this.queue,
@@ -142,15 +145,23 @@ export class FaultScope {
   }
 }
 
-/** Drops a test schema and everything in it. */
-export async function dropSchema(schema: string): Promise<void> {
-  const client = new Client({ connectionString: DATABASE_URL });
-  await client.connect();
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  } finally {
-    await client.end();
-  }
+/**
+ * Registers what every fault case of a file shares: the packages built once before its cases,
+ * and after each case its worker processes killed and its {@link FaultScope} cleaned up (before
+ * any `afterEach` the file declares later, such as stopping a proxy the producers used). Returns
+ * the function a case opens its scope with.
+ */
+export function useFaultScopes(): (
+  ...args: ConstructorParameters<typeof FaultScope>
+) => FaultScope {
+  let scope: FaultScope | undefined;
+  beforeAll(() => buildPackages(), 120_000);
+  afterEach(async () => {
+    await killAllWorkers();
+    await scope?.cleanup();
+    scope = undefined;
+  });
+  return (...args) => (scope = new FaultScope(...args));
 }
 
 /** Closes an app, giving up (with a warning) after `ms` so one hang cannot stop the cleanup. */

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { ROOT } from './build';
 
-const RUNNER = join(__dirname, '../fixtures/run-worker.js');
+const RUNNER = join(__dirname, '../../faults/fixtures/run-worker.js');
 
 /** How a worker process ended. */
 export interface Exit {

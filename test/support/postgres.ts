@@ -2,8 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { ResultMeta, TaskState } from '@conveyor/core';
 import { metaOf, successMeta } from '@conveyor/core/testing';
 import { Client } from 'pg';
-import { PostgresResultBackend, type PostgresResultBackendOptions } from '../src';
-import { DATABASE_URL } from '../../../test/support/services';
+import {
+  PostgresResultBackend,
+  type PostgresResultBackendOptions,
+} from '../../packages/result-postgres/src';
+import { DATABASE_URL } from './services';
 
 /** A fresh schema name for one test file. */
 export function uniqueSchema(): string {
@@ -27,6 +30,13 @@ export async function sql<R extends Record<string, unknown> = Record<string, unk
   }
 }
 
+/** A schema of its own for this test file (see {@link uniqueSchema}), dropped after the file. */
+export function useSchema(): string {
+  const schema = uniqueSchema();
+  afterAll(() => dropSchema(schema));
+  return schema;
+}
+
 export async function dropSchema(schema: string): Promise<void> {
   await sql(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
 }
@@ -37,7 +47,7 @@ export function makeBackend(
   options: Partial<PostgresResultBackendOptions> = {},
 ): PostgresResultBackend {
   return new PostgresResultBackend({
-    connectionString: DATABASE_URL,
+    url: DATABASE_URL,
     schema,
     maxConnections: 4,
     onError: () => undefined,

@@ -1,5 +1,7 @@
 import { sleep } from '@conveyor/core/testing';
-import type { TcpProxy } from '../../support/tcp-proxy';
+import type { TcpProxy } from '../tcp-proxy';
+import type { FaultScope } from './fault-scope';
+import { returnedItsNumber, type CaseCounts, type Ledger } from './ledger';
 
 /** A loop that cuts every connection through a proxy at random intervals until stopped. */
 export class Cutter {
@@ -78,4 +80,23 @@ export async function cutWhile(
   );
   await collecting;
   return cuts;
+}
+
+/**
+ * The body most cut cases share: cuts `proxy` every `minMs`..`maxMs` while `ledger` collects
+ * every task's result (see {@link cutWhile}), then tallies the runs `scope` logged.
+ */
+export async function cutThroughCollection(
+  proxy: TcpProxy,
+  [minMs, maxMs]: [number, number],
+  ledger: Ledger,
+  scope: FaultScope,
+): Promise<{ cuts: number; counts: CaseCounts }> {
+  const cuts = await cutWhile(
+    proxy,
+    minMs,
+    maxMs,
+    ledger.collect(COLLECT_THROUGH_CUTS_MS, returnedItsNumber),
+  );
+  return { cuts, counts: ledger.tally(await scope.runs()) };
 }

@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { RedisResultBackend, type RedisResultBackendOptions } from '../src';
-import { REDIS_URL } from '../../../test/support/services';
+import {
+  RedisResultBackend,
+  type RedisResultBackendOptions,
+} from '../../packages/result-redis/src';
+import { REDIS_URL } from './services';
 
 /**
  * A test's own corner of the shared Redis: a uuid key prefix, backends using it, an admin
