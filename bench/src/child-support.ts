@@ -52,7 +52,7 @@ export class AckTarget {
   }
 }
 
-export function stats(acked: number): ChildMessage {
+export function stats(acked: number): Extract<ChildMessage, { type: 'stats' }> {
   const memory = process.memoryUsage();
   const cpu = process.cpuUsage();
   return {

@@ -5,6 +5,8 @@ import {
   type Consumer,
   type Delivery,
   type DeliveryHandler,
+  type ExchangeDeclaration,
+  type ExchangeQueueOptions,
   type PublishOptions,
   type QueueDeclaration,
   type ResultBackend,
@@ -68,6 +70,29 @@ export class AckCountingTransport implements Transport {
   }
   close(): Promise<void> {
     return this.inner.close();
+  }
+
+  // The exchanges and prefetch capabilities, for Celery events and remote control.
+  declareExchange(exchange: ExchangeDeclaration): Promise<void> {
+    return this.inner.declareExchange!(exchange);
+  }
+  publishToExchange(
+    exchange: string,
+    routingKey: string,
+    message: TransportMessage,
+  ): Promise<void> {
+    return this.inner.publishToExchange!(exchange, routingKey, message);
+  }
+  subscribeExchange(
+    exchange: string,
+    bindingKey: string,
+    handler: (message: TransportMessage) => void,
+    options?: ExchangeQueueOptions,
+  ): Promise<Consumer> {
+    return this.inner.subscribeExchange!(exchange, bindingKey, handler, options);
+  }
+  setPrefetch(consumer: Consumer, prefetch: number): Promise<void> {
+    return this.inner.setPrefetch!(consumer, prefetch);
   }
 
   private counted(delivery: Delivery): Delivery {

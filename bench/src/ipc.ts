@@ -10,6 +10,8 @@ export interface WorkerChildConfig extends Omit<BenchAppSettings, 'backend'> {
   backend: BackendKind;
   concurrency: number;
   prefetchMultiplier: number;
+  /** Send Celery task events (the `events` scenario). */
+  taskEvents?: boolean;
 }
 
 /** What a forked raw amqplib consumer does (passed the same way). */
@@ -56,7 +58,15 @@ export type ChildMessage =
   | { type: 'ready' }
   | { type: 'started' }
   /** `cpuMs`: user + system CPU time of the child so far. */
-  | { type: 'stats'; acked: number; rss: number; heapUsed: number; cpuMs: number }
+  | {
+      type: 'stats';
+      acked: number;
+      rss: number;
+      heapUsed: number;
+      cpuMs: number;
+      /** Celery events a worker sent and dropped. */
+      events?: { sent: number; dropped: number };
+    }
   | { type: 'reached'; acked: number }
   | { type: 'stopped' }
   /** The producer child sent all its tasks (each confirmed by the broker) in `ms`. */

@@ -10,6 +10,7 @@ import type {
   RawRedisResult,
   SplitResult,
   Throughput,
+  EventsResult,
 } from './scenarios/results';
 
 /** Everything a run measured; scenarios not run are absent. */
@@ -22,6 +23,7 @@ export interface BenchResults {
   backlog?: BacklogResult;
   split?: SplitResult;
   rawRedis?: RawRedisResult;
+  events?: EventsResult;
 }
 
 /** One target of the issue and whether this run met it. */
@@ -78,6 +80,20 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
           met: growth.every((g) => g < RSS_GROWTH_LIMIT_BYTES),
         }
       : { target: 'Worker RSS growth < 50 MB over the backlog', measured: 'not run', met: null },
+  );
+  const ev = r.events;
+  checks.push(
+    ev
+      ? {
+          target: 'Task events on (receiver bound) within 5% of events off (medians of 3 pairs)',
+          measured: pct(ev.medianOn / ev.medianOff),
+          met: ev.medianOn / ev.medianOff >= 0.95,
+        }
+      : {
+          target: 'Task events on (receiver bound) within 5% of events off (medians of 3 pairs)',
+          measured: 'not run',
+          met: null,
+        },
   );
   return checks;
 }
@@ -175,6 +191,15 @@ export function resultRows(r: BenchResults): string[][] {
         cpuText(t.cpu),
       ]);
     }
+  }
+  const ev = r.events;
+  if (ev) {
+    rows.push([
+      `Task events, no backend, ${ev.on[0]!.n.toLocaleString('en-US')} tasks: on with a receiver (workers sent ${ev.workerEvents.sent.toLocaleString('en-US')} events, dropped ${ev.workerEvents.dropped.toLocaleString('en-US')}; received ${ev.eventsReceived.toLocaleString('en-US')}) vs off, medians of ${ev.on.length} alternating pairs`,
+      `${rate(ev.medianOn)} (${ev.on.map((t) => rate(t.perSecond)).join(', ')})`,
+      `off: ${rate(ev.medianOff)} (${ev.off.map((t) => rate(t.perSecond)).join(', ')})`,
+      pct(ev.medianOn / ev.medianOff),
+    ]);
   }
   const m = r.memoryBackend;
   if (m) {

@@ -7,7 +7,7 @@
  * `--profile DIR` runs every forked child with `--cpu-prof` into DIR (run the bench itself with
  * `node --cpu-prof` to profile the producer too); `node bench/dist/profile-summary.js FILE`
  * summarises a profile.
- * Scenarios: ceiling, throughput, split, latency, memory, backlog, nagle. Throughput and latency also
+ * Scenarios: ceiling, throughput, split, latency, memory, backlog, nagle, events. Throughput and latency also
  * run the ceiling, which their ratios need.
  */
 import 'reflect-metadata';
@@ -22,6 +22,7 @@ import type { BenchContext, BenchSizes } from './context';
 import { RunNames } from './names';
 import { checkTargets, renderReport, type BenchResults } from './report';
 import { runBacklog } from './scenarios/backlog';
+import { runEvents } from './scenarios/events';
 import { conveyorTaskHeaders, RawCeiling, runNagle } from './scenarios/ceiling';
 import { runLatency, runThroughput } from './scenarios/conveyor-remote';
 import { runMemoryBackend } from './scenarios/memory-backend';
@@ -38,6 +39,7 @@ const SCENARIOS = [
   'memory',
   'backlog',
   'nagle',
+  'events',
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
@@ -197,6 +199,7 @@ async function main(): Promise<void> {
     if (options.only.has('memory')) results.memoryBackend = await runMemoryBackend(ctx);
     if (options.only.has('backlog')) results.backlog = await runBacklog(ctx);
     if (options.only.has('nagle')) results.nagle = await runNagle(ctx);
+    if (options.only.has('events')) results.events = await runEvents(ctx);
   } finally {
     await finish();
   }

@@ -15,6 +15,7 @@ async function main(): Promise<void> {
     concurrency: config.concurrency,
     prefetchMultiplier: config.prefetchMultiplier,
     handleSignals: false,
+    taskEvents: config.taskEvents ?? false,
     ...experiment().workerOptions,
   });
   let errors = 0;
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
         send({ type: 'started' });
         return;
       case 'stats':
-        send(stats(transport.acked));
+        send({ ...stats(transport.acked), events: worker.eventCounts });
         return;
       case 'notify-at':
         target.set(message.acked);

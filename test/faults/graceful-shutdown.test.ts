@@ -1,14 +1,24 @@
+import { hostname } from 'node:os';
+import type { Conveyor } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
 import { useFaultScopes } from '../support/faults/fault-scope';
 import { expectSound, Ledger, returnedItsNumber } from '../support/faults/ledger';
-import { WorkerProcess } from '../support/faults/worker-process';
+import { WorkerProcess, type Exit } from '../support/faults/worker-process';
 
 describe('faults: graceful shutdown under load with a second worker taking over', () => {
   const openScope = useFaultScopes();
 
-  it('SIGTERM while 600 tasks of 100 ms flow: the running ones finish, the prefetched go back, the second worker runs the rest; zero lost', async () => {
-    const scope = openScope('graceful');
-    const ledger = new Ledger('graceful shutdown (SIGTERM) under load, 600 tasks');
+  /**
+   * 600 tasks of 100 ms, and a first worker (20 × 4) that has run 150 of them: the load under
+   * which `stop` ends the first worker, before a second one starts.
+   */
+  async function stopUnderLoad(
+    label: string,
+    what: string,
+    stop: (first: WorkerProcess, producer: Conveyor) => Promise<Exit>,
+  ): Promise<void> {
+    const scope = openScope(label);
+    const ledger = new Ledger(`${what} under load, 600 tasks`);
     const producer = scope.producer();
     await Promise.all(
       Array.from({ length: 600 }, (_, n) => ledger.track(producer.send('faults.record', [n, 100]))),
@@ -17,13 +27,12 @@ describe('faults: graceful shutdown under load with a second worker taking over'
       scope.workerEnv({ concurrency: 20, prefetchMultiplier: 4, shutdownTimeoutMs: 10_000 }),
     );
     await waitFor(async () => (await scope.runCount()) >= 150, '150 runs on the first worker');
-    const stopping = first.terminate();
+    const stopping = stop(first, producer);
     const second = await WorkerProcess.start(
       scope.workerEnv({ concurrency: 20, prefetchMultiplier: 4 }),
     );
-    const exit = await stopping;
     // 0: every running task finished within the shutdown timeout.
-    expect(exit).toEqual({ code: 0, signal: null });
+    expect(await stopping).toEqual({ code: 0, signal: null });
 
     await ledger.collect(30_000, returnedItsNumber);
     const runs = await scope.runs();
@@ -33,6 +42,24 @@ describe('faults: graceful shutdown under load with a second worker taking over'
     expect(counts.duplicates).toBe(0);
     expect(runs.some((r) => r.pid === first.pid)).toBe(true);
     expect(runs.some((r) => r.pid === second.pid)).toBe(true);
+  }
+
+  it('SIGTERM while 600 tasks of 100 ms flow: the running ones finish, the prefetched go back, the second worker runs the rest; zero lost', async () => {
+    await stopUnderLoad('graceful', 'graceful shutdown (SIGTERM)', (first) => first.terminate());
+  }, 60_000);
+
+  it("Celery's shutdown command (celery.pidbox, addressed to the first worker) while 600 tasks of 100 ms flow: as SIGTERM, the second worker runs the rest; zero lost", async () => {
+    await stopUnderLoad('remote-shutdown', 'remote shutdown command', async (first, producer) => {
+      // Addressed by its default name, so no other test's worker on this broker hears it.
+      const name = `conveyor-${first.pid}@${hostname()}`;
+      const replies = await producer.control.shutdown({
+        destination: [name],
+        reply: true,
+        timeoutMs: 5_000,
+      });
+      expect(replies).toEqual([{ [name]: { ok: 'shutting down' } }]);
+      return first.exited;
+    });
   }, 60_000);
 
   it('SIGTERM with tasks longer than the shutdown timeout: the aborted ones are requeued and rerun (flagged redelivered) on the second worker; zero lost', async () => {

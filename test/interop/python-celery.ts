@@ -1,5 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseCeleryJson, stringifyCeleryJson } from '@conveyor/core';
@@ -9,10 +10,10 @@ import { AMQP_URL, REDIS_URL } from '../support/services';
 export const PYTHON = process.env.CONVEYOR_TEST_PYTHON ?? '/usr/bin/python3';
 const PYTHON_DIR = join(__dirname, 'python');
 
-function pythonEnv(queue: string): NodeJS.ProcessEnv {
+function pythonEnv(queue: string, amqpUrl = AMQP_URL): NodeJS.ProcessEnv {
   return {
     ...process.env,
-    AMQP_URL,
+    AMQP_URL: amqpUrl,
     REDIS_URL,
     INTEROP_QUEUE: queue,
     PYTHONDONTWRITEBYTECODE: '1',
@@ -24,7 +25,20 @@ export class PythonCeleryWorker {
   private child?: ChildProcess;
   output = '';
 
-  constructor(readonly queue: string) {}
+  /** The node name it runs as (`-n`), for `destination`. */
+  readonly hostname: string;
+
+  constructor(
+    readonly queue: string,
+    private readonly options: {
+      /** The broker (a test vhost). @defaultValue AMQP_URL */
+      amqpUrl?: string;
+      /** Replace `--without-heartbeat` and friends, e.g. `['-E']` for task events. */
+      flags?: string[];
+    } = {},
+  ) {
+    this.hostname = `py-${randomUUID()}@${hostname()}`;
+  }
 
   /** Starts the worker and resolves once Celery logs that it is ready. */
   async start(timeoutMs = 30_000): Promise<void> {
@@ -43,12 +57,10 @@ export class PythonCeleryWorker {
         '-l',
         'info',
         '-n',
-        `py-${randomUUID()}@%h`,
-        '--without-gossip',
-        '--without-mingle',
-        '--without-heartbeat',
+        this.hostname,
+        ...(this.options.flags ?? ['--without-gossip', '--without-mingle', '--without-heartbeat']),
       ],
-      { cwd: PYTHON_DIR, env: pythonEnv(this.queue) },
+      { cwd: PYTHON_DIR, env: pythonEnv(this.queue, this.options.amqpUrl) },
     );
     this.child = child;
     await new Promise<void>((resolve, reject) => {
@@ -149,4 +161,68 @@ export async function captureCeleryReference(outPath: string): Promise<void> {
     env: pythonEnv('unused'),
     timeout: 90_000,
   });
+}
+
+/** Runs Celery's own command line (`celery -A interop_tasks <args>`) and returns its stdout. */
+export async function celeryCommand(
+  args: string[],
+  amqpUrl: string,
+  timeoutMs = 60_000,
+): Promise<string> {
+  const { stdout } = await promisify(execFile)(
+    PYTHON,
+    ['-m', 'celery', '-A', 'interop_tasks', ...args],
+    { cwd: PYTHON_DIR, env: pythonEnv('celery', amqpUrl), timeout: timeoutMs },
+  );
+  return stdout;
+}
+
+/**
+ * Celery's own `EventReceiver` (`python/event_monitor.py`) in a child process: every event it
+ * receives, as Celery hands it over (timestamp adjusted, local_received set), one JSON per line.
+ */
+export class PythonEventMonitor {
+  readonly events: Array<Record<string, unknown>> = [];
+  private child?: ChildProcess;
+  private buffer = '';
+  output = '';
+
+  constructor(private readonly amqpUrl: string) {}
+
+  async start(timeoutMs = 30_000): Promise<void> {
+    const child = spawn(PYTHON, ['event_monitor.py'], {
+      cwd: PYTHON_DIR,
+      env: pythonEnv('celery', this.amqpUrl),
+    });
+    this.child = child;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`event monitor not ready in ${timeoutMs} ms:\n${this.output}`)),
+        timeoutMs,
+      );
+      child.stdout!.on('data', (chunk: Buffer) => {
+        this.buffer += chunk.toString();
+        let newline: number;
+        while ((newline = this.buffer.indexOf('\n')) >= 0) {
+          const line = this.buffer.slice(0, newline);
+          this.buffer = this.buffer.slice(newline + 1);
+          if (line === 'READY') {
+            clearTimeout(timer);
+            resolve();
+          } else if (line.startsWith('{')) {
+            this.events.push(JSON.parse(line) as Record<string, unknown>);
+          }
+        }
+      });
+      child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`event monitor exited with ${code}:\n${this.output}`));
+      });
+    });
+  }
+
+  stop(): void {
+    if (this.child && this.child.exitCode === null) this.child.kill('SIGKILL');
+  }
 }

@@ -89,3 +89,32 @@ export async function rabbitmqctl(...args: string[]): Promise<string> {
   const { stdout } = await promisify(execFile)('rabbitmqctl', ['-q', ...args], { timeout: 20_000 });
   return stdout;
 }
+
+/** A RabbitMQ virtual host of one test file, with its URL; see {@link createVhost}. */
+export interface TestVhost {
+  name: string;
+  /** `AMQP_URL` pointed at this vhost. */
+  url: string;
+  /** Deletes the vhost and everything in it. */
+  remove(): Promise<void>;
+}
+
+/**
+ * Creates a vhost (guest may do anything in it). For tests that use global names such as
+ * `celeryev` and `celery.pidbox`, where a broadcast or a count of workers must not reach other
+ * test files' workers.
+ */
+export async function createVhost(label: string): Promise<TestVhost> {
+  const name = `conveyor-test-${label}-${randomUUID()}`;
+  await rabbitmqctl('add_vhost', name);
+  await rabbitmqctl('set_permissions', '-p', name, 'guest', '.*', '.*', '.*');
+  const url = new URL(AMQP_URL);
+  url.pathname = `/${encodeURIComponent(name)}`;
+  return {
+    name,
+    url: url.toString(),
+    remove: async () => {
+      await rabbitmqctl('delete_vhost', name);
+    },
+  };
+}

@@ -15,12 +15,13 @@ import type { Conveyor } from '@conveyor/core';
 import type { ConveyorLatencyResult, ConveyorThroughputResult, Throughput } from './results';
 
 /** A producer app in this process and one forked worker, on a fresh queue, for `work`. */
-async function withRemoteWorker<T>(
+export async function withRemoteWorker<T>(
   ctx: BenchContext,
   backend: BackendKind,
   work: (app: Conveyor, worker: Child, transport: AckCountingTransport) => Promise<T>,
+  options: { taskEvents?: boolean; label?: string } = {},
 ): Promise<T> {
-  const queue = ctx.names.taskQueue(`${backend}`);
+  const queue = ctx.names.taskQueue(`${options.label ?? backend}`);
   const { app, transport } = buildApp(appSettings(ctx, queue, backend));
   let worker: Child | undefined;
   try {
@@ -29,7 +30,7 @@ async function withRemoteWorker<T>(
     await app.transport.declareQueue({ name: queue });
     worker = await Child.start(
       'worker-child.js',
-      workerConfig(ctx, queue, backend),
+      { ...workerConfig(ctx, queue, backend), taskEvents: options.taskEvents },
       `conveyor worker (${backend})`,
     );
     await worker.startConsuming();
@@ -86,7 +87,7 @@ export async function runThroughput(
 }
 
 /** Runs `send` and resolves with the ms until the worker has acked `total` messages in all. */
-async function timedAcks(
+export async function timedAcks(
   worker: Child,
   total: number,
   send: () => Promise<number>,

@@ -78,3 +78,15 @@ export interface SplitResult {
   'raw->conveyor': Throughput;
   'conveyor->conveyor': Throughput;
 }
+
+/** Task events on (with a receiver consuming them) against off, in alternating pairs. */
+export interface EventsResult {
+  off: Throughput[];
+  on: Throughput[];
+  medianOff: number;
+  medianOn: number;
+  /** Task events the receiver got during the measurements with events on. */
+  eventsReceived: number;
+  /** Events the workers sent and dropped (worker events included), over the runs with events on. */
+  workerEvents: { sent: number; dropped: number };
+}

@@ -2,6 +2,7 @@ import { closeWithin } from '@conveyor/core/plugin';
 import { CLOSE_TIMEOUT_MS } from './bounded-close';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import {
+  ConfigError,
   ConnectionError,
   UnroutableError,
   type Consumer,
@@ -66,9 +67,35 @@ export class AmqpConsumer implements Consumer {
   constructor(
     readonly queue: string,
     private readonly handler: DeliveryHandler,
-    private readonly prefetch: number,
+    private prefetch: number,
     private readonly context: ConsumerContext,
   ) {}
+
+  /**
+   * Changes the channel's basic.qos at run time; a channel opened later (after a reconnect)
+   * uses the new value too.
+   */
+  async setPrefetch(prefetch: number): Promise<void> {
+    if (!Number.isInteger(prefetch) || prefetch < 1 || prefetch > 65_535) {
+      throw new ConfigError(`consume '${this.queue}': prefetch must be an integer from 1 to 65535`);
+    }
+    this.prefetch = prefetch;
+    const state = this.current;
+    if (!state || state.closed || state.consumerTag === undefined) return;
+    // RabbitMQ applies a per-consumer limit only to consumers started after it (and quorum
+    // queues refuse a channel-wide one), so the consumer starts again on its channel under the
+    // new limit. Deliveries the old consumer handed out stay valid (acks go by delivery tag);
+    // until they are settled the channel may briefly hold more than the new limit.
+    await state.channel.prefetch(prefetch);
+    const previous = state.consumerTag;
+    const reply = await state.channel.consume(
+      this.queue,
+      (message) => this.received(state, message),
+      { noAck: false },
+    );
+    state.consumerTag = reply.consumerTag;
+    await state.channel.cancel(previous);
+  }
 
   /** Starts consuming; errors go to the caller of `consume()`. */
   async start(timeoutMs: number): Promise<void> {
@@ -170,6 +197,7 @@ export class AmqpConsumer implements Consumer {
     });
     channel.on('close', () => this.channelClosed(state));
     try {
+      // Per consumer: quorum queues refuse a channel-wide (global) limit.
       await channel.prefetch(this.prefetch);
       const reply = await channel.consume(this.queue, (message) => this.received(state, message), {
         noAck: false,

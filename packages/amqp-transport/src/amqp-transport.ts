@@ -12,6 +12,8 @@ import {
   type ConsumeOptions,
   type Consumer,
   type DeliveryHandler,
+  type ExchangeDeclaration,
+  type ExchangeQueueOptions,
   type FetchedMessage,
   type PublishOptions,
   type QueueDeclaration,
@@ -19,7 +21,7 @@ import {
   type TransportMessage,
 } from '@conveyor/core/plugin';
 import { AmqpConsumer } from './amqp-consumer';
-import { BROADCAST_EXCHANGE_OPTIONS, BroadcastSubscriber } from './broadcast-subscriber';
+import { BROADCAST_EXCHANGE_OPTIONS, ExchangeSubscriber } from './exchange-subscriber';
 import type { AmqpTransportLogger, AmqpTransportOptions } from './amqp-transport-options';
 import { isRefusal, messageOf } from './broker-errors';
 import { parseBrokerUrls, type BrokerUrl } from './broker-url';
@@ -44,6 +46,7 @@ import { Publisher } from './publisher';
 import { QueueReader } from './queue-reader';
 import type { ReconnectSettings } from './reconnect-backoff';
 import { Topology } from './topology';
+import { TransientPublisher } from './transient-publisher';
 
 /** The connections and channels of one open period of the transport (until `close()`). */
 interface Session {
@@ -52,7 +55,8 @@ interface Session {
   publisher: Publisher;
   reader: QueueReader;
   consumers: Set<AmqpConsumer>;
-  subscribers: Set<BroadcastSubscriber>;
+  subscribers: Set<ExchangeSubscriber>;
+  transient: TransientPublisher;
 }
 
 /**
@@ -75,6 +79,8 @@ export class AmqpTransport implements Transport {
   };
   private readonly topology: Topology;
   private readonly fanouts = new Set<string>();
+  /** Exchanges declared through this transport, so subscriptions can declare them again. */
+  private readonly exchanges = new Map<string, ExchangeDeclaration>();
   private session?: Session;
 
   constructor(options: AmqpTransportOptions = {}) {
@@ -251,13 +257,48 @@ export class AmqpTransport implements Transport {
     });
   }
 
-  async subscribeBroadcast(
+  subscribeBroadcast(
     exchange: string,
     handler: (message: TransportMessage) => void,
   ): Promise<Consumer> {
+    this.exchanges.set(exchange, { name: exchange, type: 'fanout', durable: false });
+    return this.subscribeExchange(exchange, '', handler);
+  }
+
+  /**
+   * Declares an exchange (durable or not, never auto-deleted, as kombu declares its exchanges)
+   * on the transient publishing channel, which declares it again after a reconnect.
+   */
+  async declareExchange(exchange: ExchangeDeclaration): Promise<void> {
+    if (!exchange.name) throw new ConfigError('an exchange needs a name');
+    this.exchanges.set(exchange.name, exchange);
+    await this.open().transient.declare(exchange, this.connectTimeoutMs);
+  }
+
+  /**
+   * Fire-and-forget: written on a channel of its own without confirms, never waiting. Rejects
+   * at once while the connection is down, its write buffer is full (the broker is pushing back)
+   * or the exchange was not declared here.
+   */
+  async publishToExchange(
+    exchange: string,
+    routingKey: string,
+    message: TransportMessage,
+  ): Promise<void> {
+    if (!this.open().transient.publish(exchange, routingKey, message)) {
+      throw new ConnectionError(`message to exchange '${exchange}' dropped: not writable now`);
+    }
+  }
+
+  async subscribeExchange(
+    exchange: string,
+    bindingKey: string,
+    handler: (message: TransportMessage) => void,
+    options: ExchangeQueueOptions = {},
+  ): Promise<Consumer> {
     const session = this.open();
-    const subscriber = new BroadcastSubscriber(
-      exchange,
+    const subscriber = new ExchangeSubscriber(
+      { exchange: this.exchanges.get(exchange) ?? exchange, bindingKey, ...options },
       handler,
       session.consumerConnection,
       this.logger,
@@ -266,6 +307,14 @@ export class AmqpTransport implements Transport {
     await subscriber.start(this.connectTimeoutMs);
     session.subscribers.add(subscriber);
     return subscriber;
+  }
+
+  /** Changes a consumer's prefetch (basic.qos) at run time. */
+  async setPrefetch(consumer: Consumer, prefetch: number): Promise<void> {
+    if (!(consumer instanceof AmqpConsumer)) {
+      throw new ConfigError('setPrefetch: not a consumer of this transport');
+    }
+    await consumer.setPrefetch(prefetch);
   }
 
   /** The broker URLs, passwords masked. */
@@ -286,6 +335,7 @@ export class AmqpTransport implements Transport {
     try {
       await Promise.all([...session.consumers].map((consumer) => consumer.stop()));
       await Promise.all([...session.subscribers].map((subscriber) => subscriber.cancel()));
+      await session.transient.close();
       await session.reader.close();
     } finally {
       try {
@@ -327,6 +377,7 @@ export class AmqpTransport implements Transport {
       }),
       consumers: new Set(),
       subscribers: new Set(),
+      transient: new TransientPublisher(publisherConnection, settings.logger),
     };
     publisherConnection.onConnected(async (model, reconnected) => {
       if (reconnected) await this.topology.redeclare(model);

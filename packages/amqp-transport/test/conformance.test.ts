@@ -4,6 +4,7 @@ import {
   removeDelayNamespace,
   removeQueues,
   testTransport,
+  withRawChannel,
 } from '../../../test/support/amqp-transport';
 
 const namespace = delayNamespace();
@@ -17,6 +18,10 @@ describeTransportConformance(
   () => ({
     create: () => testTransport({ delayNamespace: namespace }),
     removeQueues,
+    removeExchanges: (names) =>
+      withRawChannel(async (channel) => {
+        for (const name of names) await channel.deleteExchange(name);
+      }),
   }),
-  { capabilities: ['queueAccess'] },
+  { capabilities: ['exchanges', 'queueAccess', 'prefetch'] },
 );

@@ -69,6 +69,9 @@ export const DEFAULT_MAX_BODY_DEPTH = 64;
  */
 export const MAX_SEND_DEPTH = DEFAULT_MAX_BODY_DEPTH - 2;
 
+/** How often a worker sends `worker-heartbeat` events (Celery's 2 s). */
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 2_000;
+
 /** Dead letters `DeadLetters.list()` returns per page when no `limit` is given. */
 export const DEFAULT_DEAD_LETTER_PAGE_SIZE = 50;
 

@@ -84,6 +84,7 @@ export type {
   Consumer,
   DeliveryHandler,
   ExchangeDeclaration,
+  ExchangeQueueOptions,
   QueueStats,
   TransportCapability,
 } from './transport/transport';
@@ -173,3 +174,30 @@ export const reprKwargs = kit.reprKwargs;
 export const MemoryQueue = MemoryQueueClass;
 /** @deprecated Used only inside the memory broker; it leaves the public API in 0.3.0. */
 export type MemoryQueue = MemoryQueueClass;
+export * from './events/celery-event';
+export { EventDispatcher } from './events/event-dispatcher';
+export type { EventDispatcherOptions, EventDispatchCounts } from './events/event-dispatcher';
+export {
+  EventReceiver,
+  DEFAULT_EVENT_QUEUE_TTL_MS,
+  DEFAULT_EVENT_QUEUE_EXPIRES_MS,
+} from './events/event-receiver';
+export type { EventReceiverOptions, EventHandler } from './events/event-receiver';
+export { ClusterState, HEARTBEAT_EXPIRE_WINDOW } from './events/cluster-state';
+export type {
+  ClusterStateOptions,
+  TaskEventState,
+  ClusterTask,
+  ClusterWorker,
+} from './events/cluster-state';
+export { AppEvents, type EventMonitor } from './events/app-events';
+export { Control, DEFAULT_CONTROL_TIMEOUT_MS } from './control/control-client';
+export type {
+  ControlOptions,
+  BroadcastOptions,
+  NodeReplies,
+  ControlAnswer,
+} from './control/control-options';
+export { Inspect } from './control/inspect';
+export type { InspectOptions, TaskRequestInfo, ScheduledTaskInfo } from './control/inspect';
+export { LamportClock } from './protocol/lamport-clock';

@@ -8,6 +8,21 @@ import {
   type Transport,
 } from '@conveyor/core';
 
+/** A transport with the queueAdmin capability and no other (the memory transport has them all). */
+class QueueAdminOnlyTransport implements Transport {
+  private readonly inner = new MemoryTransport();
+  connect = () => this.inner.connect();
+  declareQueue: Transport['declareQueue'] = (q) => this.inner.declareQueue(q);
+  publish: Transport['publish'] = (m, o) => this.inner.publish(m, o);
+  consume: Transport['consume'] = (q, h, o) => this.inner.consume(q, h, o);
+  broadcast: Transport['broadcast'] = (e, m) => this.inner.broadcast(e, m);
+  subscribeBroadcast: Transport['subscribeBroadcast'] = (e, h) =>
+    this.inner.subscribeBroadcast(e, h);
+  queueStats = (q: string) => this.inner.queueStats(q);
+  purgeQueue = (q: string) => this.inner.purgeQueue(q);
+  close = () => this.inner.close();
+}
+
 describe('optional capabilities', () => {
   it('returns the transport, typed with the capability, when it has it', async () => {
     const transport = new MemoryTransport();
@@ -18,7 +33,7 @@ describe('optional capabilities', () => {
   });
 
   it('refuses a missing capability with a ConfigError naming it, the feature and who offers it', () => {
-    const transport = new MemoryTransport();
+    const transport = new QueueAdminOnlyTransport();
     let error: unknown;
     try {
       requireCapability(transport, 'exchanges', 'task events', '@conveyor/amqp-transport');
@@ -29,7 +44,7 @@ describe('optional capabilities', () => {
     expect((error as ConfigError).code).toBe('CONVEYOR_ERR_CONFIG');
     expect((error as Error).message).toBe(
       "task events needs the transport capability 'exchanges' (declareExchange, " +
-        'publishToExchange, subscribeExchange), which MemoryTransport does not offer; ' +
+        'publishToExchange, subscribeExchange), which QueueAdminOnlyTransport does not offer; ' +
         'use @conveyor/amqp-transport',
     );
   });
@@ -46,11 +61,17 @@ describe('optional capabilities', () => {
   });
 
   it('counts a capability only when every one of its members is there', () => {
-    const partial = Object.assign(new MemoryTransport(), {
+    const partial = Object.assign(new QueueAdminOnlyTransport(), {
       declareExchange: async () => undefined,
     }) as Transport;
     expect(hasCapability(partial, 'exchanges')).toBe(false);
-    expect(capabilitiesOf(partial)).toEqual(['queueAdmin', 'queueAccess']);
+    expect(capabilitiesOf(partial)).toEqual(['queueAdmin']);
+    expect(capabilitiesOf(new MemoryTransport())).toEqual([
+      'exchanges',
+      'queueAdmin',
+      'prefetch',
+      'queueAccess',
+    ]);
     expect(capabilitiesOf(new MemoryResultBackend())).toEqual(['counters', 'leases']);
   });
 

@@ -10,7 +10,7 @@ describeTransportConformance(
       removeQueues: async () => {},
     };
   },
-  { capabilities: ['queueAdmin', 'queueAccess'] },
+  { capabilities: ['exchanges', 'queueAdmin', 'queueAccess', 'prefetch'] },
 );
 
 describeBackendConformance(

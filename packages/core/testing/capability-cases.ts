@@ -28,6 +28,8 @@ export interface TransportCaseKit {
     queue: string,
   ): Promise<{ deliveries: Delivery[]; consumer: Consumer }>;
   message(body: string): TransportMessage;
+  /** A new uuid-named exchange name, removed after the test. */
+  newExchange(): string;
 }
 
 /** Cases of the transport capability `queueAdmin`. */
@@ -128,6 +130,77 @@ export function queueAccessCases(kit: TransportCaseKit): void {
       await expect(
         t.publishToQueue(`conformance-missing-${randomUUID()}`, kit.message('x')),
       ).rejects.toBeInstanceOf(UnroutableError);
+    });
+  });
+}
+
+/** Cases of the transport capability `exchanges`. */
+export function exchangesCases(kit: TransportCaseKit): void {
+  describe('capability exchanges', () => {
+    it('routes what is published to a topic exchange to the subscriptions whose key matches, and drops what none takes', async () => {
+      const t = (await kit.open()) as TransportWith<'exchanges'>;
+      const exchange = kit.newExchange();
+      await t.declareExchange({ name: exchange, type: 'topic' });
+      await t.declareExchange({ name: exchange, type: 'topic' }); // idempotent
+      const tasks: string[] = [];
+      const any: string[] = [];
+      const listener = (await kit.open()) as TransportWith<'exchanges'>;
+      await listener.declareExchange({ name: exchange, type: 'topic' });
+      const a = await listener.subscribeExchange(exchange, 'task.#', (m) =>
+        tasks.push(m.body.toString()),
+      );
+      const b = await listener.subscribeExchange(exchange, '#', (m) => any.push(m.body.toString()));
+      await t.publishToExchange(exchange, 'worker.heartbeat', kit.message('hb'));
+      await t.publishToExchange(exchange, 'task.succeeded', kit.message('ok'));
+      await t.publishToExchange(exchange, 'task.multi', kit.message('batch'));
+      await waitFor(() => any.length === 3 && tasks.length === 2, 'the routed messages');
+      expect(tasks.sort()).toEqual(['batch', 'ok']);
+      await a.cancel();
+      await b.cancel();
+      // Nobody bound now: dropped, without error.
+      await t.publishToExchange(exchange, 'task.succeeded', kit.message('lost'));
+      await sleep(50);
+      expect(any).toHaveLength(3);
+    });
+
+    it('routes by exact key on a direct exchange, as control replies are', async () => {
+      const t = (await kit.open()) as TransportWith<'exchanges'>;
+      const exchange = kit.newExchange();
+      await t.declareExchange({ name: exchange, type: 'direct' });
+      const mine: string[] = [];
+      const consumer = await t.subscribeExchange(
+        exchange,
+        'me',
+        (m) => mine.push(m.body.toString()),
+        { queue: `${exchange}.me`, messageTtlMs: 300_000, expiresMs: 10_000 },
+      );
+      await t.publishToExchange(exchange, 'someone-else', kit.message('no'));
+      await t.publishToExchange(exchange, 'me', kit.message('yes'));
+      await waitFor(() => mine.length === 1, 'the reply');
+      expect(mine).toEqual(['yes']);
+      await consumer.cancel();
+    });
+  });
+}
+
+/** Cases of the transport capability `prefetch`. */
+export function prefetchCases(kit: TransportCaseKit): void {
+  describe('capability prefetch', () => {
+    it('lets a running consumer hold more unsettled deliveries once its prefetch grows', async () => {
+      const t = (await kit.open()) as TransportWith<'prefetch'>;
+      const q = await kit.newQueue(t);
+      for (const body of ['a', 'b', 'c', 'd']) await t.publish(kit.message(body), { queue: q });
+      const deliveries: Delivery[] = [];
+      const consumer = await t.consume(q, (d) => deliveries.push(d), { prefetch: 1 });
+      await waitFor(() => deliveries.length === 1, 'one delivery');
+      await sleep(50);
+      expect(deliveries).toHaveLength(1);
+      await t.setPrefetch(consumer, 3);
+      // At least 3: a transport may restart the consumer, and what the old one holds then
+      // counts apart until it is settled.
+      await waitFor(() => deliveries.length >= 3, 'three deliveries held at once');
+      await Promise.all(deliveries.map((d) => d.ack()));
+      await consumer.cancel();
     });
   });
 }

@@ -11,7 +11,13 @@ import {
   type TransportCapability,
   type TransportMessage,
 } from '@conveyor/core/plugin';
-import { queueAccessCases, queueAdminCases, type TransportCaseKit } from './capability-cases';
+import {
+  exchangesCases,
+  prefetchCases,
+  queueAccessCases,
+  queueAdminCases,
+  type TransportCaseKit,
+} from './capability-cases';
 import { sleep, waitFor } from './wait-for';
 
 /** What a transport implementation gives the conformance suite. */
@@ -26,6 +32,8 @@ export interface TransportFixture {
    * broadcast exchange of the same name.
    */
   removeQueues(names: string[]): Promise<void>;
+  /** Deletes exchanges the `exchanges` cases declared (where the broker keeps them). */
+  removeExchanges?(names: string[]): Promise<void>;
 }
 
 /**
@@ -78,8 +86,24 @@ export function describeTransportConformance(
         ),
       );
     });
-    const kit: TransportCaseKit = { open, newQueue: (t) => newQueue(t), collect, message };
+    const exchanges: string[] = [];
+    const kit: TransportCaseKit = {
+      open,
+      newQueue: (t) => newQueue(t),
+      collect,
+      message,
+      newExchange: () => {
+        const name = `conformance-x-${randomUUID()}`;
+        exchanges.push(name);
+        return name;
+      },
+    };
     if (capabilities.includes('queueAdmin')) queueAdminCases(kit);
+    if (capabilities.includes('exchanges')) exchangesCases(kit);
+    if (capabilities.includes('prefetch')) prefetchCases(kit);
+    afterEach(async () => {
+      if (exchanges.length > 0) await fixture.removeExchanges?.(exchanges.splice(0));
+    });
     if (capabilities.includes('queueAccess')) queueAccessCases(kit);
     afterEach(async () => {
       await Promise.all(transports.splice(0).map((t) => t.close()));

@@ -39,6 +39,13 @@ export interface ConveyorOptions {
    */
   resultExtended?: boolean;
   /**
+   * Send a Celery `task-sent` event for every task this app sends (Celery's
+   * `task_send_sent_event`), so monitors see tasks before a worker takes them. Needs a transport
+   * with the `exchanges` capability.
+   * @defaultValue false
+   */
+  taskSentEvents?: boolean;
+  /**
    * Largest message body `delay()` sends; a larger call is refused with a SerializationError.
    * Keep it at or under the workers' `maxBodyBytes`, which dead-letter anything larger.
    * @defaultValue 16 MiB ({@link DEFAULT_MAX_BODY_BYTES}, the workers' default too)

@@ -1,8 +1,13 @@
+import { hostname as osHostname } from 'node:os';
 import type { ResultBackend } from '../backend/result-backend';
 import { Signature } from '../canvas/signature';
 import type { ClientOf, TaskProxy } from '../client/task-client';
 import { DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_GET_TIMEOUT_MS, DEFAULT_QUEUE } from '../defaults';
+import { Control } from '../control/control-client';
 import { ConfigError } from '../errors';
+import { AppEvents } from '../events/app-events';
+import { EventDispatcher } from '../events/event-dispatcher';
+import { requireCapability } from '../capability/capability';
 import { MemoryResultBackend } from '../memory/memory-result-backend';
 import { MemoryTransport } from '../memory/memory-transport';
 import { celeryDateDone } from '../protocol/celery-time';
@@ -39,9 +44,12 @@ export class Conveyor implements WorkerHost {
   readonly resultExtended: boolean;
   /** Declarations of queues that need more than a name. */
   readonly queueDeclarations: ReadonlyMap<string, QueueDeclaration>;
+  /** Celery events on this app's broker: receivers and the cluster state. */
+  readonly events: AppEvents;
   /** @internal The class-validator check of `validate: true`, used by producers and workers. */
   readonly validateArguments: ArgumentValidator | undefined;
   private readonly definitions = new Map<string, TaskDefinition>();
+  private remoteControl?: Control;
   private readonly producer: Producer;
   private readonly getTimeoutMs: number;
 
@@ -58,12 +66,37 @@ export class Conveyor implements WorkerHost {
     for (const definition of new TaskExplorer(this.defaultQueue).explore(options.tasks ?? [])) {
       this.definitions.set(definition.name, definition);
     }
+    const sentEvents = options.taskSentEvents
+      ? new EventDispatcher(
+          requireCapability(
+            this.transport,
+            'exchanges',
+            'taskSentEvents',
+            '@conveyor/amqp-transport (or the memory transport)',
+          ),
+          {
+            hostname: `gen${process.pid}@${osHostname()}`,
+            groups: ['task'],
+          },
+        )
+      : undefined;
     this.producer = new Producer(
       this.transport,
       this.queueDeclarations,
       this.backend ?? undefined,
       options.maxBodyBytes,
+      sentEvents,
     );
+    this.events = new AppEvents(this.transport);
+  }
+
+  /**
+   * Remote control of the workers on this app's broker, Conveyor's and Python Celery's alike
+   * (Celery's `app.control`): `inspect()`, `ping()`, `rateLimit()`, `poolGrow()`...
+   */
+  get control(): Control {
+    this.remoteControl ??= new Control(this.transport);
+    return this.remoteControl;
   }
 
   /** The registered tasks. */
@@ -173,6 +206,8 @@ export class Conveyor implements WorkerHost {
    * well).
    */
   async close(): Promise<CloseReport> {
+    // The control client's reply queue first: it lives on the broker connection.
+    await this.remoteControl?.close().catch(() => undefined);
     const parts: Array<readonly [string, () => Promise<void>]> = [
       ['broker', () => this.transport.close()],
     ];

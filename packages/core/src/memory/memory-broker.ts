@@ -1,4 +1,9 @@
-import type { MessageProperties, TransportMessage } from '../transport/transport';
+import type {
+  ExchangeDeclaration,
+  MessageProperties,
+  TransportMessage,
+} from '../transport/transport';
+import { matchesTopic } from './topic-pattern';
 
 /** A message held by the in-memory broker. */
 export interface StoredMessage {
@@ -9,7 +14,8 @@ export interface StoredMessage {
 /** One consumer registered on a {@link MemoryQueue}. */
 export interface MemoryConsumer {
   readonly owner: object;
-  readonly prefetch: number;
+  /** Can change at run time (a worker's pool grows or shrinks). */
+  prefetch: number;
   unsettled: number;
   deliver(stored: StoredMessage): void;
 }
@@ -115,6 +121,12 @@ export class MemoryQueue {
   }
 }
 
+/** An exchange of the in-memory broker and what is bound to it. */
+interface MemoryExchange {
+  declaration: ExchangeDeclaration;
+  bindings: Set<{ routingKey: string; deliver: (message: TransportMessage) => void }>;
+}
+
 /**
  * The state of an in-memory broker: its queues and delayed messages. Several
  * {@link MemoryTransport}s may share one broker, the way several connections share a RabbitMQ
@@ -124,6 +136,58 @@ export class MemoryBroker {
   private readonly queues = new Map<string, MemoryQueue>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly fanouts = new Map<string, Set<(message: TransportMessage) => void>>();
+  private readonly exchanges = new Map<string, MemoryExchange>();
+
+  /** Declares an exchange; a redeclaration with other settings is refused, as RabbitMQ does. */
+  declareExchange(declaration: ExchangeDeclaration): void {
+    const existing = this.exchanges.get(declaration.name);
+    if (!existing) {
+      this.exchanges.set(declaration.name, {
+        declaration: { ...declaration },
+        bindings: new Set(),
+      });
+    } else if (
+      existing.declaration.type !== declaration.type ||
+      (existing.declaration.durable ?? false) !== (declaration.durable ?? false)
+    ) {
+      throw new Error(`PRECONDITION_FAILED - inequivalent arg for exchange '${declaration.name}'`);
+    }
+  }
+
+  /** Routes a copy to every binding that matches, asynchronously; false if no such exchange. */
+  publishToExchange(exchange: string, routingKey: string, message: TransportMessage): boolean {
+    const target = this.exchanges.get(exchange);
+    if (!target) return false;
+    const type = target.declaration.type;
+    for (const binding of target.bindings) {
+      const routed =
+        type === 'fanout' ||
+        (type === 'direct'
+          ? binding.routingKey === routingKey
+          : matchesTopic(binding.routingKey, routingKey));
+      if (!routed) continue;
+      const copy = {
+        headers: structuredClone(message.headers),
+        properties: { ...message.properties },
+        body: Buffer.from(message.body),
+      };
+      setImmediate(() => binding.deliver(copy));
+    }
+    return true;
+  }
+
+  /** Binds a subscriber to a declared exchange; returns the unbind function. */
+  bindExchange(
+    exchange: string,
+    routingKey: string,
+    deliver: (message: TransportMessage) => void,
+  ): () => void {
+    const target = this.exchanges.get(exchange);
+    if (!target) throw new Error(`NOT_FOUND - no exchange '${exchange}'`);
+    const binding = { routingKey, deliver };
+    target.bindings.add(binding);
+    return () => target.bindings.delete(binding);
+  }
 
   /** Delivers a copy to every subscriber of a fanout exchange, asynchronously. */
   broadcast(exchange: string, message: TransportMessage): void {

@@ -1,4 +1,4 @@
-import { ConnectionError, UnroutableError } from '../errors';
+import { ConfigError, ConnectionError, UnroutableError } from '../errors';
 import {
   DEAD_LETTER_REASON_HEADER,
   DEAD_LETTERED_AT_HEADER,
@@ -7,6 +7,8 @@ import {
   type Consumer,
   type Delivery,
   type DeliveryHandler,
+  type ExchangeDeclaration,
+  type ExchangeQueueOptions,
   type FetchedMessage,
   type PublishOptions,
   type QueueDeclaration,
@@ -41,6 +43,7 @@ export class MemoryTransport implements Transport {
   readonly broker: MemoryBroker;
   private readonly consumers = new Set<TransportConsumer>();
   private readonly subscriptions = new Set<() => void>();
+  private readonly handles = new WeakMap<Consumer, TransportConsumer>();
   /** The holders of messages taken by `fetch()`, one per queue. */
   private readonly fetchers = new Map<string, Fetcher>();
   private closed = false;
@@ -103,11 +106,57 @@ export class MemoryTransport implements Transport {
     const consumer = new TransportConsumer(this.broker, queue, handler, options.prefetch, this);
     this.consumers.add(consumer);
     queue.addConsumer(consumer);
-    return {
+    const handle: Consumer = {
       cancel: async () => {
         queue.removeConsumer(consumer);
         this.consumers.delete(consumer);
         consumer.cancelled = true;
+      },
+    };
+    this.handles.set(handle, consumer);
+    return handle;
+  }
+
+  async setPrefetch(handle: Consumer, prefetch: number): Promise<void> {
+    const consumer = this.handles.get(handle);
+    if (!consumer) throw new ConfigError('setPrefetch: not a consumer of this transport');
+    if (!Number.isInteger(prefetch) || prefetch < 1) {
+      throw new ConfigError(`prefetch must be a positive integer, got ${prefetch}`);
+    }
+    consumer.prefetch = prefetch;
+    consumer.queue.schedule();
+  }
+
+  async declareExchange(exchange: ExchangeDeclaration): Promise<void> {
+    this.broker.declareExchange(exchange);
+  }
+
+  /** Rejects at once (dropped) while this transport is closed or the exchange is unknown. */
+  async publishToExchange(
+    exchange: string,
+    routingKey: string,
+    message: TransportMessage,
+  ): Promise<void> {
+    if (this.closed) throw new ConnectionError('memory transport is closed');
+    if (!this.broker.publishToExchange(exchange, routingKey, message)) {
+      throw new ConnectionError(`exchange '${exchange}' was not declared`);
+    }
+  }
+
+  /** Queue options are accepted and ignored: nothing outlives the process here anyway. */
+  async subscribeExchange(
+    exchange: string,
+    bindingKey: string,
+    handler: (message: TransportMessage) => void,
+    _options?: ExchangeQueueOptions,
+  ): Promise<Consumer> {
+    this.closed = false;
+    const unbind = this.broker.bindExchange(exchange, bindingKey, handler);
+    this.subscriptions.add(unbind);
+    return {
+      cancel: async () => {
+        unbind();
+        this.subscriptions.delete(unbind);
       },
     };
   }
@@ -174,7 +223,7 @@ class TransportConsumer implements MemoryConsumer, DeliveryHolder {
     private readonly broker: MemoryBroker,
     readonly queue: MemoryQueue,
     private readonly handler: DeliveryHandler,
-    readonly prefetch: number,
+    public prefetch: number,
     readonly owner: object,
   ) {}
 

@@ -15,6 +15,7 @@ import type { TaskOptions } from '../task/task-options';
 import type { QueueDeclaration, Transport } from '../transport/transport';
 import type { ResultBackend } from '../backend/result-backend';
 import { ConfigError } from '../errors';
+import type { EventDispatcher } from '../events/event-dispatcher';
 import type { SendOptions } from './send-options';
 
 /** One task call, its arguments already in wire form. */
@@ -45,12 +46,15 @@ export class Producer {
   /** A stable id of this producer, sent as `reply_to` the way Celery sends its app's oid. */
   private readonly replyTo = randomUUID();
   private readonly declared = new Map<string, Promise<void>>();
+  private sentEventsOpen?: Promise<void>;
 
   constructor(
     private readonly transport: Transport,
     private readonly queueDeclarations: ReadonlyMap<string, QueueDeclaration>,
     private readonly backend?: ResultBackend,
     private readonly maxBodyBytes?: number,
+    /** Sends `task-sent` for every task, when the app asks for it. */
+    private readonly sentEvents?: EventDispatcher,
   ) {}
 
   /** Publishes the call; resolves with its task id once the broker has confirmed it. */
@@ -66,7 +70,35 @@ export class Producer {
     // the result cannot be missed, since a watch reads the key once it is subscribed.
     if (!message.headers.ignore_result) this.backend?.watch?.(message.headers.id);
     await published;
+    if (this.sentEvents) await this.sendSentEvent(message, call.options.queue ?? call.queue);
     return message.headers.id;
+  }
+
+  /** Celery's `task-sent`, after the broker confirmed the task; never fails the send. */
+  private async sendSentEvent(message: TaskMessage, queue: string): Promise<void> {
+    const events = this.sentEvents!;
+    if (!this.sentEventsOpen) {
+      const opening = events.open();
+      this.sentEventsOpen = opening;
+      // Tried again on the next send if the broker could not be reached now.
+      opening.catch(() => (this.sentEventsOpen = undefined));
+    }
+    await this.sentEventsOpen.catch(() => undefined);
+    const h = message.headers;
+    events.send('task-sent', {
+      uuid: h.id,
+      root_id: h.root_id,
+      parent_id: h.parent_id,
+      name: h.task,
+      args: h.argsrepr,
+      kwargs: h.kwargsrepr,
+      retries: h.retries,
+      eta: h.eta,
+      expires: h.expires,
+      queue,
+      exchange: queue,
+      routing_key: queue,
+    });
   }
 
   /** Declares a queue once per producer; a failed declaration is tried again next time. */

@@ -120,11 +120,25 @@ export interface ExchangeDeclaration {
   /** `fanout` copies to every bound queue; `topic` routes by pattern; `direct` by exact key. */
   type: 'fanout' | 'topic' | 'direct';
   /**
-   * Transient: not durable and deleted by the broker once no queue is bound to it, as Celery
-   * declares `celeryev` and `reply.celery.pidbox`.
-   * @defaultValue true
+   * Survives a broker restart. kombu declares `celeryev` durable and its mailbox exchanges
+   * (`celery.pidbox`, `reply.celery.pidbox`) not, none of them auto-deleted; RabbitMQ refuses a
+   * redeclaration that differs, so each must be declared as kombu declares it.
+   * @defaultValue false
    */
-  transient?: boolean;
+  durable?: boolean;
+}
+
+/**
+ * The queue of a {@link Transport.subscribeExchange} subscription: not durable, deleted with its
+ * consumer, messages not acknowledged.
+ */
+export interface ExchangeQueueOptions {
+  /** Its name (Celery's `celeryev.<uuid>`, `<uuid>.reply.celery.pidbox`); omitted, the broker names it. */
+  queue?: string;
+  /** How long a message may wait in it (`x-message-ttl`), in ms. */
+  messageTtlMs?: number;
+  /** How long it outlives its last consumer (`x-expires`), in ms. */
+  expiresMs?: number;
 }
 
 /** What {@link Transport.queueStats} reports of a queue (capability `queueAdmin`). */
@@ -188,7 +202,10 @@ export interface Transport {
    * Publishes to a declared exchange with a routing key; it goes to the queues bound to it with
    * a matching key, and to none (without error) when there are none. Transient messages: no
    * publisher confirm is awaited, and a message no queue takes is dropped, as Celery's events
-   * and replies are. Capability `exchanges`.
+   * and replies are. Fire-and-forget: it never waits for the broker; it rejects at once with a
+   * `ConnectionError` when the message cannot go now (no connection, the broker pushing back,
+   * an exchange not declared through this transport), and the caller drops it. Capability
+   * `exchanges`.
    */
   publishToExchange?(
     exchange: string,
@@ -196,14 +213,16 @@ export interface Transport {
     message: TransportMessage,
   ): Promise<void>;
   /**
-   * Receives what is published to `exchange` with a key matching `bindingKey` from now on,
-   * through a private queue deleted when the returned consumer is cancelled or the connection
-   * closes. For a fanout exchange the key is ignored. Capability `exchanges`.
+   * Receives what is published to `exchange` (declared first with `declareExchange`) with a key
+   * matching `bindingKey` from now on, through a queue of its own deleted when the returned
+   * consumer is cancelled or the connection closes (`options` name it and give it Celery's TTL
+   * and expiry). For a fanout exchange the key is ignored. Capability `exchanges`.
    */
   subscribeExchange?(
     exchange: string,
     bindingKey: string,
     handler: (message: TransportMessage) => void,
+    options?: ExchangeQueueOptions,
   ): Promise<Consumer>;
 
   // Capability `queueAdmin`: what the broker knows about a task queue.

@@ -41,6 +41,8 @@ export interface IntakeScope extends JobScope {
  */
 export class Intake {
   private readonly rateIntervals = new Map<string, number>();
+  /** The rate limits in force, as written (`'10/s'`), for `inspect registered`. */
+  private readonly rateLimits = new Map<string, string>();
   private readonly rateLimiter = new RateLimiter();
   /** Rate-limited jobs waiting here for their slot, by their timer. */
   private readonly held = new Map<NodeJS.Timeout, Job>();
@@ -52,6 +54,7 @@ export class Intake {
           definition.name,
           parseRateLimit(definition.options.rateLimit, definition.label),
         );
+        this.rateLimits.set(definition.name, definition.options.rateLimit);
       }
     }
   }
@@ -118,6 +121,7 @@ export class Intake {
     }
     const job = new Job(settlement, message, definition, scope);
     scope.events.emit('task-received', job.event);
+    scope.taskEvents.received(message);
     const expires = message.headers.expires
       ? parseCeleryTimestamp(message.headers.expires)!.getTime()
       : undefined;
@@ -130,6 +134,30 @@ export class Intake {
       return;
     }
     this.admit(job);
+  }
+
+  /**
+   * Sets a task's rate limit from the next message on (the `rate_limit` command); null removes
+   * it. Throws `ConfigError` for a rate it cannot read.
+   */
+  setRateLimit(name: string, label: string, rate: string | null): void {
+    if (rate === null) {
+      this.rateIntervals.delete(name);
+      this.rateLimits.delete(name);
+      return;
+    }
+    this.rateIntervals.set(name, parseRateLimit(rate, label));
+    this.rateLimits.set(name, rate);
+  }
+
+  /** The rate limit of a task now, as written. */
+  rateLimitOf(name: string): string | undefined {
+    return this.rateLimits.get(name);
+  }
+
+  /** The jobs held here for their rate-limit slot (`inspect scheduled`). */
+  heldJobs(): Job[] {
+    return [...this.held.values()];
   }
 
   /** Gives back the jobs held for their rate-limit slot (shutdown). */
@@ -181,6 +209,7 @@ export class Intake {
   /** Dead-letters a message that cannot run here, with `reason`. */
   private reject(settlement: Settlement, reason: string, id: string | undefined): void {
     this.scope.events.emit('message-rejected', { id, reason, queue: settlement.queue });
+    if (id) this.scope.taskEvents.rejected(id, false);
     void settlement.deadLetter(reason);
   }
 

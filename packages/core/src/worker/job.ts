@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import type { TaskEvents } from '../events/task-events';
 import { ConnectionError, ConveyorError } from '../errors';
 import { celeryTimestamp } from '../protocol/celery-time';
 import type { ResultMeta } from '../protocol/result-meta';
@@ -32,6 +33,8 @@ export interface JobScope {
   readonly revocationCheck: RevocationCheck | undefined;
   /** Where the job's events go (the worker). */
   readonly events: Pick<EventEmitter<WorkerEvents>, 'emit'>;
+  /** Celery's task events on the broker (sent only while they are enabled). */
+  readonly taskEvents: TaskEvents;
   /** False once the worker is stopping: stores stop retrying and the message goes back. */
   isRunning(): boolean;
   retryPolicy(taskName: string): RetryPolicy;
@@ -53,6 +56,8 @@ export class Job implements RunRequest {
   private control?: RunControl;
   /** Set when shutdown gave the message back: the run's outcome must then be dropped. */
   private abandoned = false;
+  /** Epoch ms the task started, once it did (`inspect active`). */
+  startedAt?: number;
 
   constructor(
     readonly settlement: Settlement,
@@ -131,6 +136,8 @@ export class Job implements RunRequest {
       return;
     }
     scope.events.emit('task-started', this.event);
+    scope.taskEvents.started(this.id);
+    this.startedAt = Date.now();
     const startedAt = performance.now();
     const run = scope.runner.run(this);
     this.control = run.control;
@@ -155,6 +162,7 @@ export class Job implements RunRequest {
       // the next step is already on the broker.
       if (!(await this.sendLinks(successLinks(message, value), runtimeMs))) return;
       scope.events.emit('task-succeeded', { ...this.event, runtimeMs });
+      scope.taskEvents.succeeded(this.id, value, runtimeMs);
       await this.finish(scope.writer?.success(message, settlement.queue, value), 'ack');
       return;
     }
@@ -171,6 +179,7 @@ export class Job implements RunRequest {
   /** Stores REVOKED (`reason`: revoked, expired, terminated) and acks. */
   async finishRevoked(reason: string): Promise<void> {
     this.scope.events.emit('task-revoked', { ...this.event, reason });
+    this.scope.taskEvents.revoked(this.id, reason);
     const meta = this.scope.writer?.revoked(this.message, this.settlement.queue, reason);
     await this.finish(meta, 'ack');
   }
@@ -230,6 +239,7 @@ export class Job implements RunRequest {
       retryInMs: delayMs,
       retries: message.headers.retries + 1,
     });
+    scope.taskEvents.retried(this.id, error);
   }
 
   /**
@@ -263,6 +273,7 @@ export class Job implements RunRequest {
   ): Promise<void> {
     const { message, settlement, scope } = this;
     scope.events.emit('task-failed', { ...this.event, runtimeMs, error: decision.error });
+    scope.taskEvents.failed(this.id, decision.error);
     const meta = scope.writer?.failure(message, settlement.queue, decision.error);
     // As Celery's mark_as_failure: the chain's later steps fail too, then the errbacks go.
     const afterStored = async (): Promise<void> => {

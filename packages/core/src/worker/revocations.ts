@@ -20,6 +20,15 @@ export class Revocations {
     while (this.ids.size > this.max) this.ids.delete(this.ids.keys().next().value!);
   }
 
+  /** The ids remembered now, with when each was revoked (Unix seconds, as Celery shares them). */
+  entries(now = Date.now()): Map<string, number> {
+    const entries = new Map<string, number>();
+    for (const [id, expiresAt] of this.ids) {
+      if (expiresAt > now) entries.set(id, (expiresAt - this.ttlMs) / 1000);
+    }
+    return entries;
+  }
+
   has(id: string, now = Date.now()): boolean {
     const expiresAt = this.ids.get(id);
     if (expiresAt === undefined) return false;

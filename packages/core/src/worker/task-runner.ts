@@ -41,6 +41,8 @@ export interface Run {
 export class TaskRunner {
   private readonly instances = new Map<ClassType, object>();
   private readonly threads: ThreadPool | undefined;
+  /** Time limits set by the `time_limit` command, by task name; they win over the others. */
+  private readonly limitOverrides = new Map<string, { softMs?: number; hardMs?: number }>();
 
   constructor(
     private readonly hostname: string,
@@ -101,8 +103,16 @@ export class TaskRunner {
       terminate = stopped;
     }
     const control: RunControl = { abort: (reason) => abort.abort(reason), terminate };
-    const limits = timeLimitsOf(message, definition);
+    const limits = {
+      ...timeLimitsOf(message, definition),
+      ...this.limitOverrides.get(definition.name),
+    };
     return { outcome: withTimeLimits(message.headers.id, run, control, limits), control };
+  }
+
+  /** Sets a task's time limits from its next run on (the `time_limit` command). */
+  setTimeLimits(name: string, limits: { softMs?: number; hardMs?: number }): void {
+    this.limitOverrides.set(name, limits);
   }
 
   /** Ends the task threads. */

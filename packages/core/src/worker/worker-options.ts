@@ -74,6 +74,24 @@ export interface WorkerOptions {
    */
   maxBodyBytes?: number;
   /**
+   * Send Celery task events (`task-received` ... `task-succeeded`, `task-failed`) on `celeryev`,
+   * as `celery worker -E` does; the `enable_events`/`disable_events` control commands change it
+   * at run time. Worker events (online, heartbeat, offline) are sent regardless.
+   * @defaultValue false
+   */
+  taskEvents?: boolean;
+  /**
+   * Send `worker-heartbeat` events (Celery's `--without-heartbeat` is `false`). Monitors take a
+   * worker without heartbeats as offline.
+   * @defaultValue true
+   */
+  heartbeat?: boolean;
+  /**
+   * Between two heartbeats.
+   * @defaultValue 2_000
+   */
+  heartbeatIntervalMs?: number;
+  /**
    * Deliveries of a task message that may end without completing (a worker died running it, or
    * gave it back) before this worker dead-letters it with the reason "delivered N times without
    * completing" and stores FAILURE (`WorkerLostError`). A task's own `maxDeliveries` wins. Keep

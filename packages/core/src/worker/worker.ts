@@ -13,8 +13,11 @@ import {
 } from '../defaults';
 import type { ResultBackend } from '../backend/result-backend';
 import { ConfigError, ConnectionError } from '../errors';
-import { CONTROL_EXCHANGE, decodeRevoke, isAddressedTo } from '../protocol/control-message';
-import type { Consumer, TransportMessage } from '../transport/transport';
+import { hasCapability } from '../capability/capability';
+import type { ControlledWorker } from '../control/control-commands';
+import { WorkerPresence } from '../events/worker-presence';
+import type { RevokeCommand } from '../protocol/control-message';
+import type { Consumer } from '../transport/transport';
 import { Intake } from './intake';
 import type { Job, JobScope } from './job';
 import { stopOnSignals } from './process-signals';
@@ -28,6 +31,8 @@ import { TaskRunner } from './task-runner';
 import type { WorkerEvents } from './worker-events';
 import type { WorkerHost } from './worker-host';
 import type { WorkerOptions } from './worker-options';
+import { requestInfo } from './request-info';
+import { workerStats } from './worker-stats';
 
 /**
  * Consumes task messages and runs them. At-least-once by default: a message is acked only after
@@ -41,16 +46,21 @@ import type { WorkerOptions } from './worker-options';
 export class Worker extends EventEmitter<WorkerEvents> {
   /** The worker's name (`conveyor-<pid>@<host>`). */
   readonly hostname: string;
-  readonly concurrency: number;
-  readonly queues: readonly string[];
-  private readonly prefetch: number;
+  private maxConcurrency: number;
+  private readonly prefetchMultiplier: number;
   private readonly shutdownTimeoutMs: number;
   private readonly policies = new Map<string, RetryPolicy>();
   private readonly runner: TaskRunner;
   private readonly settlements: Settlements;
   private readonly intake: Intake;
   private readonly revocations = new Revocations();
-  private readonly consumers: Consumer[] = [];
+  /** The task queue consumers, by queue; `add_consumer`/`cancel_consumer` change them. */
+  private readonly consumers = new Map<string, Consumer | undefined>();
+  private readonly presence: WorkerPresence;
+  /** Tasks started, by name, and in all (`inspect stats`, heartbeats). */
+  private readonly totals = new Map<string, number>();
+  private processed = 0;
+  private readonly startedAtMs = Date.now();
   private readonly waiting: Job[] = [];
   private readonly running = new Set<Job>();
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
@@ -65,8 +75,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   ) {
     super();
     this.hostname = options.hostname ?? `conveyor-${process.pid}@${osHostname()}`;
-    this.concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
-    if (!Number.isInteger(this.concurrency) || this.concurrency < 1) {
+    this.maxConcurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+    if (!Number.isInteger(this.maxConcurrency) || this.maxConcurrency < 1) {
       throw new ConfigError(
         `worker concurrency must be a positive integer, got ${options.concurrency}`,
       );
@@ -77,7 +87,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         `prefetchMultiplier must be a positive integer, got ${options.prefetchMultiplier}`,
       );
     }
-    this.prefetch = this.concurrency * multiplier;
+    this.prefetchMultiplier = multiplier;
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
     const maxDeliveries = options.maxDeliveries ?? DEFAULT_MAX_DELIVERIES;
     if (!Number.isInteger(maxDeliveries) || maxDeliveries < 1) {
@@ -85,8 +95,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
         `maxDeliveries must be a positive integer, got ${options.maxDeliveries}`,
       );
     }
-    this.queues = options.queues ?? [...new Set(host.tasks.map((t) => t.queue))];
-    if (this.queues.length === 0) {
+    for (const queue of options.queues ?? new Set(host.tasks.map((t) => t.queue))) {
+      this.consumers.set(queue, undefined);
+    }
+    if (this.consumers.size === 0) {
       throw new ConfigError('the worker has no queues: register tasks or pass `queues`');
     }
     this.runner = new TaskRunner(this.hostname, options, this.warn);
@@ -95,8 +107,20 @@ export class Worker extends EventEmitter<WorkerEvents> {
       // Checked now for the tasks of this worker's queues only: a worker for 'emails' must not
       // need the constructor arguments of a service it never runs. Any other task that arrives
       // anyway (sent to one of these queues by name) is checked when it runs, and fails then.
-      if (this.queues.includes(definition.queue)) this.runner.check(definition);
+      if (this.consumers.has(definition.queue)) this.runner.check(definition);
     }
+    this.presence = new WorkerPresence(
+      host.transport,
+      this.controlled(),
+      () => ({ active: this.running.size, processed: this.processed }),
+      {
+        hostname: this.hostname,
+        taskEvents: options.taskEvents ?? false,
+        heartbeat: options.heartbeat ?? true,
+        heartbeatIntervalMs: options.heartbeatIntervalMs,
+      },
+      this.warn,
+    );
     this.settlements = new Settlements(this.warn, (event) =>
       this.emit('message-dead-lettered', event),
     );
@@ -117,29 +141,40 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return this.running.size;
   }
 
+  /** Tasks run at once; the `pool_grow`/`pool_shrink`/`autoscale` commands change it. */
+  get concurrency(): number {
+    return this.maxConcurrency;
+  }
+
+  /** The queues consumed; the `add_consumer`/`cancel_consumer` commands change them. */
+  get queues(): readonly string[] {
+    return [...this.consumers.keys()];
+  }
+
+  /** Celery events this worker sent, and dropped (no connection, the broker pushing back). */
+  get eventCounts(): { sent: number; dropped: number } {
+    return this.presence.eventCounts;
+  }
+
+  /** Each consumer's prefetch: concurrency × prefetchMultiplier. */
+  private get prefetch(): number {
+    return this.maxConcurrency * this.prefetchMultiplier;
+  }
+
   /**
    * Checks that the result backend can be reached (a ConnectionError naming the server and why,
-   * rather than results that later fail to store), declares the queues, subscribes to revokes,
-   * and starts consuming.
+   * rather than results that later fail to store), starts answering remote control and sending
+   * events, declares the queues, and starts consuming.
    */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new ConfigError(`worker ${this.hostname} was already started`);
     this.state = 'running';
     await checkBackendAtStart(this.host.backend, this.hostname);
-    const transport = this.host.transport;
-    this.consumers.push(
-      await transport.subscribeBroadcast(CONTROL_EXCHANGE, (message) => this.control(message)),
-    );
-    for (const queue of this.queues) {
-      await this.host.ensureQueue(queue);
-      this.consumers.push(
-        await transport.consume(queue, (delivery) => this.intake.receive(delivery), {
-          prefetch: this.prefetch,
-        }),
-      );
-    }
+    // Remote control first (revokes must not be missed), then the task queues.
+    await this.presence.start();
+    for (const queue of this.queues) await this.consumeQueue(queue);
     // What the transport and backend recover from by themselves is reported here too.
-    for (const part of [transport, this.host.backend]) {
+    for (const part of [this.host.transport, this.host.backend]) {
       const stop = part?.onBackgroundError?.((error) => this.warn(error));
       if (stop) this.backgroundListeners.push(stop);
     }
@@ -157,6 +192,16 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return this.stopping;
   }
 
+  private async consumeQueue(queue: string): Promise<void> {
+    await this.host.ensureQueue(queue);
+    this.consumers.set(
+      queue,
+      await this.host.transport.consume(queue, (delivery) => this.intake.receive(delivery), {
+        prefetch: this.prefetch,
+      }),
+    );
+  }
+
   /** What every job of this worker sees of it. */
   private jobScope(): JobScope {
     const backend = this.host.backend;
@@ -172,6 +217,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       revocations: this.revocations,
       revocationCheck: checkRevoked ? new RevocationCheck(backend, this.warn) : undefined,
       events: this,
+      taskEvents: this.presence.taskEvents,
       isRunning: () => this.state === 'running',
       retryPolicy: (name) => this.policies.get(name)!,
       warn: this.warn,
@@ -201,6 +247,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     ) {
       const job = this.waiting.shift()!;
       this.running.add(job);
+      const name = job.definition.name;
+      this.totals.set(name, (this.totals.get(name) ?? 0) + 1);
       void job
         .process()
         .catch((error: unknown) => {
@@ -211,21 +259,22 @@ export class Worker extends EventEmitter<WorkerEvents> {
         })
         .finally(() => {
           this.running.delete(job);
+          this.processed += 1;
           this.pump();
         });
     }
   }
 
-  /** A control message from `celery.pidbox`: remember revoked ids; terminate running ones if asked. */
-  private control(message: TransportMessage): void {
-    const revoke = decodeRevoke(message);
-    if (!revoke || !isAddressedTo(revoke, this.hostname)) return;
-    for (const id of revoke.taskIds) {
+  /** A revoke addressed to this worker: remember the ids; terminate running ones if asked. */
+  private revoke(command: RevokeCommand): string[] {
+    const terminated: string[] = [];
+    for (const id of command.taskIds) {
       this.revocations.add(id);
-      if (!revoke.terminate) continue;
+      if (!command.terminate) continue;
       for (const job of this.running) {
         if (job.id !== id || !job.isRunning) continue;
         job.stop(terminatedReason(id));
+        terminated.push(id);
         if (job.definition.options.isolation !== 'thread') {
           this.warn(
             new Error(
@@ -235,6 +284,130 @@ export class Worker extends EventEmitter<WorkerEvents> {
         }
       }
     }
+    return terminated;
+  }
+
+  /** This worker as remote-control commands see it (`celery inspect`, `celery control`). */
+  private controlled(): ControlledWorker {
+    const held = (job: Job) => ({
+      message: job.message,
+      queue: job.settlement.queue,
+      redelivered: job.settlement.redelivered,
+      startedAt: job.startedAt,
+      acknowledged: job.settlement.settled,
+    });
+    const info = (job: Job) => requestInfo(held(job), this.hostname);
+    const presence = (): WorkerPresence => this.presence;
+    return {
+      hostname: this.hostname,
+      get clock() {
+        return presence().clock;
+      },
+      stats: () =>
+        workerStats({
+          totals: this.totals,
+          startedAtMs: this.startedAtMs,
+          concurrency: this.maxConcurrency,
+          prefetch: this.prefetch,
+          clock: this.presence.clock.value,
+          events: this.presence.eventCounts,
+        }),
+      activeRequests: () => [...this.running].map(info),
+      reservedRequests: () => this.waiting.map(info),
+      scheduledRequests: () =>
+        this.intake.heldJobs().map((job) => ({
+          eta: null,
+          priority: job.message.properties.priority ?? null,
+          request: info(job),
+        })),
+      registeredTasks: () =>
+        this.host.tasks.map((d) => ({
+          name: d.name,
+          queue: d.queue,
+          rateLimit: this.intake.rateLimitOf(d.name),
+        })),
+      revokedIds: () => this.revocations.entries(),
+      activeQueues: () => [...this.queues],
+      revoke: (command) => this.revoke(command),
+      setRateLimit: (name, rate) => {
+        const definition = this.host.task(name);
+        if (!definition) return false;
+        this.intake.setRateLimit(name, definition.label, rate);
+        return true;
+      },
+      setTimeLimits: (name, softMs, hardMs) => {
+        if (!this.host.task(name)) return false;
+        this.runner.setTimeLimits(name, {
+          softMs: softMs ?? undefined,
+          hardMs: hardMs ?? undefined,
+        });
+        return true;
+      },
+      addConsumer: (queue) => this.addConsumer(queue),
+      cancelConsumer: (queue) => this.cancelConsumer(queue),
+      resizePool: (delta) => this.resize(Math.max(1, this.maxConcurrency + delta)),
+      autoscale: (max, min) => {
+        // No process pool to keep small: tasks are promises or pooled threads, so the worker
+        // runs at the upper bound.
+        this.resize(Math.max(1, max));
+        return [this.maxConcurrency, Math.min(min, this.maxConcurrency)];
+      },
+      setTaskEvents: (enabled) => this.presence.setTaskEvents(enabled),
+      sendHeartbeat: () => this.presence.beat(),
+      shutdown: () => this.remoteShutdown(),
+      conf: () => ({
+        hostname: this.hostname,
+        queues: [...this.queues],
+        concurrency: this.maxConcurrency,
+        prefetch_multiplier: this.prefetchMultiplier,
+        task_events: this.presence.sendsTaskEvents,
+        shutdown_timeout_ms: this.shutdownTimeoutMs,
+      }),
+      report: () =>
+        `software -> conveyor ${process.version} ${process.platform} ${process.arch}\nhostname -> ${this.hostname}\npid -> ${process.pid}`,
+    };
+  }
+
+  /** New concurrency: more tasks may start now, and every consumer's prefetch follows. */
+  private resize(concurrency: number): number {
+    this.maxConcurrency = concurrency;
+    const transport = this.host.transport;
+    if (hasCapability(transport, 'prefetch')) {
+      for (const consumer of this.consumers.values()) {
+        if (consumer) void transport.setPrefetch(consumer, this.prefetch).catch(this.warn);
+      }
+    }
+    this.pump();
+    return concurrency;
+  }
+
+  private async addConsumer(queue: string): Promise<void> {
+    if (this.state !== 'running' || this.consumers.has(queue)) return;
+    this.consumers.set(queue, undefined);
+    await this.consumeQueue(queue).catch((error: Error) => {
+      this.consumers.delete(queue);
+      this.warn(error);
+    });
+  }
+
+  private async cancelConsumer(queue: string): Promise<void> {
+    const consumer = this.consumers.get(queue);
+    if (!consumer) return;
+    this.consumers.delete(queue);
+    await this.safely(consumer.cancel());
+  }
+
+  /**
+   * The `shutdown` command: a graceful stop. A worker that owns its process (`handleSignals`, as
+   * the CLI's) then closes its app and exits with the stop's code, as a Celery worker does and
+   * as it would on SIGTERM.
+   */
+  private remoteShutdown(): void {
+    void this.stop().then(async (code) => {
+      if (!(this.options.handleSignals ?? true)) return;
+      await this.host.close().catch(() => undefined);
+      process.exit(code);
+    });
   }
 
   private async shutdown(forced: boolean): Promise<number> {
@@ -245,7 +418,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
     this.state = 'stopping';
     clearTimeout(this.sweepTimer);
-    await Promise.all(this.consumers.splice(0).map((c) => this.safely(c.cancel())));
+    // worker-offline goes out at once, before running tasks are waited for.
+    await this.safely(this.presence.stop());
+    const consumers = [...this.consumers.values()];
+    for (const queue of this.consumers.keys()) this.consumers.set(queue, undefined);
+    await Promise.all(consumers.map((c) => c && this.safely(c.cancel())));
     for (const job of this.waiting.splice(0)) job.giveBackUnstarted();
     this.intake.giveBackHeld();
     let code = EXIT_GRACEFUL;
@@ -260,6 +437,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
       }
     }
     await this.settlements.idle();
+    // Task events of the tasks that finished while stopping.
+    this.presence.flush();
     await this.runner.close();
     this.removeSignalHandlers?.();
     for (const stop of this.backgroundListeners.splice(0)) stop();

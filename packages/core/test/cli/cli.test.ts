@@ -107,6 +107,8 @@ describe('conveyor CLI', () => {
         '--hostname',
         '--loglevel',
         '--log-format',
+        '--task-events',
+        '--without-heartbeat',
       ]) {
         expect(workerHelp.stdout).toContain(option);
       }

@@ -31,6 +31,8 @@ export interface WorkerCommandOptions {
   hostname?: string;
   loglevel: string;
   logFormat: LogFormat;
+  taskEvents?: boolean;
+  withoutHeartbeat?: boolean;
 }
 
 /** `conveyor worker`: runs a worker for the app a module exports until a signal stops it. */
@@ -72,6 +74,11 @@ export const workerCommand: CommandModule = (program: Command) => {
       'node name; %h host, %n host without domain, %d domain, %i and %I process index (default: conveyor-<pid>@<host>)',
     )
     .option(
+      '-E, --task-events',
+      'send Celery task events (celery events, Flower); worker events are always sent',
+    )
+    .option('--without-heartbeat', 'send no worker-heartbeat events')
+    .option(
       '-l, --loglevel <level>',
       `least severe level logged: ${LOG_LEVEL_NAMES.join(', ')}`,
       'info',
@@ -108,6 +115,8 @@ async function runWorker(options: WorkerCommandOptions): Promise<void> {
     shutdownTimeoutMs: options.shutdownTimeout,
     maxDeliveries: options.maxDeliveries,
     hostname,
+    taskEvents: options.taskEvents ?? false,
+    heartbeat: !options.withoutHeartbeat,
     instances: await module.loadInstances?.(),
     resolve: module.resolve,
     handleSignals: true,
