@@ -2,6 +2,30 @@
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** What core may not import; `withoutMetrics` also keeps prom-client out. */
+function coreImportRule(withoutMetrics) {
+  const paths = [
+    { name: 'amqplib', message: 'core must not import amqplib: use @conveyor/amqp-transport' },
+    { name: 'ioredis', message: 'core must not import ioredis: use @conveyor/result-redis' },
+    { name: 'pg', message: 'core must not import pg: use @conveyor/result-postgres' },
+  ];
+  if (withoutMetrics) {
+    paths.push({
+      name: 'prom-client',
+      message: 'prom-client is optional: import it only under src/metrics (@conveyor/core/metrics)',
+    });
+  }
+  return {
+    paths,
+    patterns: [
+      {
+        group: ['amqplib/*', 'ioredis/*', 'pg/*', 'redis', 'pg-*'],
+        message: 'core is broker-neutral',
+      },
+    ],
+  };
+}
+
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', '**/*.js', '!eslint.config.mjs'] },
   eslint.configs.recommended,
@@ -31,30 +55,12 @@ export default tseslint.config(
   {
     // Core is broker-neutral (kombu's rule): broker and store clients live in their own packages.
     files: ['packages/core/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: [
-            {
-              name: 'amqplib',
-              message: 'core must not import amqplib: use @conveyor/amqp-transport',
-            },
-            {
-              name: 'ioredis',
-              message: 'core must not import ioredis: use @conveyor/result-redis',
-            },
-            { name: 'pg', message: 'core must not import pg: use @conveyor/result-postgres' },
-          ],
-          patterns: [
-            {
-              group: ['amqplib/*', 'ioredis/*', 'pg/*', 'redis', 'pg-*'],
-              message: 'core is broker-neutral',
-            },
-          ],
-        },
-      ],
-    },
+    rules: { 'no-restricted-imports': ['error', coreImportRule(true)] },
+  },
+  {
+    // prom-client is an optional peer: only the @conveyor/core/metrics entry point loads it.
+    files: ['packages/core/src/metrics/**/*.ts', 'packages/core/test/metrics/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', coreImportRule(false)] },
   },
   {
     files: ['**/test/**/*.ts', 'test/**/*.ts'],

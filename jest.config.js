@@ -18,6 +18,7 @@ module.exports = {
   transform: { '^.+\\.ts$': swc },
   moduleNameMapper: {
     '^@conveyor/core/testing$': '<rootDir>/packages/core/testing',
+    '^@conveyor/core/metrics$': '<rootDir>/packages/core/src/metrics',
     '^@conveyor/core/plugin$': '<rootDir>/packages/core/src/plugin',
     '^@conveyor/([a-z-]+)$': '<rootDir>/packages/$1/src',
   },

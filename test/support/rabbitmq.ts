@@ -84,6 +84,43 @@ export async function unacked(queue: string): Promise<number> {
   return Number(line?.split('\t')[1] ?? NaN);
 }
 
+/** One queue's counts, as `rabbitmqctl list_queues` gives them. */
+export interface ListedQueue {
+  ready: number;
+  unacked: number;
+  consumers: number;
+}
+
+/** Every queue of the default vhost with its counts, live, from `rabbitmqctl list_queues`. */
+export async function listQueues(): Promise<Map<string, ListedQueue>> {
+  const out = await rabbitmqctl(
+    'list_queues',
+    'name',
+    'messages_ready',
+    'messages_unacknowledged',
+    'consumers',
+  );
+  const rows = new Map<string, ListedQueue>();
+  for (const line of out.split('\n')) {
+    const [name, ready, unacked, consumers] = line.split('\t');
+    if (name && ready !== undefined) {
+      rows.set(name, {
+        ready: Number(ready),
+        unacked: Number(unacked),
+        consumers: Number(consumers),
+      });
+    }
+  }
+  return rows;
+}
+
+/** Messages waiting in the delay levels of `namespace`, from {@link listQueues} rows. */
+export function delayedIn(rows: Map<string, ListedQueue>, namespace: string): number {
+  let total = 0;
+  for (const [name, { ready }] of rows) if (name.startsWith(`${namespace}.level-`)) total += ready;
+  return total;
+}
+
 /** Runs rabbitmqctl (live broker state, unlike the management API's sampled stats). */
 export async function rabbitmqctl(...args: string[]): Promise<string> {
   const { stdout } = await promisify(execFile)('rabbitmqctl', ['-q', ...args], { timeout: 20_000 });

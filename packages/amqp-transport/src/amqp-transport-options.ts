@@ -91,6 +91,14 @@ export interface AmqpTransportOptions {
    */
   delayNamespace?: string;
   /**
+   * RabbitMQ's management API (`http://user:password@host:15672`), asked for the unacked
+   * messages and rates of `queueStats()` (`conveyor queues`); `false` never asks it. When
+   * it does not answer, statistics hold what AMQP tells (ready messages, consumers) only.
+   * @defaultValue the first broker URL's host, port 15672 (`DEFAULT_MANAGEMENT_PORT`), with the
+   * broker URL's credentials
+   */
+  managementUrl?: string | false;
+  /**
    * Called with failures the transport meets in the background and recovers from by itself
    * (lost connections and channels, reconnects, consumers it cannot restart), as
    * `ConnectionError`s whose messages never hold credentials. A worker also reports them as

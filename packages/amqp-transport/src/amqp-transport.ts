@@ -17,6 +17,7 @@ import {
   type FetchedMessage,
   type PublishOptions,
   type QueueDeclaration,
+  type QueueStats,
   type Transport,
   type TransportMessage,
 } from '@conveyor/core/plugin';
@@ -42,7 +43,9 @@ import {
 } from './defaults';
 import { DelayTopology, MAX_DELAY_MS } from './delayed-delivery';
 import { publishOptions } from './message-mapping';
+import { ManagementApi } from './management-api';
 import { Publisher } from './publisher';
+import { QueueInspector } from './queue-inspector';
 import { QueueReader } from './queue-reader';
 import type { ReconnectSettings } from './reconnect-backoff';
 import { Topology } from './topology';
@@ -78,7 +81,9 @@ export class AmqpTransport implements Transport {
     warn: (message) => this.errors.report(new ConnectionError(this.redactor.redact(message))),
   };
   private readonly topology: Topology;
+  private readonly inspector: QueueInspector;
   private readonly fanouts = new Set<string>();
+  private readonly reconnectListeners = new Set<(connection: string) => void>();
   /** Exchanges declared through this transport, so subscriptions can declare them again. */
   private readonly exchanges = new Map<string, ExchangeDeclaration>();
   private session?: Session;
@@ -122,6 +127,11 @@ export class AmqpTransport implements Transport {
     );
     this.errors = new BackgroundErrors('amqp', onErrorOf(options));
     this.topology = new Topology(new DelayTopology(namespace), queueType);
+    const management =
+      options.managementUrl === false
+        ? undefined
+        : ManagementApi.forBroker(this.urls[0]!.href, options.managementUrl);
+    this.inspector = new QueueInspector(this.topology.delay, management);
   }
 
   /**
@@ -323,6 +333,29 @@ export class AmqpTransport implements Transport {
   }
 
   /**
+   * Ready messages and consumers by passive declare; unacked messages and rates from the
+   * management API when it answers (see `managementUrl`).
+   */
+  async queueStats(queue: string): Promise<QueueStats> {
+    return this.withPublisherConnection(this.connectTimeoutMs, (model) =>
+      this.inspector.stats(model, queue),
+    );
+  }
+
+  /** Messages waiting in this transport's delay levels (`delayNamespace`), all queues together. */
+  async delayedCount(): Promise<number> {
+    return this.withPublisherConnection(this.connectTimeoutMs, (model) =>
+      this.inspector.delayedCount(model),
+    );
+  }
+
+  async purgeQueue(name: string): Promise<number> {
+    return this.withPublisherConnection(this.connectTimeoutMs, (model) =>
+      this.inspector.purge(model, name),
+    );
+  }
+
+  /**
    * Stops consumers and closes both connections; the broker puts unsettled deliveries back.
    * Publishes already under way are first allowed to finish (within `publishTimeoutMs`). The
    * transport can be used again afterwards: it reconnects on the next call.
@@ -343,6 +376,21 @@ export class AmqpTransport implements Transport {
         await session.publisher.close();
       } finally {
         await session.publisherConnection.close();
+      }
+    }
+  }
+
+  onReconnected(listener: (connection: string) => void): () => void {
+    this.reconnectListeners.add(listener);
+    return () => this.reconnectListeners.delete(listener);
+  }
+
+  private notifyReconnected(connection: string): void {
+    for (const listener of this.reconnectListeners) {
+      try {
+        listener(connection);
+      } catch (error) {
+        this.logger.warn(`a reconnect listener threw: ${messageOf(error)}`);
       }
     }
   }
@@ -380,10 +428,15 @@ export class AmqpTransport implements Transport {
       transient: new TransientPublisher(publisherConnection, settings.logger),
     };
     publisherConnection.onConnected(async (model, reconnected) => {
-      if (reconnected) await this.topology.redeclare(model);
+      if (!reconnected) return;
+      this.notifyReconnected('publisher');
+      await this.topology.redeclare(model);
     });
     consumerConnection.onConnected(async (model, reconnected) => {
-      if (reconnected) await this.topology.redeclare(model);
+      if (reconnected) {
+        this.notifyReconnected('consumer');
+        await this.topology.redeclare(model);
+      }
       await Promise.all([...session.consumers].map((consumer) => consumer.resume(model)));
       await Promise.all([...session.subscribers].map((subscriber) => subscriber.resume(model)));
     });
@@ -395,17 +448,16 @@ export class AmqpTransport implements Transport {
    * Runs `work` with the publisher connection, again after a reconnect if the connection died
    * under it, until `timeoutMs`. Refusals by the broker and our own errors go straight through.
    */
-  private async withPublisherConnection(
+  private async withPublisherConnection<T>(
     timeoutMs: number,
-    work: (model: ChannelModel) => Promise<void>,
-  ): Promise<void> {
+    work: (model: ChannelModel) => Promise<T>,
+  ): Promise<T> {
     const connection = this.open().publisherConnection;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const model = await connection.connection(Math.max(1, deadline - Date.now()));
       try {
-        await work(model);
-        return;
+        return await work(model);
       } catch (error) {
         if (error instanceof ConveyorError || isRefusal(error)) throw error;
         if (Date.now() >= deadline) {

@@ -79,3 +79,15 @@ export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** How often pending publishes are checked against `publishTimeoutMs`. */
 export const PUBLISH_WATCHDOG_INTERVAL_MS = 100;
+
+/**
+ * Port of RabbitMQ's management API (the `rabbitmq_management` plugin), asked for unacked
+ * messages and rates when no `managementUrl` is given.
+ */
+export const DEFAULT_MANAGEMENT_PORT = 15672;
+
+/**
+ * How long one management API request may take. Short: the API only adds detail to queue
+ * statistics, which are shown without it when it is slow or off.
+ */
+export const DEFAULT_MANAGEMENT_TIMEOUT_MS = 2_000;

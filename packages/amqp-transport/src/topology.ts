@@ -158,8 +158,8 @@ export class Topology {
   }
 }
 
-/** Runs `work` on a fresh channel of `model`, closed afterwards. */
-async function withChannel<T>(
+/** Runs `work` on a fresh channel of `model`, closed afterwards. @internal */
+export async function withChannel<T>(
   model: ChannelModel,
   work: (channel: Channel) => Promise<T>,
 ): Promise<T> {

@@ -97,6 +97,26 @@ describe('publishing across a cut connection', () => {
     );
   }, 30_000);
 
+  it('tells reconnect listeners of each connection that came back, and not of the first connect', async () => {
+    const transport = throughProxy();
+    const reconnected: string[] = [];
+    const stop = transport.onReconnected((connection) => reconnected.push(connection));
+    const q = await declared(transport, 'reconnect-notice');
+    await transport.consume(q, () => undefined, { prefetch: 1 });
+    expect(reconnected).toEqual([]);
+    proxy.cut();
+    await waitFor(
+      () => reconnected.includes('consumer') && reconnected.includes('publisher'),
+      'both connections to come back',
+      10_000,
+    );
+    stop();
+    const before = reconnected.length;
+    proxy.cut();
+    await transport.publish(textMessage('after'), { queue: q });
+    expect(reconnected).toHaveLength(before);
+  });
+
   it('rejects a publish with ConnectionError after publishTimeoutMs while the broker cannot be reached, and recovers after', async () => {
     const transport = throughProxy({ publishTimeoutMs: 600 });
     const q = await declared(transport, 'outage');

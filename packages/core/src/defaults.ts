@@ -81,3 +81,13 @@ export const DEFAULT_DEAD_LETTER_PAGE_SIZE = 50;
  * 4's default quorum-queue delivery limit (20), so the worker's cap fires first.
  */
 export const DEFAULT_MAX_DELIVERIES = 10;
+
+/** Buckets of the `conveyor_task_runtime_seconds` histogram: 5 ms to 10 minutes. */
+export const DEFAULT_TASK_RUNTIME_BUCKETS_SECONDS = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600,
+] as const;
+
+/** Buckets of the `conveyor_result_store_seconds` histogram: 1 ms to 60 s (the store timeout). */
+export const DEFAULT_RESULT_STORE_BUCKETS_SECONDS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 15, 60,
+] as const;

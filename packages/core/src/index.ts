@@ -44,6 +44,9 @@ export type {
   TaskEvent,
   RejectedMessageEvent,
   DeadLetterEvent,
+  DeadLetterKind,
+  ResultStoredEvent,
+  ReconnectEvent,
 } from './worker/worker-events';
 export { logWorker } from './logging/worker-log';
 export {
@@ -86,8 +89,10 @@ export type {
   ExchangeDeclaration,
   ExchangeQueueOptions,
   QueueStats,
+  QueueRates,
   TransportCapability,
 } from './transport/transport';
+export { queueReport, type QueueReport, type TaskQueueReport } from './inspection/queue-report';
 export {
   TRANSPORT_CAPABILITIES,
   DEAD_LETTERED_AT_HEADER,

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { ConfigError, ConnectionError } from '../errors';
 import { COMMANDS } from './commands';
+import { CommandExit } from './command-exit';
 import { exitCodeOf } from './exit-codes';
 import { coreVersion } from './version';
 
@@ -32,6 +33,7 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
 }
 
 function describe(error: unknown): string {
+  if (error instanceof CommandExit) return `conveyor: ${error.message}`;
   if (error instanceof ConfigError) return `conveyor: ${error.message}`;
   if (error instanceof ConnectionError) return `conveyor: unreachable at startup: ${error.message}`;
   return `conveyor: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;

@@ -45,6 +45,21 @@ export function logWorker(worker: Worker, logger: WorkerLogger): () => void {
         { event: 'message-dead-lettered', ...e },
         `Message ${e.id ?? '(no id)'} dead-lettered to ${e.queue}.dead: ${e.reason}`,
       ),
+    'result-stored': (e) =>
+      e.stored
+        ? logger.debug(
+            { event: 'result-stored', ...e },
+            `Task ${e.id} ${e.state} stored in ${seconds(e.durationMs)}`,
+          )
+        : logger.warn(
+            { event: 'result-stored', ...e },
+            `Task ${e.id} ${e.state} could not be stored in ${seconds(e.durationMs)}`,
+          ),
+    'broker-reconnected': (e) =>
+      logger.info(
+        { event: 'broker-reconnected', ...e },
+        `Broker ${e.connection} connection re-established`,
+      ),
     'worker-error': (error) =>
       logger.warn({ event: 'worker-error', err: error }, describeError(error)),
   };

@@ -141,12 +141,26 @@ export interface ExchangeQueueOptions {
   expiresMs?: number;
 }
 
+/** Messages per second through a queue, as the broker samples them. */
+export interface QueueRates {
+  /** Messages published to the queue. */
+  published: number;
+  /** Messages delivered to consumers (or fetched). */
+  delivered: number;
+  /** Deliveries acknowledged. */
+  acked: number;
+}
+
 /** What {@link Transport.queueStats} reports of a queue (capability `queueAdmin`). */
 export interface QueueStats {
   /** Messages ready for delivery (not counting those delivered and not yet settled). */
   ready: number;
   /** Consumers attached now. */
   consumers: number;
+  /** Messages delivered and not yet settled; absent when the transport cannot tell. */
+  unacked?: number;
+  /** Sampled message rates; absent when the transport cannot tell. */
+  rates?: QueueRates;
 }
 
 /** A message broker. */
@@ -227,13 +241,26 @@ export interface Transport {
 
   // Capability `queueAdmin`: what the broker knows about a task queue.
 
-  /** Counts a declared queue's ready messages and consumers. Capability `queueAdmin`. */
+  /**
+   * Counts a declared queue's ready messages and consumers (and, where the broker tells, its
+   * unsettled messages and rates). Reads only. Rejects with `UnroutableError` for a queue that
+   * does not exist. Capability `queueAdmin`.
+   */
   queueStats?(queue: string): Promise<QueueStats>;
   /**
    * Removes every ready message of a declared queue (not those delivered and unsettled) and
-   * resolves with how many. Capability `queueAdmin`.
+   * resolves with how many. Rejects with `UnroutableError` for a queue that does not exist.
+   * Capability `queueAdmin`.
    */
   purgeQueue?(queue: string): Promise<number>;
+
+  // Capability `delayStats`.
+
+  /**
+   * Messages waiting in the transport's delayed delivery (countdowns, etas, retries), every
+   * queue together: the delay mechanism is shared. Capability `delayStats`.
+   */
+  delayedCount?(): Promise<number>;
 
   // Capability `prefetch`.
 
@@ -260,6 +287,16 @@ export interface Transport {
    * exists. Capability `queueAccess`.
    */
   publishToQueue?(queue: string, message: TransportMessage): Promise<void>;
+
+  // Capability `reconnectNotice`.
+
+  /**
+   * Calls `listener` each time the transport has connected again after losing a broker
+   * connection, with the connection's role (`publisher`, `consumer`); the worker turns it into
+   * its `broker-reconnected` event (metrics). Returns a function that removes the listener.
+   * Capability `reconnectNotice`.
+   */
+  onReconnected?(listener: (connection: string) => void): () => void;
 }
 
 /**
@@ -271,6 +308,8 @@ export const TRANSPORT_CAPABILITIES = {
   queueAdmin: ['queueStats', 'purgeQueue'],
   prefetch: ['setPrefetch'],
   queueAccess: ['fetch', 'publishToQueue'],
+  delayStats: ['delayedCount'],
+  reconnectNotice: ['onReconnected'],
 } as const satisfies Record<string, ReadonlyArray<keyof Transport>>;
 
 /** The name of an optional capability of a {@link Transport}. */

@@ -20,6 +20,7 @@ import { judgeDelivery, type DeliveryVerdict } from './delivery-count';
 import { Job, type JobScope } from './job';
 import { parseRateLimit, RateLimiter } from './rate-limiter';
 import type { Settlement, Settlements } from './settlement';
+import type { DeadLetterKind } from './worker-events';
 
 /** What intake needs beside what its jobs need. */
 export interface IntakeScope extends JobScope {
@@ -75,12 +76,12 @@ export class Intake {
       message = decodeTaskMessage(delivery.message, { maxBodyBytes: scope.maxBodyBytes });
     } catch (error) {
       if (error instanceof MessageDecodeError) {
-        this.reject(settlement, error.reason, error.taskId);
+        this.reject(settlement, error.reason, error.taskId, 'malformed');
       } else {
         // A bug in decoding, not a bad message: reported, and the message still dead-lettered
         // so it cannot loop.
         scope.warn(error instanceof Error ? error : new Error(String(error)));
-        this.reject(settlement, `could not be decoded: ${String(error)}`, undefined);
+        this.reject(settlement, `could not be decoded: ${String(error)}`, undefined, 'malformed');
       }
       return;
     }
@@ -108,7 +109,7 @@ export class Intake {
     }
     const unsupported = unsupportedCanvas(message.embed);
     if (unsupported) {
-      this.reject(settlement, unsupported, message.headers.id);
+      this.reject(settlement, unsupported, message.headers.id, 'unsupported');
       return;
     }
     const eta = message.headers.eta
@@ -120,7 +121,7 @@ export class Intake {
       return;
     }
     const job = new Job(settlement, message, definition, scope);
-    scope.events.emit('task-received', job.event);
+    scope.events.emit('task-received', { ...job.event, redelivered: settlement.redelivered });
     scope.taskEvents.received(message);
     const expires = message.headers.expires
       ? parseCeleryTimestamp(message.headers.expires)!.getTime()
@@ -134,6 +135,11 @@ export class Intake {
       return;
     }
     this.admit(job);
+  }
+
+  /** Jobs held here for their rate-limit slot. */
+  get heldCount(): number {
+    return this.held.size;
   }
 
   /**
@@ -207,10 +213,15 @@ export class Intake {
   }
 
   /** Dead-letters a message that cannot run here, with `reason`. */
-  private reject(settlement: Settlement, reason: string, id: string | undefined): void {
+  private reject(
+    settlement: Settlement,
+    reason: string,
+    id: string | undefined,
+    kind: DeadLetterKind,
+  ): void {
     this.scope.events.emit('message-rejected', { id, reason, queue: settlement.queue });
     if (id) this.scope.taskEvents.rejected(id, false);
-    void settlement.deadLetter(reason);
+    void settlement.deadLetter(reason, kind);
   }
 
   /**
@@ -237,7 +248,7 @@ export class Intake {
       await scope.writer.storeChainFailures(message, error, giveUp, scope.warn);
     }
     scope.events.emit('message-rejected', { id: h.id, reason, queue: settlement.queue });
-    await settlement.deadLetter(reason);
+    await settlement.deadLetter(reason, 'unregistered');
   }
 
   /**
@@ -269,7 +280,9 @@ export class Intake {
       );
     }
     scope.events.emit('message-rejected', { id: h.id, reason, queue: settlement.queue });
-    await settlement.deadLetter(reason, { [DELIVERY_COUNT_HEADER]: verdict.failed });
+    await settlement.deadLetter(reason, 'delivery-limit', {
+      [DELIVERY_COUNT_HEADER]: verdict.failed,
+    });
   }
 
   private redelay(settlement: Settlement, message: TransportMessage, at: number): Promise<void> {

@@ -337,6 +337,6 @@ export class Job implements RunRequest {
     if (ending !== 'requeue') await afterStore?.();
     if (ending === 'ack') await settlement.ack();
     else if (ending === 'requeue') await settlement.requeue();
-    else await settlement.deadLetter(ending.deadLetter);
+    else await settlement.deadLetter(ending.deadLetter, 'retries-exhausted');
   }
 }

@@ -5,6 +5,7 @@ import { isReadyState, type ResultMeta, type TaskState } from '../protocol/resul
 import type { TaskMessage } from '../protocol/task-message';
 import { exceptionMetaOf, tracebackOf } from '../result/exception-meta';
 import { remainingChainSteps, type PendingChainStep } from './canvas-links';
+import type { ResultStoredEvent } from './worker-events';
 
 /** Builds Celery result metas for a worker and stores them, retrying while the store is down. */
 export class ResultWriter {
@@ -13,6 +14,8 @@ export class ResultWriter {
     private readonly hostname: string,
     private readonly extended: boolean,
     private readonly storeTimeoutMs: number,
+    /** Told of every store, for the worker's `result-stored` event (metrics). */
+    private readonly observe: (event: ResultStoredEvent) => void = () => undefined,
   ) {}
 
   started(message: TaskMessage, queue: string): ResultMeta {
@@ -92,14 +95,20 @@ export class ResultWriter {
     onError: (error: Error) => void,
   ): Promise<boolean> {
     const deadline = Date.now() + this.storeTimeoutMs;
+    const startedAt = performance.now();
+    const observed = (stored: boolean): boolean => {
+      const durationMs = performance.now() - startedAt;
+      this.observe({ id: meta.task_id, state: meta.status, durationMs, stored });
+      return stored;
+    };
     let pause = RESULT_STORE_BACKOFF_MIN_MS;
     for (;;) {
       try {
         await this.backend.store(meta);
-        return true;
+        return observed(true);
       } catch (error) {
         onError(error as Error);
-        if (Date.now() + pause > deadline || giveUp()) return false;
+        if (Date.now() + pause > deadline || giveUp()) return observed(false);
         await new Promise((resolve) => setTimeout(resolve, pause * (0.5 + Math.random() / 2)));
         pause = Math.min(pause * 2, RESULT_STORE_BACKOFF_MAX_MS);
       }

@@ -2,7 +2,7 @@ import { REQUEUE_PAUSE_MS } from '../defaults';
 import { ConnectionError, ConveyorError } from '../errors';
 import type { Delivery, TransportMessage } from '../transport/transport';
 import { deliveredBefore, unstartedCopy } from './delivery-count';
-import type { DeadLetterEvent } from './worker-events';
+import type { DeadLetterEvent, DeadLetterKind } from './worker-events';
 
 /**
  * What the rest of the worker may know of a delivery: what was delivered, never how to settle
@@ -136,8 +136,12 @@ export class Settlement implements Receipt {
    * published now (a broker alarm, a lost connection): a message is never left unsettled,
    * holding a prefetch slot.
    */
-  deadLetter(reason: string, headers?: Record<string, unknown>): Promise<void> {
-    return this.once(() => this.deadLetterOrRequeue(reason, headers));
+  deadLetter(
+    reason: string,
+    kind: DeadLetterKind,
+    headers?: Record<string, unknown>,
+  ): Promise<void> {
+    return this.once(() => this.deadLetterOrRequeue(reason, kind, headers));
   }
 
   /**
@@ -173,7 +177,7 @@ export class Settlement implements Receipt {
   private async afterPublishFailed(error: unknown, what: string): Promise<void> {
     this.settlements.report(error);
     if (error instanceof ConveyorError && !(error instanceof ConnectionError)) {
-      await this.deadLetterOrRequeue(`${what}: ${error.message}`);
+      await this.deadLetterOrRequeue(`${what}: ${error.message}`, 'unpublishable');
     } else {
       await this.requeueAfterPause();
     }
@@ -181,6 +185,7 @@ export class Settlement implements Receipt {
 
   private async deadLetterOrRequeue(
     reason: string,
+    kind: DeadLetterKind,
     headers?: Record<string, unknown>,
   ): Promise<void> {
     try {
@@ -190,11 +195,13 @@ export class Settlement implements Receipt {
       await this.requeueAfterPause();
       return;
     }
-    const id = this.delivery.message.headers.id;
+    const { id, task } = this.delivery.message.headers;
     this.settlements.reportDeadLettered({
       ...(typeof id === 'string' ? { id } : {}),
-      reason,
+      ...(typeof task === 'string' ? { name: task } : {}),
       queue: this.delivery.queue,
+      kind,
+      reason,
     });
   }
 

@@ -14,6 +14,8 @@ export interface TaskEvent {
   retryInMs?: number;
   /** Retries so far, this one included (retried). */
   retries?: number;
+  /** The broker delivered this message before and it was not acknowledged (received). */
+  redelivered?: boolean;
 }
 
 /** Payload of `message-rejected`: a message dead-lettered without running. */
@@ -25,14 +27,49 @@ export interface RejectedMessageEvent {
   queue: string;
 }
 
-/** Payload of `message-dead-lettered`: a message moved to its queue's dead-letter queue. */
+/**
+ * Why a message was dead-lettered, as a closed set (the free text is in `reason`):
+ * `malformed` (unreadable, too large, bad headers), `unregistered` (no such task here),
+ * `unsupported` (a canvas the worker cannot follow), `retries-exhausted`, `delivery-limit`
+ * (delivered `maxDeliveries` times without completing), `unpublishable` (a retry, delay or link
+ * the broker refused for good).
+ */
+export type DeadLetterKind =
+  | 'malformed'
+  | 'unregistered'
+  | 'unsupported'
+  | 'retries-exhausted'
+  | 'delivery-limit'
+  | 'unpublishable';
+
+/** Payload of `message-dead-lettered`: a message moved to `<queue>.dead`. */
 export interface DeadLetterEvent {
   /** The task id, when the message had a readable one. */
   id?: string;
-  /** The reason, as written in the dead-lettered message's header. */
-  reason: string;
-  /** The queue it came from (it now sits in `<queue>.dead`). */
+  /** The task name, when the message had a readable one. */
+  name?: string;
+  /** The task queue it came from. */
   queue: string;
+  kind: DeadLetterKind;
+  /** The text in the dead letter's `x-conveyor-dead-letter-reason` header. */
+  reason: string;
+}
+
+/** Payload of `result-stored`: one write of a task's state to the result backend. */
+export interface ResultStoredEvent {
+  id: string;
+  /** The state written (`STARTED`, `PROGRESS`, `RETRY`, `SUCCESS`, `FAILURE`, `REVOKED`). */
+  state: string;
+  /** From the first attempt until stored or given up, retries included. */
+  durationMs: number;
+  /** False when the worker gave up (the message then goes back to the queue). */
+  stored: boolean;
+}
+
+/** Payload of `broker-reconnected`. */
+export interface ReconnectEvent {
+  /** Which of the transport's connections came back (`publisher`, `consumer`). */
+  connection: string;
 }
 
 /** The events of a {@link Worker}, with their payloads. */
@@ -44,8 +81,12 @@ export interface WorkerEvents {
   'task-retried': [TaskEvent];
   'task-revoked': [TaskEvent];
   'message-rejected': [RejectedMessageEvent];
-  /** Any message the worker dead-lettered: rejected unread, unknown, or out of retries. */
+  /** A message moved to its dead-letter queue (rejected input, or a task out of retries). */
   'message-dead-lettered': [DeadLetterEvent];
+  /** A task state written to the result backend, or given up on. */
+  'result-stored': [ResultStoredEvent];
+  /** The transport reconnected to the broker after losing a connection. */
+  'broker-reconnected': [ReconnectEvent];
   /**
    * Trouble the worker survived (a failed ack, a result it could not store), and what its
    * transport and result backend recovered from in the background (their `onBackgroundError`);

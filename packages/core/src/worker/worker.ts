@@ -68,6 +68,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private removeSignalHandlers?: () => void;
   private readonly backgroundListeners: Array<() => void> = [];
   private sweepTimer?: NodeJS.Timeout;
+  private stopReconnectNotices?: () => void;
 
   constructor(
     private readonly host: WorkerHost,
@@ -141,6 +142,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return this.running.size;
   }
 
+  /** Task messages received and not yet running: waiting for a slot or for their rate limit. */
+  get prefetchedCount(): number {
+    return this.waiting.length + this.intake.heldCount;
+  }
+
   /** Tasks run at once; the `pool_grow`/`pool_shrink`/`autoscale` commands change it. */
   get concurrency(): number {
     return this.maxConcurrency;
@@ -170,6 +176,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (this.state !== 'new') throw new ConfigError(`worker ${this.hostname} was already started`);
     this.state = 'running';
     await checkBackendAtStart(this.host.backend, this.hostname);
+    const transport = this.host.transport;
+    this.stopReconnectNotices = transport.onReconnected?.((connection) =>
+      this.emit('broker-reconnected', { connection }),
+    );
     // Remote control first (revokes must not be missed), then the task queues.
     await this.presence.start();
     for (const queue of this.queues) await this.consumeQueue(queue);
@@ -211,7 +221,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
       hostname: this.hostname,
       host: this.host,
       writer: backend
-        ? new ResultWriter(backend, this.hostname, this.host.resultExtended, storeTimeoutMs)
+        ? new ResultWriter(
+            backend,
+            this.hostname,
+            this.host.resultExtended,
+            storeTimeoutMs,
+            (event) => this.emit('result-stored', event),
+          )
         : undefined,
       runner: this.runner,
       revocations: this.revocations,
@@ -440,6 +456,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     // Task events of the tasks that finished while stopping.
     this.presence.flush();
     await this.runner.close();
+    this.stopReconnectNotices?.();
     this.removeSignalHandlers?.();
     for (const stop of this.backgroundListeners.splice(0)) stop();
     this.state = 'stopped';

@@ -171,12 +171,12 @@ describe('conveyor CLI', () => {
         .split('\n')
         .filter((line) => line.startsWith('{'))
         .map((line) => JSON.parse(line) as { level: number; event: string; name?: string });
-      // At warning level only the failures and the dead letters remain.
+      // At warning level only the failures and the dead letters (named when readable) remain.
       expect(records.map((r) => [r.event, r.name ?? null, r.level])).toEqual([
         ['task-failed', 'math.boom', 50],
         ['task-failed', 'math.flaky', 50],
-        ['message-dead-lettered', null, 40],
-        ['message-dead-lettered', null, 40],
+        ['message-dead-lettered', 'math.flaky', 40],
+        ['message-dead-lettered', 'math.missing', 40],
       ]);
     });
 

@@ -1,4 +1,3 @@
-import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import type { Conveyor } from '../../app/conveyor';
 import type { DeadLetter } from '../../dead-letters/dead-letter';
@@ -12,6 +11,7 @@ import { ConfigError, ConnectionError } from '../../errors';
 import { deadLetterQueueName } from '../../transport/transport';
 import { loadAppModule } from '../app-module';
 import type { CommandModule } from '../command-module';
+import { confirm, type PromptIo } from '../confirm';
 import { nonNegativeInteger, positiveInteger } from '../option-parsers';
 
 /** Options every `conveyor dlq` subcommand takes. */
@@ -36,14 +36,6 @@ interface ReplayCommandOptions extends SelectOptions {
 
 interface PurgeCommandOptions extends SelectOptions {
   force?: boolean;
-}
-
-/** Where a purge asks for confirmation; the process's terminal unless a test gives its own. */
-export interface PromptIo {
-  input: NodeJS.ReadableStream;
-  output: NodeJS.WritableStream;
-  /** True when a person can answer (stdin is a terminal). */
-  interactive: boolean;
 }
 
 /**
@@ -144,32 +136,22 @@ export const dlqCommand: CommandModule = (program: Command) => {
     });
 };
 
-/**
- * Asks before a purge. Refuses outright without a terminal: nobody could answer, and deleting
- * without an answer is not something to do by default.
- */
+/** Asks before a purge; refuses outright without a terminal (see {@link confirm}). */
 export async function confirmPurge(
   queue: string,
   which: DeadLetterSelection,
   io: PromptIo,
 ): Promise<boolean> {
-  if (!io.interactive) {
-    throw new ConfigError(
-      'dlq purge deletes dead letters for good and asks first, but there is no terminal to ' +
-        'ask on: pass -f to purge without asking',
-    );
-  }
   const what =
     'ids' in which
       ? `the dead letters of ${which.ids.join(', ')}`
       : `every dead letter of '${deadLetterQueueName(queue)}'`;
-  const prompt = createInterface({ input: io.input, output: io.output, terminal: false });
-  try {
-    const answer = await prompt.question(`Delete ${what} for good? [y/N] `);
-    return /^y(es)?$/i.test(answer.trim());
-  } finally {
-    prompt.close();
-  }
+  return confirm(
+    `Delete ${what} for good? [y/N] `,
+    io,
+    'dlq purge deletes dead letters for good and asks first, but there is no terminal to ' +
+      'ask on: pass -f to purge without asking',
+  );
 }
 
 function deadLettersOf(app: Conveyor): DeadLetters {

@@ -1,6 +1,19 @@
 import type { CommandModule } from '../command-module';
+import { callCommand } from './call';
 import { dlqCommand } from './dlq';
+import { purgeCommand } from './purge';
+import { queuesCommand } from './queues';
+import { resultCommand } from './result';
+import { revokeCommand } from './revoke';
 import { workerCommand } from './worker';
 
 /** Every `conveyor` command, in the order `conveyor --help` lists them. */
-export const COMMANDS: readonly CommandModule[] = [workerCommand, dlqCommand];
+export const COMMANDS: readonly CommandModule[] = [
+  workerCommand,
+  queuesCommand(),
+  purgeCommand(),
+  dlqCommand,
+  callCommand(),
+  resultCommand(),
+  revokeCommand(),
+];

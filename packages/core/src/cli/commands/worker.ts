@@ -1,4 +1,4 @@
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import {
   DEFAULT_CONCURRENCY,
   DEFAULT_MAX_DELIVERIES,
@@ -15,8 +15,9 @@ import { bannerText, workerBanner } from '../../logging/worker-banner';
 import { logWorker } from '../../logging/worker-log';
 import { createWorkerLogger, type LogFormat } from '../../logging/worker-logger';
 import { loadAppModule } from '../app-module';
+import { serveWorkerMetrics } from '../metrics-port';
 import type { CommandModule } from '../command-module';
-import { positiveInteger } from '../option-parsers';
+import { commaList, port, positiveInteger } from '../option-parsers';
 import { expandNodeName } from '../node-name';
 import { coreVersion } from '../version';
 
@@ -31,6 +32,7 @@ export interface WorkerCommandOptions {
   hostname?: string;
   loglevel: string;
   logFormat: LogFormat;
+  metricsPort?: number;
   taskEvents?: boolean;
   withoutHeartbeat?: boolean;
 }
@@ -47,7 +49,7 @@ export const workerCommand: CommandModule = (program: Command) => {
     .option(
       '-Q, --queues <names>',
       "comma-separated queues to consume (default: the queues of the app's tasks)",
-      queueList,
+      commaList,
     )
     .option(
       '-c, --concurrency <n>',
@@ -82,6 +84,11 @@ export const workerCommand: CommandModule = (program: Command) => {
       '-l, --loglevel <level>',
       `least severe level logged: ${LOG_LEVEL_NAMES.join(', ')}`,
       'info',
+    )
+    .option(
+      '--metrics-port <port>',
+      'serve Prometheus metrics at http://<host>:<port>/metrics (needs prom-client installed)',
+      port,
     )
     .addOption(
       new Option('--log-format <format>', 'text lines, or JSON lines for log shippers')
@@ -137,16 +144,14 @@ async function runWorker(options: WorkerCommandOptions): Promise<void> {
     await app.close().catch(() => undefined);
     throw error;
   }
+  if (options.metricsPort !== undefined) {
+    const server = await serveWorkerMetrics(worker, options.metricsPort);
+    logger.info(
+      { event: 'metrics-serving', port: server.port },
+      `Prometheus metrics at :${server.port}/metrics`,
+    );
+  }
   logger.info({ event: 'worker-ready', worker: worker.hostname }, `${worker.hostname} ready.`);
   // Until a signal ends the process: the in-memory broker holds no socket that would keep it up.
   setInterval(() => undefined, 1 << 30);
-}
-
-function queueList(text: string): string[] {
-  const queues = text
-    .split(',')
-    .map((q) => q.trim())
-    .filter(Boolean);
-  if (queues.length === 0) throw new InvalidArgumentError('must name at least one queue');
-  return queues;
 }
