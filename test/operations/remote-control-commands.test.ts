@@ -5,6 +5,7 @@ import { RedisResultBackend } from '@conveyor/result-redis';
 import { waitFor } from '@conveyor/core/testing';
 import { callCommand } from '../../packages/core/src/cli/commands/call';
 import { controlCommand } from '../../packages/core/src/cli/commands/control';
+import { eventsCommand } from '../../packages/core/src/cli/commands/events';
 import { inspectCommand } from '../../packages/core/src/cli/commands/inspect';
 import { resultCommand } from '../../packages/core/src/cli/commands/result';
 import { revokeCommand } from '../../packages/core/src/cli/commands/revoke';
@@ -37,12 +38,13 @@ const MODULES = [
   statusCommand,
   inspectCommand,
   controlCommand,
+  eventsCommand,
   callCommand,
   resultCommand,
   revokeCommand,
 ];
 
-describe('inspect, control, status and revoke against a Conveyor and a Python Celery worker (own vhost)', () => {
+describe('inspect, control, status, events and revoke against a Conveyor and a Python Celery worker (own vhost)', () => {
   let vhost: TestVhost;
   let python: PythonCeleryWorker;
   let app: Conveyor;
@@ -160,5 +162,62 @@ describe('inspect, control, status and revoke against a Conveyor and a Python Ce
     const result = await conveyor(['result', id]);
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(new RegExp(`^${id} REVOKED\\n`));
+  });
+
+  it('events shows the task events of both workers as they happen, one line each; --dump prints them raw', async () => {
+    const stop = new AbortController();
+    let seen = '';
+    let listening!: () => void;
+    const ready = new Promise<void>((resolve) => (listening = resolve));
+    const watch = (stream: 'stdout' | 'stderr', text: string): void => {
+      if (stream === 'stderr' && text.includes('listening')) listening();
+      if (stream === 'stdout') seen += text;
+    };
+    const running = conveyor(['events'], { signal: stop.signal, watch });
+    await ready;
+    const ts = await app.client(Ctl).add.delay(2, 2);
+    await ts.get({ timeoutMs: 10_000 });
+    const py = await app.send('tasks.add', [3, 3], { queue: pyQueue });
+    await py.get({ timeoutMs: 10_000 });
+    await waitFor(
+      () =>
+        seen.includes(`task-succeeded ctl.add[${ts.id}]`) &&
+        seen.includes(`task-succeeded tasks.add[${py.id}]`),
+      'both task-succeeded events',
+      10_000,
+    );
+    stop.abort();
+    const run = await running;
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(new RegExp(`${tsName} task-succeeded ctl\\.add\\[${ts.id}\\]`));
+    expect(run.stdout).toMatch(
+      new RegExp(`${python.hostname} task-succeeded tasks\\.add\\[${py.id}\\]`),
+    );
+    expect(run.stdout).toMatch(new RegExp(`${tsName} task-received ctl\\.add\\[${ts.id}\\] args=`));
+
+    const dumpStop = new AbortController();
+    let dumpSeen = '';
+    let dumping!: () => void;
+    const dumpReady = new Promise<void>((resolve) => (dumping = resolve));
+    const dump = conveyor(['events', '--dump'], {
+      signal: dumpStop.signal,
+      watch: (stream, text) => {
+        if (stream === 'stderr' && text.includes('listening')) dumping();
+        if (stream === 'stdout') dumpSeen += text;
+      },
+    });
+    await dumpReady;
+    const again = await app.client(Ctl).add.delay(5, 5);
+    await again.get({ timeoutMs: 10_000 });
+    const succeeded = (): Record<string, unknown> | undefined =>
+      dumpSeen
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .find((event) => event.type === 'task-succeeded' && event.uuid === again.id);
+    await waitFor(() => succeeded() !== undefined, 'the raw task-succeeded event', 10_000);
+    dumpStop.abort();
+    expect((await dump).code).toBe(0);
+    expect(succeeded()).toMatchObject({ hostname: tsName, result: '10' });
   });
 });

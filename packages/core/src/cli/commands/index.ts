@@ -2,6 +2,7 @@ import type { CommandModule } from '../command-module';
 import { callCommand } from './call';
 import { controlCommand } from './control';
 import { dlqCommand } from './dlq';
+import { eventsCommand } from './events';
 import { inspectCommand } from './inspect';
 import { purgeCommand } from './purge';
 import { queuesCommand } from './queues';
@@ -22,4 +23,5 @@ export const COMMANDS: readonly CommandModule[] = [
   statusCommand(),
   inspectCommand(),
   controlCommand(),
+  eventsCommand(),
 ];
