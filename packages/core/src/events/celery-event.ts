@@ -87,15 +87,10 @@ export function adjustTimestamp(
  */
 export function encodeEvent(event: CeleryEvent | CeleryEvent[]): TransportMessage {
   const first = Array.isArray(event) ? event[0] : event;
-  return eventMessage(JSON.stringify(event), first?.hostname ?? '');
-}
-
-/** The message of events already in JSON (an object, or a list of them) sent by `hostname`. */
-export function eventMessage(json: string, hostname: string): TransportMessage {
   return {
-    headers: { hostname },
+    headers: { hostname: first?.hostname ?? '' },
     properties: { contentType: JSON_CONTENT_TYPE, contentEncoding: UTF8, deliveryMode: 1 },
-    body: Buffer.from(json),
+    body: Buffer.from(JSON.stringify(event)),
   };
 }
 

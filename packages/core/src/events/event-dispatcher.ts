@@ -1,19 +1,15 @@
 import { LamportClock } from '../protocol/lamport-clock';
 import { hasCapability, requireCapability } from '../capability/capability';
-import type { Transport, TransportMessage } from '../transport/transport';
+import type { Transport } from '../transport/transport';
 import type { TransportWith } from '../capability/capability';
 import {
   EVENT_EXCHANGE,
   celeryUtcOffset,
   encodeEvent,
-  eventMessage,
   eventGroup,
   eventRoutingKey,
   type CeleryEvent,
 } from './celery-event';
-
-/** The fields {@link EventDispatcher.send} stamps on every event, in the order they go out. */
-const STAMPED_FIELDS = ['hostname', 'utcoffset', 'pid', 'clock', 'timestamp', 'type'] as const;
 
 /** Options of an {@link EventDispatcher}. */
 export interface EventDispatcherOptions {
@@ -60,13 +56,10 @@ export class EventDispatcher {
   private readonly bufferGroups: Set<string>;
   private readonly bufferLimit: number;
   private readonly bufferMs: number;
-  /** Batched events of each group, each already JSON. */
-  private readonly buffers = new Map<string, string[]>();
+  private readonly buffers = new Map<string, CeleryEvent[]>();
   private flushTimer?: NodeJS.Timeout;
   private offset = 0;
   private offsetCheckedAt = Number.NEGATIVE_INFINITY;
-  /** The JSON every event starts with, up to its clock: the same while the utcoffset is. */
-  private prefix = '';
 
   constructor(
     private readonly transport: Transport,
@@ -112,79 +105,28 @@ export class EventDispatcher {
       this.counts.dropped += 1;
       return false;
     }
-    const now = Date.now();
-    const utcoffset = this.utcOffset(now);
-    const clock = this.clock.forward();
-    if (this.bufferGroups.has(group)) {
-      let json: string;
-      try {
-        json = this.encode(type, fields, now, clock);
-      } catch {
-        // An unserializable field: only this event is lost, not the batch it would have joined.
-        this.counts.dropped += 1;
-        return false;
-      }
-      return this.buffer(group, json);
-    }
     const event: CeleryEvent = {
       hostname: this.hostname,
-      utcoffset,
+      utcoffset: this.utcOffset(),
       pid: process.pid,
-      clock,
-      timestamp: now / 1000,
+      clock: this.clock.forward(),
+      timestamp: Date.now() / 1000,
       ...fields,
       type,
     };
-    let message: TransportMessage;
-    try {
-      message = encodeEvent(event);
-    } catch {
-      this.counts.dropped += 1;
-      return false;
-    }
-    return this.publish(eventRoutingKey(type), message, 1);
-  }
-
-  /**
-   * The JSON of an event, exactly as `JSON.stringify` writes the object {@link send} builds for
-   * an unbatched one, without building it: the fields before `clock` are the same in every
-   * event, so their text is made once. Task events come three or four per task, and building,
-   * spreading and stringifying each object was most of their cost.
-   */
-  private encode(
-    type: string,
-    fields: Record<string, unknown>,
-    now: number,
-    clock: number,
-  ): string {
-    for (const key of STAMPED_FIELDS) {
-      // A field that overrides a stamped one keeps the stamped one's place in the object.
-      if (key in fields) {
-        return JSON.stringify({
-          hostname: this.hostname,
-          utcoffset: this.offset,
-          pid: process.pid,
-          clock,
-          timestamp: now / 1000,
-          ...fields,
-          type,
-        });
-      }
-    }
-    const own = JSON.stringify(fields);
-    const rest = own.length > 2 ? `,${own.slice(1, -1)}` : '';
-    return `${this.prefix}${clock},"timestamp":${now / 1000}${rest},"type":${JSON.stringify(type)}}`;
+    if (this.bufferGroups.has(group)) return this.buffer(group, event);
+    return this.publish(eventRoutingKey(type), event, 1);
   }
 
   /**
    * This process's Celery utcoffset, computed at most once a minute: it is asked for every event,
    * and it changes only when daylight saving time does.
    */
-  private utcOffset(now: number): number {
+  private utcOffset(): number {
+    const now = Date.now();
     if (now >= this.offsetCheckedAt + 60_000) {
       this.offset = celeryUtcOffset(new Date(now));
       this.offsetCheckedAt = now;
-      this.prefix = `{"hostname":${JSON.stringify(this.hostname)},"utcoffset":${this.offset},"pid":${process.pid},"clock":`;
     }
     return this.offset;
   }
@@ -196,21 +138,17 @@ export class EventDispatcher {
     for (const [group, events] of this.buffers) {
       if (events.length === 0) continue;
       this.buffers.set(group, []);
-      this.publish(
-        `${group}.multi`,
-        eventMessage(`[${events.join(',')}]`, this.hostname),
-        events.length,
-      );
+      this.publish(`${group}.multi`, events, events.length);
     }
   }
 
-  private buffer(group: string, json: string): boolean {
+  private buffer(group: string, event: CeleryEvent): boolean {
     let events = this.buffers.get(group);
     if (!events) {
       events = [];
       this.buffers.set(group, events);
     }
-    events.push(json);
+    events.push(event);
     if (events.length >= this.bufferLimit) this.flush();
     else if (!this.flushTimer) {
       this.flushTimer = setTimeout(() => this.flush(), this.bufferMs);
@@ -220,18 +158,19 @@ export class EventDispatcher {
   }
 
   /**
-   * Publishes one message of `count` events, without waiting; counts them sent once handed to
-   * the connection, or dropped. False when the transport threw (against its contract).
+   * Publishes one event or a batch, without waiting; counts them sent once handed to the
+   * connection, or dropped. False when it was dropped at once (it could not even be encoded).
    */
-  private publish(routingKey: string, message: TransportMessage, count: number): boolean {
+  private publish(routingKey: string, body: CeleryEvent | CeleryEvent[], count: number): boolean {
     let published: Promise<void>;
     try {
       published = (this.transport as TransportWith<'exchanges'>).publishToExchange(
         EVENT_EXCHANGE.name,
         routingKey,
-        message,
+        encodeEvent(body),
       );
     } catch {
+      // An unserializable field, or a transport that threw against its contract.
       this.counts.dropped += count;
       return false;
     }
