@@ -8,7 +8,9 @@ import {
   Task,
   TaskFailedError,
   deadLetterQueueName,
+  type AsyncResult,
   type Worker,
+  type WorkerOptions,
 } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
 import { RedisResultBackend } from '@conveyor/result-redis';
@@ -26,6 +28,20 @@ import { withDeliveryLimit } from '../support/quorum-policy';
 class Echo {
   run(text: string): string {
     return `echo ${text}`;
+  }
+}
+
+/** Holds its runs until the test opens it. */
+const gate = { open: () => undefined as void, opened: Promise.resolve() };
+function closeGate(): void {
+  gate.opened = new Promise((resolve) => (gate.open = resolve));
+}
+
+@Task({ name: 'dlq.gated' })
+class Gated {
+  async run(n: number): Promise<number> {
+    await gate.opened;
+    return n;
   }
 }
 
@@ -60,9 +76,15 @@ class Scene {
     return app;
   }
 
-  async worker(app: Conveyor): Promise<Worker> {
-    const worker = app.worker({ queues: [this.queue], concurrency: 4 });
+  /** Starts a worker on the queue; `beforeStart` may listen to it before any delivery. */
+  async worker(
+    app: Conveyor,
+    options: WorkerOptions = {},
+    beforeStart?: (worker: Worker) => void,
+  ): Promise<Worker> {
+    const worker = app.worker({ queues: [this.queue], concurrency: 4, ...options });
     this.workers.push(worker);
+    beforeStart?.(worker);
     await worker.start();
     return worker;
   }
@@ -100,6 +122,42 @@ async function deadLettered(scene: Scene, texts: string[]) {
   await scene.stopWorkers();
   return { producer, results };
 }
+
+describe('the redelivery cap on RabbitMQ: what a graceful stop gives back', () => {
+  let scene: Scene;
+  beforeEach(() => {
+    scene = new Scene();
+  });
+  afterEach(() => {
+    gate.open();
+    return scene.cleanup();
+  });
+
+  it('does not count the messages a stopping worker had received but not started', async () => {
+    const app = scene.app([Gated]);
+    // One runs, the others wait in the worker (prefetched); a cap of 1 dead-letters any message
+    // whose earlier delivery counted.
+    const options = { concurrency: 1, prefetchMultiplier: 4, maxDeliveries: 1 };
+    const results: Array<AsyncResult<number>> = [];
+    for (let stop = 0; stop < 2; stop += 1) {
+      closeGate();
+      let received = 0;
+      const worker = await scene.worker(app, options, (w) =>
+        w.on('task-received', () => (received += 1)),
+      );
+      if (stop === 0) {
+        for (let n = 0; n < 3; n += 1) results.push(await app.client(Gated).delay(n));
+      }
+      await waitFor(() => received === 3 - stop, 'every queued message received');
+      const stopping = worker.stop();
+      gate.open();
+      await stopping;
+    }
+    await scene.worker(app, options);
+    expect(await Promise.all(results.map((r) => r.get({ timeoutMs: 10_000 })))).toEqual([0, 1, 2]);
+    expect(await readyCount(deadLetterQueueName(scene.queue))).toBe(0);
+  });
+});
 
 describe('dead letters on RabbitMQ: list, replay, purge', () => {
   let scene: Scene;

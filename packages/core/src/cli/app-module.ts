@@ -15,11 +15,11 @@ export interface AppModule {
   /** Exported as `app` or as the default export. */
   app: Conveyor;
   /**
-   * Task service instances, exported as `instances`: an array, or a function (sync or async)
-   * that returns one, called once when the worker starts, so a producer importing the same
-   * module builds nothing.
+   * Builds the task service instances exported as `instances`: an array, or a function (sync or
+   * async) that returns one. Only `conveyor worker` calls it, once, when it starts: a producer
+   * importing the same module, or `conveyor dlq`, builds nothing.
    */
-  instances?: object[];
+  loadInstances?: () => Promise<object[]>;
   /** Exported as `resolve`: builds an instance of a task class, e.g. from a DI container. */
   resolve?: (cls: ClassType) => object;
   /** Exported as `logger`: the pino logger (or alike) the worker logs with. */
@@ -37,7 +37,7 @@ const importModule = new Function('specifier', 'return import(specifier)') as (
 /** Loads the `--app` module and checks what it exports; ConfigError names what is wrong. */
 export async function loadAppModule(modulePath: string): Promise<AppModule> {
   const path = resolvePath(process.cwd(), modulePath);
-  const loaded = await importModule(pathToFileURL(path).href);
+  const loaded = await importApp(modulePath, path);
   const fallback = isObject(loaded.default) ? loaded.default : {};
   const exported = (name: string): unknown => loaded[name] ?? fallback[name];
 
@@ -51,13 +51,15 @@ export async function loadAppModule(modulePath: string): Promise<AppModule> {
 
   const instances = exported('instances');
   if (instances !== undefined) {
-    const list: unknown = typeof instances === 'function' ? await instances() : instances;
-    if (!Array.isArray(list) || !list.every(isObject)) {
-      throw new ConfigError(
-        `${modulePath}: \`instances\` must be an array of task service instances, or a function returning one`,
-      );
-    }
-    module.instances = list;
+    module.loadInstances = async () => {
+      const list: unknown = typeof instances === 'function' ? await instances() : instances;
+      if (!Array.isArray(list) || !list.every(isObject)) {
+        throw new ConfigError(
+          `${modulePath}: \`instances\` must be an array of task service instances, or a function returning one`,
+        );
+      }
+      return list;
+    };
   }
 
   const resolve = exported('resolve');
@@ -79,6 +81,35 @@ export async function loadAppModule(modulePath: string): Promise<AppModule> {
     module.logger = logger as unknown as WorkerLogger;
   }
   return module;
+}
+
+/**
+ * Imports the module at `path`; the two ways a path commonly goes wrong (no such file, a `.ts`
+ * file Node cannot load) become a ConfigError that says what to do. An error the module itself
+ * throws while loading passes through as it is.
+ */
+async function importApp(modulePath: string, path: string): Promise<Record<string, unknown>> {
+  const url = pathToFileURL(path).href;
+  try {
+    return await importModule(url);
+  } catch (error) {
+    const code = (error as { code?: unknown } | null)?.code;
+    const message = error instanceof Error ? error.message : '';
+    if (code === 'ERR_UNKNOWN_FILE_EXTENSION') {
+      throw new ConfigError(
+        `--app ${modulePath}: Node cannot load this file type; compile the app first (tsc) and ` +
+          'pass the compiled .js file',
+      );
+    }
+    // Only when the missing module is the app module itself, not something it imports.
+    if (code === 'ERR_MODULE_NOT_FOUND' && (message.includes(url) || message.includes(path))) {
+      throw new ConfigError(
+        `--app ${modulePath}: no such module (${path}); give the path of the compiled app ` +
+          'module, relative to the current directory (compile it first if it is TypeScript)',
+      );
+    }
+    throw error;
+  }
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

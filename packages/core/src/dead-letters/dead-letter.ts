@@ -4,8 +4,10 @@ import {
   DEAD_LETTER_REASON_HEADER,
   DEAD_LETTERED_AT_HEADER,
   DELIVERY_COUNT_HEADER,
+  RATE_SLOT_HEADER,
   type TransportMessage,
 } from '../transport/transport';
+import { parseCeleryTimestamp } from '../protocol/celery-time';
 
 /** One message of a dead-letter queue, as {@link DeadLetters.list} describes it. */
 export interface DeadLetter {
@@ -30,15 +32,16 @@ export interface DeadLetter {
 }
 
 /**
- * Headers that describe a past life as a dead letter or past deliveries. A replayed message
- * leaves them behind: it starts counting again, and a worker must not take an old count for a new
- * one.
+ * Headers that describe a past life: as a dead letter, past deliveries, a rate-limit slot
+ * reserved long ago. A replayed message leaves them behind: it starts counting again, and a
+ * worker must not take an old count or slot for a new one.
  */
-const DEAD_LETTERING_HEADERS = [
+const PAST_LIFE_HEADERS = [
   DEAD_LETTER_REASON_HEADER,
   DEAD_LETTERED_AT_HEADER,
   DELIVERY_COUNT_HEADER,
   BROKER_DELIVERY_COUNT_HEADER,
+  RATE_SLOT_HEADER,
   ...BROKER_DEAD_LETTERING_HEADERS,
 ];
 
@@ -96,13 +99,16 @@ export function taskId(message: TransportMessage): string | undefined {
 }
 
 /**
- * The message a replay publishes: the dead letter without its dead-lettering headers, under
+ * The message a replay publishes: the dead letter without the headers of its past life, its
+ * `retries` back to 0 (a replay is a fresh start: the task's retry policy applies in full), under
  * `newId` when given (the `id` header, the correlation id, and the root id when the task was its
- * own root).
+ * own root). `expires` is kept: a deadline is part of what the producer asked for (see
+ * {@link hasExpired}).
  */
 export function replayMessage(message: TransportMessage, newId?: string): TransportMessage {
   const headers: Record<string, unknown> = { ...message.headers };
-  for (const name of DEAD_LETTERING_HEADERS) delete headers[name];
+  for (const name of PAST_LIFE_HEADERS) delete headers[name];
+  if (typeof headers.retries === 'number') headers.retries = 0;
   const properties = { ...message.properties };
   if (newId !== undefined) {
     const oldId = taskId(message);
@@ -111,6 +117,14 @@ export function replayMessage(message: TransportMessage, newId?: string): Transp
     if (oldId !== undefined && headers.root_id === oldId) headers.root_id = newId;
   }
   return { headers, properties, body: message.body };
+}
+
+/** True when the message's `expires` has passed at `now`: a worker revokes it on receipt. */
+export function hasExpired(message: TransportMessage, now = Date.now()): boolean {
+  const expires = message.headers.expires;
+  if (typeof expires !== 'string') return false;
+  const at = parseCeleryTimestamp(expires);
+  return at !== undefined && at.getTime() <= now;
 }
 
 function lastDeath(value: unknown): DeathEntry | undefined {

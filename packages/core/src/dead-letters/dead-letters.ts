@@ -2,9 +2,15 @@ import { randomUUID } from 'node:crypto';
 import type { ResultBackend } from '../backend/result-backend';
 import { DEFAULT_DEAD_LETTER_PAGE_SIZE } from '../defaults';
 import { requireCapability, type TransportWith } from '../capability/capability';
-import { ConfigError, ConnectionError } from '../errors';
+import { ConfigError, ConnectionError, UnroutableError } from '../errors';
 import { deadLetterQueueName, type FetchedMessage, type Transport } from '../transport/transport';
-import { describeDeadLetter, replayMessage, taskId, type DeadLetter } from './dead-letter';
+import {
+  describeDeadLetter,
+  hasExpired,
+  replayMessage,
+  taskId,
+  type DeadLetter,
+} from './dead-letter';
 
 /** Options of {@link DeadLetters}. */
 export interface DeadLettersOptions {
@@ -57,6 +63,17 @@ export interface ReplayOptions {
    * @defaultValue false
    */
   newId?: boolean;
+  /**
+   * Told of each dead letter as soon as it is replayed (its copy confirmed), so a caller can
+   * show progress that survives a failure halfway (the report is lost with the exception).
+   */
+  onReplayed?: (replayed: { readonly id: string | undefined; readonly newId?: string }) => void;
+}
+
+/** Options of {@link DeadLetters.purge}. */
+export interface PurgeOptions {
+  /** Told of each dead letter as soon as it is deleted (its id, when it has one). */
+  onPurged?: (id: string | undefined) => void;
 }
 
 /** What a replay did. */
@@ -68,6 +85,11 @@ export interface ReplayReport {
    * connection was lost after the copy was confirmed): the task may be there twice.
    */
   readonly keptAfterReplay: Array<string | undefined>;
+  /**
+   * Replayed dead letters whose `expires` had already passed: a replay keeps `expires`, so a
+   * worker receives them and stores them REVOKED (expired) without running them.
+   */
+  readonly expired: Array<string | undefined>;
   /** Asked-for ids not found in the dead-letter queue. */
   readonly notFound: string[];
 }
@@ -113,13 +135,12 @@ export class DeadLetters {
       throw new ConfigError('dead letters: `offset` must be an integer from 0');
     if (!Number.isInteger(limit) || limit < 1)
       throw new ConfigError('dead letters: `limit` must be an integer from 1');
-    const dead = deadLetterQueueName(queue);
     const held: FetchedMessage[] = [];
     const items: DeadLetter[] = [];
     let remaining = 0;
     try {
       while (held.length < offset + limit) {
-        const fetched = await this.transport.fetch(dead);
+        const fetched = await this.fetch(queue);
         if (!fetched) {
           remaining = 0;
           break;
@@ -150,12 +171,16 @@ export class DeadLetters {
   ): Promise<ReplayReport> {
     const replayed: Array<{ id: string | undefined; newId?: string }> = [];
     const keptAfterReplay: Array<string | undefined> = [];
+    const expired: Array<string | undefined> = [];
     const notFound = await this.scan(queue, selection, async (fetched, id) => {
       const newId = options.newId ? randomUUID() : undefined;
       // Before the publish: once published, the new run may store its result at any moment.
       if (newId === undefined && id !== undefined && this.backend) await this.backend.forget(id);
       await this.transport.publishToQueue(queue, replayMessage(fetched.message, newId));
-      replayed.push(newId === undefined ? { id } : { id, newId });
+      const entry = newId === undefined ? { id } : { id, newId };
+      replayed.push(entry);
+      if (hasExpired(fetched.message)) expired.push(id);
+      options.onReplayed?.(entry);
       try {
         await fetched.ack();
       } catch (error) {
@@ -163,18 +188,23 @@ export class DeadLetters {
         keptAfterReplay.push(id);
       }
     });
-    return { replayed, keptAfterReplay, notFound };
+    return { replayed, keptAfterReplay, expired, notFound };
   }
 
   /** Deletes the selected dead letters of `<queue>.dead` (every copy of a selected id). */
-  async purge(queue: string, selection: DeadLetterSelection): Promise<PurgeReport> {
+  async purge(
+    queue: string,
+    selection: DeadLetterSelection,
+    options: PurgeOptions = {},
+  ): Promise<PurgeReport> {
     let purged = 0;
     const notFound = await this.scan(
       queue,
       selection,
-      async (fetched) => {
+      async (fetched, id) => {
         await fetched.ack();
         purged += 1;
+        options.onPurged?.(id);
       },
       { everyCopy: true },
     );
@@ -195,14 +225,13 @@ export class DeadLetters {
   ): Promise<string[]> {
     const wanted = 'ids' in selection ? new Set(selection.ids) : undefined;
     if (wanted && wanted.size === 0) throw new ConfigError('dead letters: no ids were given');
-    const dead = deadLetterQueueName(queue);
     const found = new Set<string>();
     const held: FetchedMessage[] = [];
     let budget: number | undefined;
     try {
       for (;;) {
         if (budget === 0) break;
-        const fetched = await this.transport.fetch(dead);
+        const fetched = await this.fetch(queue);
         if (!fetched) break;
         budget ??= fetched.remaining + 1;
         const id = taskId(fetched.message);
@@ -223,6 +252,24 @@ export class DeadLetters {
       await giveBack(held);
     }
     return wanted ? [...wanted].filter((id) => !found.has(id)) : [];
+  }
+
+  /**
+   * Takes the next message of `<queue>.dead`. A dead-letter queue that does not exist is a
+   * wrong queue name, or one no worker has consumed yet (workers declare it): a ConfigError
+   * that says so, rather than the broker's 404.
+   */
+  private async fetch(queue: string): Promise<FetchedMessage | undefined> {
+    const dead = deadLetterQueueName(queue);
+    try {
+      return await this.transport.fetch(dead);
+    } catch (error) {
+      if (!(error instanceof UnroutableError)) throw error;
+      throw new ConfigError(
+        `queue '${queue}' has no dead-letter queue '${dead}': check the queue name (a worker ` +
+          'consuming the queue declares it)',
+      );
+    }
   }
 }
 

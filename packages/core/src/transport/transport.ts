@@ -290,6 +290,12 @@ export const DEAD_LETTERED_AT_HEADER = 'x-conveyor-dead-lettered-at';
 export const DELIVERY_COUNT_HEADER = 'x-conveyor-delivery-count';
 
 /**
+ * Header of a message a worker's rate limiter re-delayed: the slot (epoch ms) it reserved there.
+ * It holds for that delay only: a retry or a replay leaves it behind.
+ */
+export const RATE_SLOT_HEADER = 'x-conveyor-rate-slot';
+
+/**
  * Header a RabbitMQ quorum queue puts on a message it delivers again: how many deliveries of it
  * were returned before (the count its `delivery-limit` is checked against).
  */

@@ -11,13 +11,14 @@ import type { TaskMessage } from '../protocol/task-message';
 import { argumentTypeError } from '../serialization/argument-types';
 import {
   DELIVERY_COUNT_HEADER,
+  RATE_SLOT_HEADER,
   type Delivery,
   type TransportMessage,
 } from '../transport/transport';
 import { unsupportedCanvas } from './canvas-links';
 import { judgeDelivery, type DeliveryVerdict } from './delivery-count';
 import { Job, type JobScope } from './job';
-import { parseRateLimit, RATE_SLOT_HEADER, RateLimiter } from './rate-limiter';
+import { parseRateLimit, RateLimiter } from './rate-limiter';
 import type { Settlement, Settlements } from './settlement';
 
 /** What intake needs beside what its jobs need. */
@@ -63,15 +64,24 @@ export class Intake {
     const { scope } = this;
     const settlement = scope.settlements.open(delivery);
     if (!scope.isRunning()) {
-      void settlement.requeue();
+      // Arrived as the worker stops: it never started here.
+      void settlement.giveBackUnstarted((copy) =>
+        scope.host.transport.publish(copy, { queue: settlement.queue }),
+      );
       return;
     }
     let message: TaskMessage;
     try {
       message = decodeTaskMessage(delivery.message, { maxBodyBytes: scope.maxBodyBytes });
     } catch (error) {
-      const reason = error instanceof MessageDecodeError ? error.reason : String(error);
-      this.reject(settlement, reason, (error as MessageDecodeError).taskId);
+      if (error instanceof MessageDecodeError) {
+        this.reject(settlement, error.reason, error.taskId);
+      } else {
+        // A bug in decoding, not a bad message: reported, and the message still dead-lettered
+        // so it cannot loop.
+        scope.warn(error instanceof Error ? error : new Error(String(error)));
+        this.reject(settlement, `could not be decoded: ${String(error)}`, undefined);
+      }
       return;
     }
     const definition = scope.host.task(message.headers.task);
@@ -154,7 +164,7 @@ export class Intake {
   giveBackHeld(): void {
     for (const [timer, job] of this.held) {
       clearTimeout(timer);
-      job.giveBack();
+      job.giveBackUnstarted();
     }
     this.held.clear();
   }
@@ -188,7 +198,7 @@ export class Intake {
     const timer = setTimeout(() => {
       this.held.delete(timer);
       if (!this.scope.isRunning()) {
-        job.giveBack();
+        job.giveBackUnstarted();
         return;
       }
       this.scope.schedule(job);

@@ -6,10 +6,13 @@ import type { ResultMeta } from '../protocol/result-meta';
 import type { TaskMessage } from '../protocol/task-message';
 import { resultToWire } from '../serialization/argument-codec';
 import type { TaskDefinition } from '../task/task-definition';
-import { BROKER_DELIVERY_COUNT_HEADER, DELIVERY_COUNT_HEADER } from '../transport/transport';
+import {
+  BROKER_DELIVERY_COUNT_HEADER,
+  DELIVERY_COUNT_HEADER,
+  RATE_SLOT_HEADER,
+} from '../transport/transport';
 import { failureLinks, successLinks, type LinkCall } from './canvas-links';
 import { LazyAbort } from './lazy-abort';
-import { RATE_SLOT_HEADER } from './rate-limiter';
 import type { ResultWriter } from './result-writer';
 import type { RetryDecision, RetryPolicy } from './retry-policy';
 import type { RevocationCheck } from './revocation-check';
@@ -86,6 +89,18 @@ export class Job implements RunRequest {
   giveBack(): void {
     this.abandoned = true;
     void this.settlement.requeue();
+  }
+
+  /**
+   * Gives back the message of a job that never started (waiting, or held for its rate limit)
+   * so that this delivery does not count toward `maxDeliveries` (see `giveBackUnstarted`).
+   */
+  giveBackUnstarted(): void {
+    this.abandoned = true;
+    const { settlement, scope } = this;
+    void settlement.giveBackUnstarted((copy) =>
+      scope.host.transport.publish(copy, { queue: settlement.queue }),
+    );
   }
 
   /** Aborts the running task with `reason` and terminates it where it can; no-op when not running. */

@@ -1,8 +1,5 @@
 import { ConfigError } from '../errors';
 
-/** Header of a message re-delayed by the rate limiter: the slot (epoch ms) it reserved. */
-export const RATE_SLOT_HEADER = 'x-conveyor-rate-slot';
-
 const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000 };
 
 /** Parses `'100/s'`, `'10/m'`, `'1000/h'` into the interval between runs, in ms. */

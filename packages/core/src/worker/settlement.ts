@@ -1,7 +1,7 @@
 import { REQUEUE_PAUSE_MS } from '../defaults';
 import { ConnectionError, ConveyorError } from '../errors';
 import type { Delivery, TransportMessage } from '../transport/transport';
-import { deliveredBefore } from './delivery-count';
+import { deliveredBefore, unstartedCopy } from './delivery-count';
 import type { DeadLetterEvent } from './worker-events';
 
 /**
@@ -105,6 +105,25 @@ export class Settlement implements Receipt {
   /** Gives the message back to its queue now. */
   requeue(): Promise<void> {
     return this.once(() => this.delivery.requeue());
+  }
+
+  /**
+   * Gives back a message whose task never started (a graceful stop): `publish` sends
+   * {@link unstartedCopy} of it to its queue and, once the broker confirms it, the message is
+   * acked, so the delivery counts for nothing toward `maxDeliveries`. The copy joins the tail of
+   * the queue. When it cannot be published, the message is requeued as it is (and counts one).
+   */
+  giveBackUnstarted(publish: (copy: TransportMessage) => Promise<void>): Promise<void> {
+    return this.once(async () => {
+      try {
+        await publish(unstartedCopy(this.delivery));
+      } catch (error) {
+        this.settlements.report(error);
+        await this.delivery.requeue();
+        return;
+      }
+      await this.delivery.ack();
+    });
   }
 
   /** Gives the message back after a pause, so a message that keeps failing cannot spin the worker. */

@@ -423,7 +423,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const consumers = [...this.consumers.values()];
     for (const queue of this.consumers.keys()) this.consumers.set(queue, undefined);
     await Promise.all(consumers.map((c) => c && this.safely(c.cancel())));
-    for (const job of this.waiting.splice(0)) job.giveBack();
+    for (const job of this.waiting.splice(0)) job.giveBackUnstarted();
     this.intake.giveBackHeld();
     let code = EXIT_GRACEFUL;
     if (this.running.size > 0) {

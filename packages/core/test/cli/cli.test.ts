@@ -1,5 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, ConnectionError } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
@@ -32,6 +33,29 @@ function conveyor(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
 }
 
 describe('conveyor CLI', () => {
+  describe('dlq', () => {
+    it('builds no task services, and exits when done although the module holds the process', async () => {
+      const run = await conveyor(['dlq', 'list', 'held', '-A', fixture('dlq-held-app.js')]);
+      expect(run).toMatchObject({ code: 0, stderr: '' });
+      expect(run.stdout).toBe("'held.dead' is empty\n");
+    });
+
+    it('refuses a missing --id/--all before loading the app', async () => {
+      // A module that cannot load: the usage error must come first.
+      const run = await conveyor(['dlq', 'replay', 'held', '-A', 'no/such/app.js']);
+      expect(run.code).toBe(64);
+      expect(run.stderr).toBe('conveyor: say which dead letters: --id <ids...> or --all\n');
+    });
+
+    it('names the queue when it has no dead-letter queue (exit 64, no stack)', async () => {
+      const run = await conveyor(['dlq', 'list', 'nosuch', '-A', fixture('dlq-held-app.js')]);
+      expect(run.code).toBe(64);
+      expect(run.stderr).toMatch(
+        /^conveyor: queue 'nosuch' has no dead-letter queue 'nosuch\.dead': check the queue name/,
+      );
+    });
+  });
+
   describe('--hostname expands as Celery does', () => {
     it.each([
       ['worker1@%h', 'worker1@box.example.com'],
@@ -234,6 +258,26 @@ describe('conveyor CLI', () => {
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(output).toContain('got SIGTERM');
+    });
+
+    it('exits 64 with a hint to compile when --app names a missing module or a .ts file', async () => {
+      const missing = await conveyor(['dlq', 'list', 'q', '--app', 'no/such/app.js']);
+      expect(missing.code).toBe(64);
+      expect(missing.stderr).toMatch(
+        /^conveyor: --app no\/such\/app\.js: no such module .*compile/,
+      );
+      expect(missing.stderr).not.toMatch(/\n\s+at /);
+      const dir = mkdtempSync(join(tmpdir(), 'conveyor-cli-'));
+      try {
+        const source = join(dir, 'app.ts');
+        writeFileSync(source, 'export const app: unknown = undefined;\n');
+        const typescript = await conveyor(['worker', '--app', source]);
+        expect(typescript.code).toBe(64);
+        expect(typescript.stderr).toMatch(/cannot load this file type; compile the app first/);
+        expect(typescript.stderr).not.toMatch(/\n\s+at /);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('exits 64 with a clear message when the module exports no app', async () => {

@@ -115,6 +115,13 @@ describe('Worker: the redelivery cap (maxDeliveries)', () => {
     expect(seen.map((s) => s.id)).toEqual([under.id]);
   });
 
+  it("on a quorum queue, adds the count a copy carries to the broker's (an unstarted give-back)", async () => {
+    const result = await redelivered('note', { 'x-delivery-count': 1, [DELIVERY_COUNT_HEADER]: 9 });
+    await startWorker();
+    await expect(result.get({ timeoutMs: 2_000 })).rejects.toBeInstanceOf(WorkerLostError);
+    expect(seen).toEqual([]);
+  });
+
   it('runs a first delivery whatever count a copy carries (the count moves only on a redelivery)', async () => {
     const result = await redelivered('note', { [DELIVERY_COUNT_HEADER]: 9 }, false);
     await startWorker();

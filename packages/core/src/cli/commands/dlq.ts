@@ -7,8 +7,8 @@ import {
   type DeadLetterPage,
   type DeadLetterSelection,
 } from '../../dead-letters/dead-letters';
-import { DEFAULT_DEAD_LETTER_PAGE_SIZE } from '../../defaults';
-import { ConfigError } from '../../errors';
+import { DEFAULT_DEAD_LETTER_PAGE_SIZE, EXIT_UNAVAILABLE } from '../../defaults';
+import { ConfigError, ConnectionError } from '../../errors';
 import { deadLetterQueueName } from '../../transport/transport';
 import { loadAppModule } from '../app-module';
 import type { CommandModule } from '../command-module';
@@ -74,7 +74,7 @@ export const dlqCommand: CommandModule = (program: Command) => {
       DEFAULT_DEAD_LETTER_PAGE_SIZE,
     )
     .action((queue: string, options: ListOptions) =>
-      withApp(options, async (app) => {
+      withApp(options, 'list', [], async (app) => {
         const page = await deadLettersOf(app).list(queue, options);
         print(options.json ? JSON.stringify(pageJson(page)) : pageText(queue, page));
       }),
@@ -86,30 +86,39 @@ export const dlqCommand: CommandModule = (program: Command) => {
         'the stored result of each id is reset so its callers wait for the new run',
     )
     .option('--new-id', 'send each under a new task id, keeping the old FAILURE stored')
-    .action((queue: string, options: ReplayCommandOptions) =>
-      withApp(options, async (app) => {
-        const report = await deadLettersOf(app).replay(queue, selected(options), {
+    .action(async (queue: string, options: ReplayCommandOptions) => {
+      const which = selected(options);
+      const replayed: Array<{ id: string | undefined; newId?: string }> = [];
+      await withApp(options, 'replay', replayed, async (app) => {
+        const report = await deadLettersOf(app).replay(queue, which, {
           newId: options.newId ?? false,
+          onReplayed: (r) => {
+            replayed.push(r);
+            // Each as it is done, so a failure halfway still shows what was replayed.
+            if (!options.json)
+              print(`replayed ${r.id ?? '(no id)'}${r.newId ? ` as ${r.newId}` : ''}`);
+          },
         });
         if (options.json) {
           print(JSON.stringify(report));
           return;
         }
-        for (const r of report.replayed)
-          print(`replayed ${r.id ?? '(no id)'}${r.newId ? ` as ${r.newId}` : ''}`);
         for (const id of report.keptAfterReplay)
           print(`warning: ${id ?? '(no id)'} was replayed but its dead letter is still there`);
+        for (const id of report.expired)
+          print(`warning: ${id ?? '(no id)'} had expired: a worker will store it REVOKED unrun`);
         for (const id of report.notFound) print(`not found: ${id}`);
         print(`${report.replayed.length} replayed to '${queue}'`);
-      }),
-    );
+      });
+    });
 
   selection(appOption(dlq.command('purge <queue>')))
     .description('Delete dead letters for good (asks first unless -f)')
     .option('-f, --force', 'do not ask (needed without a terminal)')
-    .action((queue: string, options: PurgeCommandOptions) =>
-      withApp(options, async (app) => {
-        const which = selected(options);
+    .action(async (queue: string, options: PurgeCommandOptions) => {
+      const which = selected(options);
+      const purged: Array<string | undefined> = [];
+      await withApp(options, 'purge', purged, async (app) => {
         const io: PromptIo = {
           input: process.stdin,
           output: process.stdout,
@@ -119,15 +128,20 @@ export const dlqCommand: CommandModule = (program: Command) => {
           print('nothing deleted');
           return;
         }
-        const report = await deadLettersOf(app).purge(queue, which);
+        const report = await deadLettersOf(app).purge(queue, which, {
+          onPurged: (id) => {
+            purged.push(id);
+            if (!options.json) print(`deleted ${id ?? '(no id)'}`);
+          },
+        });
         if (options.json) {
           print(JSON.stringify(report));
           return;
         }
         for (const id of report.notFound) print(`not found: ${id}`);
         print(`${report.purged} deleted from '${deadLetterQueueName(queue)}'`);
-      }),
-    );
+      });
+    });
 };
 
 /**
@@ -162,14 +176,44 @@ function deadLettersOf(app: Conveyor): DeadLetters {
   return new DeadLetters({ transport: app.transport, backend: app.backend });
 }
 
-/** Loads the app, runs `work`, and closes the app's connections whatever happened. */
-async function withApp(options: DlqOptions, work: (app: Conveyor) => Promise<void>) {
+/**
+ * Loads the app (not its `instances`: dead letters need no task service), runs `work`, closes the
+ * app's connections, and ends the process: whatever else the app module holds open (a pool, a
+ * timer) must not keep a finished command running.
+ *
+ * A connection lost once the work began is not "unreachable at startup": the error says what was
+ * done before it (`done`, already printed one by one, or printed now as JSON) and that the rest
+ * is still in the dead-letter queue, and the process ends with 69.
+ */
+async function withApp(
+  options: DlqOptions,
+  command: 'list' | 'replay' | 'purge',
+  done: readonly unknown[],
+  work: (app: Conveyor) => Promise<void>,
+): Promise<never> {
   const { app } = await loadAppModule(options.app);
+  let code = 0;
   try {
     await work(app);
+  } catch (error) {
+    if (!(error instanceof ConnectionError)) throw error;
+    if (options.json && command !== 'list') print(JSON.stringify({ done, interrupted: true }));
+    const verb = command === 'replay' ? 'replayed' : 'deleted';
+    const where = options.json ? 'in the JSON above' : 'listed above';
+    const outcome =
+      command === 'list'
+        ? 'nothing was removed'
+        : `${done.length} ${verb} before that (${where}); what was not done is still in the ` +
+          'dead-letter queue: run the command again';
+    process.stderr.write(
+      `conveyor: dlq ${command} stopped: the broker or result backend could not be reached or ` +
+        `the connection was lost: ${error.message}; ${outcome}\n`,
+    );
+    code = EXIT_UNAVAILABLE;
   } finally {
-    await app.close();
+    await app.close().catch(() => undefined);
   }
+  process.exit(code);
 }
 
 function selected(options: SelectOptions): DeadLetterSelection {

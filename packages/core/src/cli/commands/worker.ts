@@ -117,7 +117,7 @@ async function runWorker(options: WorkerCommandOptions): Promise<void> {
     hostname,
     taskEvents: options.taskEvents ?? false,
     heartbeat: !options.withoutHeartbeat,
-    instances: module.instances,
+    instances: await module.loadInstances?.(),
     resolve: module.resolve,
     handleSignals: true,
     appModule: module.path,
