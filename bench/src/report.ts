@@ -99,6 +99,11 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
 }
 
 /** CPU shares of a measurement, busiest first, idle services left out. */
+/** The worker CPU µs per task of each measurement. */
+function cpuPerTask(runs: Throughput[]): string {
+  return `${runs.map((t) => (t.workerCpuUsPerTask ?? Number.NaN).toFixed(1)).join(', ')} µs/task`;
+}
+
 function cpuText(cpu: Record<string, number> | undefined): string {
   if (!cpu) return '';
   return Object.entries(cpu)
@@ -196,8 +201,8 @@ export function resultRows(r: BenchResults): string[][] {
   if (ev) {
     rows.push([
       `Task events, no backend, ${ev.on[0]!.n.toLocaleString('en-US')} tasks: on with a receiver (workers sent ${ev.workerEvents.sent.toLocaleString('en-US')} events, dropped ${ev.workerEvents.dropped.toLocaleString('en-US')}; received ${ev.eventsReceived.toLocaleString('en-US')}) vs off, medians of ${ev.on.length} alternating pairs`,
-      `${rate(ev.medianOn)} (${ev.on.map((t) => rate(t.perSecond)).join(', ')})`,
-      `off: ${rate(ev.medianOff)} (${ev.off.map((t) => rate(t.perSecond)).join(', ')})`,
+      `${rate(ev.medianOn)} (${ev.on.map((t) => rate(t.perSecond)).join(', ')}); worker CPU ${cpuPerTask(ev.on)}`,
+      `off: ${rate(ev.medianOff)} (${ev.off.map((t) => rate(t.perSecond)).join(', ')}); worker CPU ${cpuPerTask(ev.off)}`,
       pct(ev.medianOn / ev.medianOff),
     ]);
   }

@@ -65,12 +65,19 @@ async function measure(
         const n = ctx.sizes.throughput;
         const warm = ctx.sizes.warmup;
         await timedAcks(worker, warm, () => sendWindowed(app, warm, warm));
+        const cpuBefore = (await worker.stats()).cpuMs;
         const ms = await timedAcks(worker, warm + n, () => sendWindowed(app, n, n));
-        const workerEvents = (await worker.stats()).events;
+        const { events: workerEvents, cpuMs } = await worker.stats();
+        // The worker's own CPU per task: unlike the rate, other load on the machine barely moves it.
+        const workerCpuUsPerTask = ((cpuMs - cpuBefore) * 1000) / n;
         ctx.log(
-          `events ${taskEvents ? 'on' : 'off'} (pair ${pair + 1}): ${n} tasks in ${ms.toFixed(0)} ms; worker events ${JSON.stringify(workerEvents)}, received ${events}`,
+          `events ${taskEvents ? 'on' : 'off'} (pair ${pair + 1}): ${n} tasks in ${ms.toFixed(0)} ms, worker CPU ${workerCpuUsPerTask.toFixed(1)} µs/task; worker events ${JSON.stringify(workerEvents)}, received ${events}`,
         );
-        return { throughput: { n, ms, perSecond: perSecond(n, ms) }, events, workerEvents };
+        return {
+          throughput: { n, ms, perSecond: perSecond(n, ms), workerCpuUsPerTask },
+          events,
+          workerEvents,
+        };
       } finally {
         await receiver?.stop();
       }

@@ -7,6 +7,8 @@ export interface Throughput {
   perSecond: number;
   /** CPU use during the measurement, % of one core, by process (the machine has `cores` × 100%). */
   cpu?: Record<string, number>;
+  /** The worker process's CPU time per task, in µs (the `events` scenario). */
+  workerCpuUsPerTask?: number;
 }
 
 /** The raw amqplib ceiling: request/reply through a consumer in another process. */

@@ -103,6 +103,40 @@ describe('Celery events on the memory transport', () => {
     await receiver.stop();
   });
 
+  it('writes a batched event as the same JSON text as an unbatched one, fields in the same order', async () => {
+    const broker = new MemoryBroker();
+    const options = { hostname: 'w"1', bufferMs: 60_000 };
+    const batched = new EventDispatcher(new MemoryTransport({ broker }), {
+      ...options,
+      bufferGroups: ['task'],
+    });
+    const single = new EventDispatcher(new MemoryTransport({ broker }), options);
+    await Promise.all([batched.open(), single.open()]);
+    const bodies: string[] = [];
+    const listener = new MemoryTransport({ broker });
+    await listener.subscribeExchange('celeryev', 'task.#', (m) => bodies.push(m.body.toString()));
+    const sends: [string, Record<string, unknown>][] = [
+      ['task-received', { uuid: 'a', args: "('x',)", eta: null, expires: undefined, retries: 0 }],
+      ['task-started', {}],
+      ['task-succeeded', { uuid: 'a', result: '{"k": 1}', runtime: 0.0015 }],
+      // A field named like a stamped one keeps the stamped one's place, as in an object spread.
+      ['task-custom', { clock: 'mine', pid: 7, extra: [1, { b: 2 }] }],
+    ];
+    for (const [type, fields] of sends) {
+      batched.send(type, fields);
+      single.send(type, fields);
+    }
+    batched.flush();
+    await waitFor(() => bodies.length === sends.length + 1, 'the batch and each single event');
+    const list = bodies.find((b) => b.startsWith('['))!;
+    const singles = bodies.filter((b) => !b.startsWith('['));
+    // The clocks and timestamps differ between the two dispatchers; the text around them must not.
+    const unstamped = (json: string): string =>
+      json.replace(/"clock":\d+/g, '"clock":0').replace(/"timestamp":[\d.e+-]+/g, '"timestamp":0');
+    expect(unstamped(list)).toBe(unstamped(`[${singles.join(',')}]`));
+    expect(JSON.parse(list)).toHaveLength(sends.length);
+  });
+
   it('sends only the groups enabled', async () => {
     const transport = new MemoryTransport();
     const dispatcher = new EventDispatcher(transport, { hostname: 'w', groups: ['worker'] });
