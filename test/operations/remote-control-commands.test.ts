@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Conveyor, Task, TaskService } from '@conveyor/core';
+import { Conveyor, Task, TaskService, type Worker } from '@conveyor/core';
 import { AmqpTransport } from '@conveyor/amqp-transport';
 import { RedisResultBackend } from '@conveyor/result-redis';
 import { waitFor } from '@conveyor/core/testing';
@@ -48,6 +48,7 @@ describe('inspect, control, status, events and revoke against a Conveyor and a P
   let vhost: TestVhost;
   let python: PythonCeleryWorker;
   let app: Conveyor;
+  let worker: Worker;
 
   const newApp = (): Conveyor =>
     new Conveyor({
@@ -62,9 +63,13 @@ describe('inspect, control, status, events and revoke against a Conveyor and a P
   beforeAll(async () => {
     vhost = await createVhost('ops-control');
     app = newApp();
-    await app
-      .worker({ handleSignals: false, queues: [tsQueue], hostname: tsName, taskEvents: true })
-      .start();
+    worker = app.worker({
+      handleSignals: false,
+      queues: [tsQueue],
+      hostname: tsName,
+      taskEvents: true,
+    });
+    await worker.start();
     python = new PythonCeleryWorker(pyQueue, {
       amqpUrl: vhost.url,
       flags: ['-E', '--without-gossip', '--without-mingle'],
@@ -74,6 +79,9 @@ describe('inspect, control, status, events and revoke against a Conveyor and a P
 
   afterAll(async () => {
     await python?.stop();
+    // Stopped before the app closes: a running worker's heartbeats would open the transport
+    // again, and it would keep reconnecting to the vhost removed next.
+    await worker?.stop();
     await app?.close();
     await vhost?.remove();
   });
