@@ -39,6 +39,7 @@ interface MetricSet {
   resultStore: Histogram<'worker' | 'state'>;
   resultStoreFailures: Counter<'worker' | 'state'>;
   reconnects: Counter<'worker' | 'connection'>;
+  eventsDropped: Counter<'worker'>;
   observed: Set<Worker>;
 }
 
@@ -198,6 +199,20 @@ function metricSetOf(registry: Registry, options: WorkerMetricsOptions): MetricS
       help: 'Broker connections re-established after a loss, by connection',
       labelNames: ['worker', 'connection'],
       registers,
+    }),
+    eventsDropped: new Counter({
+      name: 'conveyor_events_dropped_total',
+      help: 'Celery events the worker dropped: the broker pushed back or the connection was down',
+      labelNames: ['worker'],
+      registers,
+      // The worker's own count is the truth (events are fire-and-forget, counted where they are
+      // dropped); it is copied at each scrape, so it rises as the worker's does.
+      collect() {
+        this.reset();
+        for (const worker of observed) {
+          this.inc({ worker: worker.hostname }, worker.eventCounts.dropped);
+        }
+      },
     }),
   };
   metricSets.set(registry, set);

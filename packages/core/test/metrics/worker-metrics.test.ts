@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import {
+  ConnectionError,
   Conveyor,
   MemoryBroker,
   MemoryTransport,
   Task,
   TaskService,
   UnrecoverableError,
+  type TransportMessage,
   type Worker,
 } from '@conveyor/core';
 import { serveMetrics, WorkerMetrics, type MetricsServer } from '@conveyor/core/metrics';
@@ -173,6 +175,40 @@ describe('WorkerMetrics', () => {
     expect(sample(text, 'conveyor_tasks_prefetched', { worker: worker.hostname })).toBe(3);
     release();
     for (const result of results) await result.get({ timeoutMs: 5_000 });
+  });
+
+  it('counts the events a worker dropped while its broker refused them', async () => {
+    /** A broker that refuses event publishes while `refusing` is set, as one pushing back does. */
+    class RefusingTransport extends MemoryTransport {
+      refusing = false;
+      override async publishToExchange(
+        exchange: string,
+        routingKey: string,
+        message: TransportMessage,
+      ): Promise<void> {
+        if (this.refusing) throw new ConnectionError('refused by the test broker');
+        return super.publishToExchange(exchange, routingKey, message);
+      }
+    }
+    const transport = new RefusingTransport();
+    app = new Conveyor({ broker: transport, tasks: [Metered] });
+    worker = app.worker({ handleSignals: false, taskEvents: true });
+    metrics = new WorkerMetrics(worker);
+    await worker.start();
+    const hostname = worker.hostname;
+    const before = sample(await metrics.registry.metrics(), 'conveyor_events_dropped_total', {
+      worker: hostname,
+    });
+    expect(before).toBe(0);
+    transport.refusing = true;
+    for (let i = 0; i < 5; i += 1) {
+      await (await app.client(Metered).ok.delay(i)).get({ timeoutMs: 5_000 });
+    }
+    await waitFor(() => worker!.eventCounts.dropped >= 15, 'three dropped events a task', 5_000);
+    const dropped = worker.eventCounts.dropped;
+    const text = await metrics.registry.metrics();
+    expect(sample(text, 'conveyor_events_dropped_total', { worker: hostname })).toBe(dropped);
+    transport.refusing = false;
   });
 
   it('shares an app-provided registry between workers, one worker label each', async () => {
