@@ -92,9 +92,14 @@ export interface PendingChainStep {
  * `mark_as_failure` stores the same FAILURE for each of them, so that a caller waiting on the
  * chain's last step (`AsyncResult(last_id).get()`) gets the error rather than PENDING for ever.
  * Steps without a task id of their own (complex signatures) are skipped, as Celery skips them.
+ *
+ * Returned in the order they would have run. `embed.chain` is a stack (the next step last), and
+ * Celery stores from its top, so the last step turns FAILURE first; a caller whose `get()` on it
+ * returns could still read the steps between as PENDING. Storing next-step-first means that once
+ * the last step reads FAILURE, every step before it does too.
  */
 export function remainingChainSteps(message: TaskMessage): PendingChainStep[] {
-  return (message.embed.chain ?? []).flatMap((step) => {
+  return [...(message.embed.chain ?? [])].reverse().flatMap((step) => {
     const options = isRecord(step.options) ? step.options : {};
     const id = options.task_id;
     if (typeof id !== 'string' || id === '') return [];

@@ -5,7 +5,9 @@ import {
   DEAD_LETTER_REASON_HEADER,
   emptyEmbed,
   encodeTaskMessage,
+  MemoryResultBackend,
   MemoryTransport,
+  type ResultMeta,
   Task,
   TaskService,
   type SignatureDict,
@@ -51,7 +53,12 @@ describe('canvas links in messages (chains, callbacks, errbacks), as Celery send
   afterEach(() => app.close());
 
   /** Publishes `name(args)` with `embed`, as a Python producer would; returns its id. */
-  async function publish(name: string, args: unknown[], embed: Partial<TaskEmbed>) {
+  async function publish(
+    name: string,
+    args: unknown[],
+    embed: Partial<TaskEmbed>,
+    to: MemoryTransport = transport,
+  ) {
     const { message } = new Producer(transport, new Map()).build({
       name,
       args,
@@ -60,8 +67,8 @@ describe('canvas links in messages (chains, callbacks, errbacks), as Celery send
       queue: 'celery',
       embed: { ...emptyEmbed(), ...embed },
     });
-    await transport.declareQueue({ name: 'celery' });
-    await transport.publish(encodeTaskMessage(message), { queue: 'celery' });
+    await to.declareQueue({ name: 'celery' });
+    await to.publish(encodeTaskMessage(message), { queue: 'celery' });
     return message.headers.id;
   }
 
@@ -115,6 +122,44 @@ describe('canvas links in messages (chains, callbacks, errbacks), as Celery send
       excMessage: ['boom'],
     });
     expect(queued(transport, 'celery')).toHaveLength(0);
+  });
+
+  it('stores the unrun steps FAILURE in the order they would have run, so the last step is FAILURE only after every step before it', async () => {
+    const stored: string[] = [];
+    class RecordingBackend extends MemoryResultBackend {
+      override async store(meta: ResultMeta): Promise<void> {
+        stored.push(meta.task_id);
+        await super.store(meta);
+      }
+    }
+    const broker = new MemoryTransport();
+    const ordered = new Conveyor({
+      broker,
+      backend: new RecordingBackend(),
+      tasks: [CanvasTasks],
+    });
+    await ordered.worker({ handleSignals: false }).start();
+    try {
+      const [second, third] = [randomUUID(), randomUUID()];
+      // embed.chain is a stack: the step to run next is last.
+      const first = await publish(
+        'canvas.fail',
+        ['boom'],
+        {
+          chain: [
+            sig('canvas.add', [1], { task_id: third }),
+            sig('canvas.add', [2], { task_id: second }),
+          ],
+        },
+        broker,
+      );
+      await expect(ordered.result(third).get({ timeoutMs: 5_000 })).rejects.toMatchObject({
+        excMessage: ['boom'],
+      });
+      expect(stored).toEqual([first, second, third]);
+    } finally {
+      await ordered.close();
+    }
   });
 
   it('carries the options of a link: queue, and its own callbacks', async () => {
