@@ -1,0 +1,42 @@
+/**
+ * The `events` scenario's receiver in its own process, as a monitor (Flower, `celery events`)
+ * runs apart from the producers: an `EventReceiver` bound to `task.#` on its own AmqpTransport,
+ * counting the events it gets; it starts consuming on `start` and reports the count and its CPU
+ * on request.
+ */
+import 'reflect-metadata';
+import { EventReceiver } from '@conveyor/core';
+import { childConfig, fail, onParentMessage, send, stats } from './child-support';
+import { buildApp } from './conveyor-app';
+import type { EventReceiverChildConfig } from './ipc';
+
+async function main(): Promise<void> {
+  const config = childConfig<EventReceiverChildConfig>('event-receiver');
+  const { app } = buildApp({ ...config, backend: 'none' });
+  await app.transport.connect();
+  const receiver = new EventReceiver(app.transport, { routingKey: 'task.#', wakeup: false });
+  let events = 0;
+  receiver.on('*', () => (events += 1));
+  onParentMessage(async (message) => {
+    switch (message.type) {
+      case 'start':
+        await receiver.start();
+        send({ type: 'started' });
+        return;
+      case 'stats':
+        send(stats(events));
+        return;
+      case 'notify-at':
+        return;
+      case 'stop':
+        await receiver.stop();
+        await app.close();
+        send({ type: 'stopped' });
+        setImmediate(() => process.exit(0));
+        return;
+    }
+  });
+  send({ type: 'ready' });
+}
+
+main().catch(fail);
