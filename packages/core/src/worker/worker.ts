@@ -56,6 +56,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly control: WorkerControl;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   private stopping?: Promise<number>;
+  /** A forced stop (a second signal) gave running tasks back. */
+  private forcedOut = false;
   private removeSignalHandlers?: () => void;
   private readonly backgroundListeners: Array<() => void> = [];
   private sweepTimer?: NodeJS.Timeout;
@@ -276,8 +278,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     let code = EXIT_GRACEFUL;
     if (!(await this.pool.whenIdle(forced ? 0 : this.shutdownTimeoutMs))) {
       code = forced ? EXIT_FORCED : EXIT_SHUTDOWN_TIMEOUT;
+      this.forcedOut ||= forced;
       this.pool.abandonRunning(new Error('worker shutdown'));
     }
+    // A forced stop that cut this graceful one short decides its code too.
+    if (this.forcedOut) code = EXIT_FORCED;
     await this.settlements.idle();
     // Task events of the tasks that finished while stopping.
     this.presence.flush();
@@ -292,7 +297,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private installSignalHandlers(): void {
     this.removeSignalHandlers = stopOnSignals({
       stop: () => this.stop(),
-      force: () => this.shutdown(true),
+      // From now on stop() (and so app.close()) waits for the forced stop, not the graceful one.
+      force: () => (this.stopping = this.shutdown(true)),
       close: () => this.host.close(),
     });
   }
