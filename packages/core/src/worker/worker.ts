@@ -1,10 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { hostname as osHostname } from 'node:os';
 import {
-  DEFAULT_CONCURRENCY,
   DEFAULT_EXPIRY_SWEEP_INTERVAL_MS,
-  DEFAULT_MAX_DELIVERIES,
-  DEFAULT_PREFETCH_MULTIPLIER,
   DEFAULT_RESULT_STORE_TIMEOUT_MS,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
   EXIT_FORCED,
@@ -18,6 +15,7 @@ import type { ControlledWorker } from '../control/control-commands';
 import { WorkerPresence } from '../events/worker-presence';
 import type { RevokeCommand } from '../protocol/control-message';
 import type { Consumer } from '../transport/transport';
+import { checkWorkerLimits } from './consumption-rules';
 import { Intake } from './intake';
 import type { Job, JobScope } from './job';
 import { stopOnSignals } from './process-signals';
@@ -76,26 +74,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
   ) {
     super();
     this.hostname = options.hostname ?? `conveyor-${process.pid}@${osHostname()}`;
-    this.maxConcurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
-    if (!Number.isInteger(this.maxConcurrency) || this.maxConcurrency < 1) {
-      throw new ConfigError(
-        `worker concurrency must be a positive integer, got ${options.concurrency}`,
-      );
-    }
-    const multiplier = options.prefetchMultiplier ?? DEFAULT_PREFETCH_MULTIPLIER;
-    if (!Number.isInteger(multiplier) || multiplier < 1) {
-      throw new ConfigError(
-        `prefetchMultiplier must be a positive integer, got ${options.prefetchMultiplier}`,
-      );
-    }
-    this.prefetchMultiplier = multiplier;
+    const { concurrency, prefetchMultiplier, maxDeliveries } = checkWorkerLimits(options);
+    this.maxConcurrency = concurrency;
+    this.prefetchMultiplier = prefetchMultiplier;
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
-    const maxDeliveries = options.maxDeliveries ?? DEFAULT_MAX_DELIVERIES;
-    if (!Number.isInteger(maxDeliveries) || maxDeliveries < 1) {
-      throw new ConfigError(
-        `maxDeliveries must be a positive integer, got ${options.maxDeliveries}`,
-      );
-    }
     for (const queue of options.queues ?? new Set(host.tasks.map((t) => t.queue))) {
       this.consumers.set(queue, undefined);
     }
