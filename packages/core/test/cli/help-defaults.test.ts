@@ -18,7 +18,7 @@ const CHANGED = {
   EXIT_USAGE: 164,
   EXIT_UNAVAILABLE: 169,
   EXIT_SOFTWARE: 170,
-} satisfies Partial<typeof actual>;
+} satisfies Partial<Record<keyof typeof actual, number>>;
 
 /** The `conveyor` program built on the changed defaults. */
 function programOnChangedDefaults(): Command {
