@@ -1,10 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { hostname as osHostname } from 'node:os';
 import {
-  DEFAULT_CONCURRENCY,
   DEFAULT_EXPIRY_SWEEP_INTERVAL_MS,
-  DEFAULT_MAX_DELIVERIES,
-  DEFAULT_PREFETCH_MULTIPLIER,
   DEFAULT_RESULT_STORE_TIMEOUT_MS,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
   EXIT_FORCED,
@@ -14,6 +11,7 @@ import {
 import type { ResultBackend } from '../backend/result-backend';
 import { ConfigError, ConnectionError } from '../errors';
 import { WorkerPresence } from '../events/worker-presence';
+import { checkWorkerLimits } from './consumption-rules';
 import { Intake } from './intake';
 import type { JobScope } from './job';
 import { JobPool } from './job-pool';
@@ -69,25 +67,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
   ) {
     super();
     this.hostname = options.hostname ?? `conveyor-${process.pid}@${osHostname()}`;
-    const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
-    if (!Number.isInteger(concurrency) || concurrency < 1) {
-      throw new ConfigError(
-        `worker concurrency must be a positive integer, got ${options.concurrency}`,
-      );
-    }
-    const multiplier = options.prefetchMultiplier ?? DEFAULT_PREFETCH_MULTIPLIER;
-    if (!Number.isInteger(multiplier) || multiplier < 1) {
-      throw new ConfigError(
-        `prefetchMultiplier must be a positive integer, got ${options.prefetchMultiplier}`,
-      );
-    }
+    const {
+      concurrency,
+      prefetchMultiplier: multiplier,
+      maxDeliveries,
+    } = checkWorkerLimits(options);
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
-    const maxDeliveries = options.maxDeliveries ?? DEFAULT_MAX_DELIVERIES;
-    if (!Number.isInteger(maxDeliveries) || maxDeliveries < 1) {
-      throw new ConfigError(
-        `maxDeliveries must be a positive integer, got ${options.maxDeliveries}`,
-      );
-    }
     this.pool = new JobPool(concurrency, () => this.state === 'running', this.warn);
     this.consumers = new TaskConsumers(
       options.queues ?? new Set(host.tasks.map((t) => t.queue)),
