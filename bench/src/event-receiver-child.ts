@@ -6,7 +6,7 @@
  */
 import 'reflect-metadata';
 import { EventReceiver } from '@conveyor/core';
-import { childConfig, fail, onParentMessage, send, stats } from './child-support';
+import { childConfig, fail, send, serveParent } from './child-support';
 import { buildApp } from './conveyor-app';
 import type { EventReceiverChildConfig } from './ipc';
 
@@ -17,26 +17,17 @@ async function main(): Promise<void> {
   const receiver = new EventReceiver(app.transport, { routingKey: 'task.#', wakeup: false });
   let events = 0;
   receiver.on('*', () => (events += 1));
-  onParentMessage(async (message) => {
-    switch (message.type) {
-      case 'start':
-        await receiver.start();
-        send({ type: 'started' });
-        return;
-      case 'stats':
-        send(stats(events));
-        return;
-      case 'notify-at':
-        return;
-      case 'stop':
-        await receiver.stop();
-        await app.close();
-        send({ type: 'stopped' });
-        setImmediate(() => process.exit(0));
-        return;
-    }
+  serveParent({
+    start: async () => {
+      await receiver.start();
+      send({ type: 'started' });
+    },
+    count: () => events,
+    stop: async () => {
+      await receiver.stop();
+      await app.close();
+    },
   });
-  send({ type: 'ready' });
 }
 
 main().catch(fail);
