@@ -322,7 +322,8 @@ export function renderReport(r: BenchResults): string {
     checkTargets(r).map((t) => [
       t.target,
       t.measured,
-      t.met === null ? 'not run' : t.met ? 'yes' : 'NO',
+      // Measured but not in the target's setup (events without a receiver): no verdict.
+      t.met === null ? (t.measured === 'not run' ? 'not run' : 'n/a') : t.met ? 'yes' : 'NO',
     ]),
   );
   const budget = markdownTable(['CPU per task', 'µs by process', 'Total µs'], cpuBudgetRows(r));
