@@ -15,7 +15,7 @@ export function send(message: ChildMessage): void {
 }
 
 /** Runs `handle` for every parent message; a failure is reported and ends the child. */
-export function onParentMessage(handle: (message: ParentMessage) => Promise<void> | void): void {
+function onParentMessage(handle: (message: ParentMessage) => Promise<void> | void): void {
   process.on('message', (message: ParentMessage) => {
     Promise.resolve()
       .then(() => handle(message))
@@ -23,6 +23,43 @@ export function onParentMessage(handle: (message: ParentMessage) => Promise<void
   });
   // The bench died or let go of us: never outlive it.
   process.on('disconnect', () => process.exit(1));
+}
+
+/** What a child does on its parent's messages. */
+export interface ChildHandlers {
+  /** On `start`; sends `started` (and whatever else it reports) itself. */
+  start(): Promise<void>;
+  /** The count `stats` reports: messages acked, tasks sent, events received. */
+  count(): number;
+  /** Fields `stats` adds to the process's memory and CPU. */
+  extraStats?(): Partial<Extract<ChildMessage, { type: 'stats' }>>;
+  /** On `notify-at`: send `reached` once the count meets it. */
+  notifyAt?(target: number): void;
+  /** Closes what the child opened; it then reports `stopped` and exits. */
+  stop(): Promise<void>;
+}
+
+/** Answers the parent's messages with `handlers` and reports `ready`. */
+export function serveParent(handlers: ChildHandlers): void {
+  onParentMessage(async (message) => {
+    switch (message.type) {
+      case 'start':
+        await handlers.start();
+        return;
+      case 'stats':
+        send({ ...stats(handlers.count()), ...handlers.extraStats?.() });
+        return;
+      case 'notify-at':
+        handlers.notifyAt?.(message.acked);
+        return;
+      case 'stop':
+        await handlers.stop();
+        send({ type: 'stopped' });
+        setImmediate(() => process.exit(0));
+        return;
+    }
+  });
+  send({ type: 'ready' });
 }
 
 /** Reports an error to the parent and exits. */
@@ -52,7 +89,7 @@ export class AckTarget {
   }
 }
 
-export function stats(acked: number): Extract<ChildMessage, { type: 'stats' }> {
+function stats(acked: number): Extract<ChildMessage, { type: 'stats' }> {
   const memory = process.memoryUsage();
   const cpu = process.cpuUsage();
   return {

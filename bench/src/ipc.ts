@@ -43,7 +43,13 @@ export interface ProducerChildConfig extends Omit<
   window: number;
 }
 
-export type ChildConfig = WorkerChildConfig | RawConsumerChildConfig | ProducerChildConfig;
+/** The `events` scenario's receiver in its own process (passed the same way). */
+export interface EventReceiverChildConfig extends Omit<BenchAppSettings, 'backend'> {
+  kind: 'event-receiver';
+}
+
+export type ChildConfig =
+  WorkerChildConfig | RawConsumerChildConfig | ProducerChildConfig | EventReceiverChildConfig;
 
 /** Parent → child. */
 export type ParentMessage =

@@ -4,7 +4,7 @@
  * flight, and reports when the broker has confirmed them all.
  */
 import 'reflect-metadata';
-import { childConfig, fail, onParentMessage, send, stats } from './child-support';
+import { childConfig, fail, send, serveParent } from './child-support';
 import { buildApp } from './conveyor-app';
 import { sendWindowed } from './context';
 import type { ProducerChildConfig } from './ipc';
@@ -16,28 +16,18 @@ async function main(): Promise<void> {
   await app.backend?.connect();
   await app.transport.declareQueue({ name: config.queue });
   let sent = 0;
-  onParentMessage(async (message) => {
-    switch (message.type) {
-      case 'start': {
-        send({ type: 'started' });
-        const ms = await sendWindowed(app, config.n, config.window);
-        sent = config.n;
-        send({ type: 'published', ms });
-        return;
-      }
-      case 'stats':
-        send(stats(sent));
-        return;
-      case 'notify-at':
-        return;
-      case 'stop':
-        await app.close();
-        send({ type: 'stopped' });
-        setImmediate(() => process.exit(0));
-        return;
-    }
+  serveParent({
+    start: async () => {
+      send({ type: 'started' });
+      const ms = await sendWindowed(app, config.n, config.window);
+      sent = config.n;
+      send({ type: 'published', ms });
+    },
+    count: () => sent,
+    stop: async () => {
+      await app.close();
+    },
   });
-  send({ type: 'ready' });
 }
 
 main().catch(fail);

@@ -6,7 +6,7 @@
  */
 import { connect, type ConsumeMessage } from 'amqplib';
 import { Redis } from 'ioredis';
-import { AckTarget, childConfig, fail, onParentMessage, send, stats } from './child-support';
+import { AckTarget, childConfig, fail, send, serveParent } from './child-support';
 import type { RawConsumerChildConfig } from './ipc';
 
 /** A day, as Celery's `result_expires`. */
@@ -28,48 +28,38 @@ async function main(): Promise<void> {
     acked += 1;
     target.check();
   };
-  onParentMessage(async (message) => {
-    switch (message.type) {
-      case 'start': {
-        const consumer = await channel.consume(config.queue, (msg) => {
-          if (!msg) return;
-          const { replyTo, correlationId } = msg.properties as {
-            replyTo?: string;
-            correlationId?: string;
-          };
-          if (redis && results && correlationId !== undefined) {
-            const key = `${results.keyPrefix}${correlationId}`;
-            const meta = storedMeta(correlationId, msg.content);
-            Promise.all([
-              redis.set(key, meta, 'PX', RESULT_EXPIRES_MS),
-              redis.publish(key, meta),
-            ]).then(() => acknowledge(msg), fail);
-            return;
-          }
-          if (config.reply && replyTo) channel.publish('', replyTo, msg.content, { correlationId });
-          acknowledge(msg);
-        });
-        consumerTag = consumer.consumerTag;
-        send({ type: 'started' });
-        return;
-      }
-      case 'stats':
-        send(stats(acked));
-        return;
-      case 'notify-at':
-        target.set(message.acked);
-        return;
-      case 'stop':
-        if (consumerTag) await channel.cancel(consumerTag);
-        await channel.close();
-        await connection.close();
-        await redis?.quit();
-        send({ type: 'stopped' });
-        setImmediate(() => process.exit(0));
-        return;
-    }
+  serveParent({
+    start: async () => {
+      const consumer = await channel.consume(config.queue, (msg) => {
+        if (!msg) return;
+        const { replyTo, correlationId } = msg.properties as {
+          replyTo?: string;
+          correlationId?: string;
+        };
+        if (redis && results && correlationId !== undefined) {
+          const key = `${results.keyPrefix}${correlationId}`;
+          const meta = storedMeta(correlationId, msg.content);
+          Promise.all([
+            redis.set(key, meta, 'PX', RESULT_EXPIRES_MS),
+            redis.publish(key, meta),
+          ]).then(() => acknowledge(msg), fail);
+          return;
+        }
+        if (config.reply && replyTo) channel.publish('', replyTo, msg.content, { correlationId });
+        acknowledge(msg);
+      });
+      consumerTag = consumer.consumerTag;
+      send({ type: 'started' });
+    },
+    count: () => acked,
+    notifyAt: (total) => target.set(total),
+    stop: async () => {
+      if (consumerTag) await channel.cancel(consumerTag);
+      await channel.close();
+      await connection.close();
+      await redis?.quit();
+    },
   });
-  send({ type: 'ready' });
 }
 
 /** Celery's result meta of a task that returned its first argument (the body is Celery's v2 body). */

@@ -4,7 +4,7 @@
  * It connects at once, starts consuming on `start`, reports acks and memory on request.
  */
 import 'reflect-metadata';
-import { AckTarget, childConfig, fail, onParentMessage, send, stats } from './child-support';
+import { AckTarget, childConfig, fail, send, serveParent } from './child-support';
 import { buildApp, experiment } from './conveyor-app';
 import type { WorkerChildConfig } from './ipc';
 
@@ -27,27 +27,19 @@ async function main(): Promise<void> {
   transport.onAck(() => target.check());
   await app.transport.connect();
   await app.backend?.connect();
-  onParentMessage(async (message) => {
-    switch (message.type) {
-      case 'start':
-        await worker.start();
-        send({ type: 'started' });
-        return;
-      case 'stats':
-        send({ ...stats(transport.acked), events: worker.eventCounts });
-        return;
-      case 'notify-at':
-        target.set(message.acked);
-        return;
-      case 'stop':
-        await worker.stop();
-        await app.close();
-        send({ type: 'stopped' });
-        setImmediate(() => process.exit(0));
-        return;
-    }
+  serveParent({
+    start: async () => {
+      await worker.start();
+      send({ type: 'started' });
+    },
+    count: () => transport.acked,
+    extraStats: () => ({ events: worker.eventCounts }),
+    notifyAt: (total) => target.set(total),
+    stop: async () => {
+      await worker.stop();
+      await app.close();
+    },
   });
-  send({ type: 'ready' });
 }
 
 main().catch(fail);

@@ -9,6 +9,12 @@ export interface Throughput {
   cpu?: Record<string, number>;
   /** The worker process's CPU time per task, in µs (the `events` scenario). */
   workerCpuUsPerTask?: number;
+  /**
+   * CPU time per task in µs by process (the `events` scenario): worker, producer (the bench
+   * process), receiver (when in its own process), rabbitmq (the whole server, which other work
+   * on the machine may use too).
+   */
+  cpuUsPerTask?: Record<string, number>;
 }
 
 /** The raw amqplib ceiling: request/reply through a consumer in another process. */
@@ -82,7 +88,15 @@ export interface SplitResult {
 }
 
 /** Task events on (with a receiver consuming them) against off, in alternating pairs. */
+/** Where the `events` scenario's receiver runs (`BENCH_EVENTS_RECEIVER`). */
+export type EventsReceiverPlacement = 'process' | 'inline' | 'none';
+
 export interface EventsResult {
+  /**
+   * Where the receiver ran: `process` (its own, the default), `inline` (in the bench process,
+   * beside the producer) or `none` (no receiver bound: the sending side alone).
+   */
+  receiver: EventsReceiverPlacement;
   off: Throughput[];
   on: Throughput[];
   medianOff: number;

@@ -1,5 +1,5 @@
 import { LamportClock } from '../protocol/lamport-clock';
-import { hasCapability, requireCapability } from '../capability/capability';
+import { requireCapability } from '../capability/capability';
 import type { Transport } from '../transport/transport';
 import type { TransportWith } from '../capability/capability';
 import {
@@ -52,7 +52,8 @@ export class EventDispatcher {
   readonly hostname: string;
   readonly clock: LamportClock;
   private readonly counts: EventDispatchCounts = { sent: 0, dropped: 0 };
-  private ready = false;
+  /** The transport, once the exchange is declared (events are dropped until then). */
+  private exchanges?: TransportWith<'exchanges'>;
   private readonly bufferGroups: Set<string>;
   private readonly bufferLimit: number;
   private readonly bufferMs: number;
@@ -79,13 +80,14 @@ export class EventDispatcher {
    * dropped.
    */
   async open(): Promise<void> {
-    await requireCapability(
+    const transport = requireCapability(
       this.transport,
       'exchanges',
       'Celery events',
       '@conveyor/amqp-transport (or the memory transport)',
-    ).declareExchange(EVENT_EXCHANGE);
-    this.ready = true;
+    );
+    await transport.declareExchange(EVENT_EXCHANGE);
+    this.exchanges = transport;
   }
 
   /** Whether events of `group` are sent. */
@@ -101,7 +103,7 @@ export class EventDispatcher {
   send(type: string, fields: Record<string, unknown> = {}): boolean {
     const group = eventGroup(type);
     if (!this.sends(group)) return false;
-    if (!this.ready || !hasCapability(this.transport, 'exchanges')) {
+    if (!this.exchanges) {
       this.counts.dropped += 1;
       return false;
     }
@@ -162,13 +164,14 @@ export class EventDispatcher {
    * connection, or dropped. False when it was dropped at once (it could not even be encoded).
    */
   private publish(routingKey: string, body: CeleryEvent | CeleryEvent[], count: number): boolean {
+    const transport = this.exchanges;
+    if (!transport) {
+      this.counts.dropped += count;
+      return false;
+    }
     let published: Promise<void>;
     try {
-      published = (this.transport as TransportWith<'exchanges'>).publishToExchange(
-        EVENT_EXCHANGE.name,
-        routingKey,
-        encodeEvent(body),
-      );
+      published = transport.publishToExchange(EVENT_EXCHANGE.name, routingKey, encodeEvent(body));
     } catch {
       // An unserializable field, or a transport that threw against its contract.
       this.counts.dropped += count;

@@ -21,6 +21,15 @@ export interface WorkerPresenceOptions {
 }
 
 /**
+ * Task events per batch message. Celery's workers send at most 24; receivers take a list of any
+ * length, and ten times as many cost the worker about 10 µs less CPU per task (three events) and
+ * a receiver about 5 µs less in the bench's `events` scenario: each message costs a publish on
+ * this side, a delivery on the receiver's and the broker's routing, whatever its size. Batches
+ * still leave at least every 100 ms.
+ */
+const TASK_EVENT_BATCH = 240;
+
+/**
  * What makes a worker visible to Celery's tools and to Conveyor's: its events on `celeryev`
  * (worker-online, a heartbeat every 2 s, worker-offline; task events when enabled) and its node
  * of the `celery.pidbox` mailbox, which answers remote control. A transport without the
@@ -48,6 +57,7 @@ export class WorkerPresence {
       // Task events in batches, as Celery's workers send them: a message per batch, not four
       // per task, keeps the broker's cost of events small.
       bufferGroups: ['task'],
+      bufferLimit: TASK_EVENT_BATCH,
     });
     this.taskEvents = new TaskEvents(this.dispatcher);
     if (options.heartbeat) {
