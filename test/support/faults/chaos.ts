@@ -1,7 +1,8 @@
 import { sleep } from '@conveyor/core/testing';
 import type { TcpProxy } from '../tcp-proxy';
 import type { FaultScope } from './fault-scope';
-import { returnedItsNumber, type CaseCounts, type Ledger } from './ledger';
+import { expectSound, returnedItsNumber, type CaseCounts, type Ledger } from './ledger';
+import type { WorkerProcess } from './worker-process';
 
 /** A loop that cuts every connection through a proxy at random intervals until stopped. */
 export class Cutter {
@@ -83,20 +84,31 @@ export async function cutWhile(
 }
 
 /**
- * The body most cut cases share: cuts `proxy` every `minMs`..`maxMs` while `ledger` collects
- * every task's result (see {@link cutWhile}), then tallies the runs `scope` logged.
+ * The body of a case that cuts the connection of a running `worker`: cuts `proxy` every
+ * `minMs`..`maxMs` while `ledger` collects every task's result (see {@link cutWhile}), tallies
+ * the runs `scope` logged, and asserts what every such case asserts: the cuts landed (more than
+ * 3), nothing was lost ({@link expectSound}) and the worker still runs. On a loss, `explain`
+ * first prints what can be told of it (by default the worker's last output). Returns the counts,
+ * for the case's own checks.
  */
-export async function cutThroughCollection(
+export async function cutWorkerThroughCollection(
   proxy: TcpProxy,
   [minMs, maxMs]: [number, number],
   ledger: Ledger,
   scope: FaultScope,
-): Promise<{ cuts: number; counts: CaseCounts }> {
+  worker: WorkerProcess,
+  explain: () => Promise<string> = async () => worker.report(),
+): Promise<CaseCounts> {
   const cuts = await cutWhile(
     proxy,
     minMs,
     maxMs,
     ledger.collect(COLLECT_THROUGH_CUTS_MS, returnedItsNumber),
   );
-  return { cuts, counts: ledger.tally(await scope.runs()) };
+  const counts = ledger.tally(await scope.runs());
+  expect(cuts).toBeGreaterThan(3);
+  if (counts.lost > 0) console.log(`[fault-diagnosis] ${await explain()}`);
+  expectSound(counts, ledger.lostIds());
+  expect(worker.alive).toBe(true);
+  return counts;
 }
