@@ -2,7 +2,7 @@ import { waitFor } from '@conveyor/core/testing';
 import { rabbitmqctl, readyCount } from '../support/rabbitmq';
 import { AMQP_URL } from '../support/services';
 import type { TcpProxy } from '../support/tcp-proxy';
-import { cutWhile, cutWorkerThroughCollection } from '../support/faults/chaos';
+import { cutWhile, cutWorkerThroughCollection, nextRunOf } from '../support/faults/chaos';
 import { useFaultScopes, type FaultScope } from '../support/faults/fault-scope';
 import { expectSound, Ledger, returnedItsNumber } from '../support/faults/ledger';
 import { WorkerProcess } from '../support/faults/worker-process';
@@ -105,7 +105,7 @@ describe('faults: RabbitMQ connection cut', () => {
       progressCuts += 1;
     };
     const sending = sendTasks(ledger, producer, 4_000, 0, 200, cutOnProgress);
-    await cutWhile(proxy, 100, 300, sending, PUBLISH_CHAOS_WINDOW_MS);
+    await cutWhile(proxy, [100, 300], sending, { windowMs: PUBLISH_CHAOS_WINDOW_MS });
     expect(progressCuts).toBe(3);
     // One more publish once the cuts stopped: the producer is connected again before anything
     // closes it (closing it while its connection is dead hangs: see amqp-close-after-cut.test.ts).
@@ -143,9 +143,9 @@ describe('faults: RabbitMQ connection cut', () => {
       sleepMs: 30,
       prefetchMultiplier: 5,
     });
-    await cutWorkerThroughCollection(proxy, [150, 400], ledger, scope, worker, () =>
-      explainLoss(scope, worker),
-    );
+    await cutWorkerThroughCollection(proxy, [150, 400], ledger, scope, worker, {
+      explain: () => explainLoss(scope, worker),
+    });
   }, 90_000);
 
   it('while acking: cuts between a run and its ack make the broker redeliver, and the rerun is flagged redelivered', async () => {
@@ -158,11 +158,12 @@ describe('faults: RabbitMQ connection cut', () => {
       sleepMs: 80,
       prefetchMultiplier: 1,
     });
-    // Start cutting once tasks run, so cuts land while 20 of them are between their run and ack.
-    await waitFor(async () => (await scope.runCount()) > 0, 'the first run');
-    const counts = await cutWorkerThroughCollection(proxy, [100, 250], ledger, scope, worker, () =>
-      explainLoss(scope, worker),
-    );
+    // Each cut right after a run starts, so it lands while that run is between its start and ack
+    // (an interval alone can keep landing while a loaded machine is still reconnecting).
+    const counts = await cutWorkerThroughCollection(proxy, [100, 250], ledger, scope, worker, {
+      explain: () => explainLoss(scope, worker),
+      gate: nextRunOf(scope),
+    });
     // The cuts did land after runs: tasks that had run were delivered and run again.
     expect(counts.duplicates).toBeGreaterThan(0);
     expect(counts.redeliveredRuns).toBeGreaterThan(0);

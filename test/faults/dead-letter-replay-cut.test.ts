@@ -25,7 +25,7 @@ describe('faults: replaying dead letters while the RabbitMQ connection is cut', 
     let attempts = 0;
     let replayed = 0;
     let kept = 0;
-    const { cuts } = await whileCutting(proxy, 100, 400, async () => {
+    const { cuts } = await whileCutting(proxy, [100, 400], async () => {
       for (;;) {
         attempts += 1;
         try {

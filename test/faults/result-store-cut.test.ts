@@ -76,7 +76,7 @@ describe.each(['redis', 'postgres'] as BackendKind[])(
       const worker = await WorkerProcess.start(
         scope.workerEnv({ concurrency: 10, prefetchMultiplier: 2 }),
       );
-      const cuts = await cutWhile(proxy, 100, 300, collecting);
+      const cuts = await cutWhile(proxy, [100, 300], collecting);
       expect(cuts).toBeGreaterThan(3);
       const counts = ledger.tally(await scope.runs());
       expectSound(counts, ledger.lostIds());
