@@ -139,17 +139,17 @@ export class FaultScope {
   }
 
   /**
-   * Closes the producers, then stops the proxies (some producers connect through them), and
-   * removes the queue, delay namespace, keys and schema.
+   * Closes the producers, removes the queue, delay namespace, keys and schema, and last stops the
+   * proxies (which some producers connected through).
    */
   async cleanup(): Promise<void> {
     await Promise.all(this.apps.splice(0).map((a) => closeWithin(a, 5_000)));
-    await Promise.all(this.proxies.splice(0).map((p) => p.stop()));
     this.runlog?.disconnect();
     await removeQueues([this.queue]);
     await removeDelayNamespace(this.delayNamespace);
     await deleteRedisKeys(this.redisPrefix);
     if (this.backend === 'postgres') await dropSchema(this.pgSchema);
+    await Promise.all(this.proxies.splice(0).map((p) => p.stop()));
   }
 
   private log(): Redis {
