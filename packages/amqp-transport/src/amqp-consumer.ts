@@ -2,11 +2,13 @@ import { closeWithin } from '@conveyor/core/plugin';
 import { CLOSE_TIMEOUT_MS } from './bounded-close';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import {
-  ConfigError,
   ConnectionError,
+  OptionChecker,
+  PREFETCH_RULE,
   UnroutableError,
   type Consumer,
   type DeliveryHandler,
+  type NumberRule,
 } from '@conveyor/core/plugin';
 import type { AmqpTransportLogger } from './amqp-transport-options';
 import { AmqpDelivery, type DeadLetterPublisher, type DeliveryChannel } from './amqp-delivery';
@@ -45,6 +47,22 @@ class ConsumerChannel implements DeliveryChannel {
 /** Longest wait for a new consumer channel to open and start consuming. */
 const OPEN_TIMEOUT_MS = 10_000;
 
+/** The kit's prefetch rule, up to what basic.qos can carry: its prefetch-count is 16 bits. */
+const AMQP_PREFETCH_RULE: NumberRule = { ...PREFETCH_RULE, max: 65_535 };
+
+/**
+ * `prefetch` if it can be the basic.qos of a consumer of `queue`; otherwise a `ConfigError`
+ * naming the queue and the value.
+ * @internal
+ */
+export function checkPrefetch(queue: string, prefetch: unknown): number {
+  return new OptionChecker(`AmqpTransport, queue '${queue}'`).number(
+    'prefetch',
+    prefetch,
+    AMQP_PREFETCH_RULE,
+  );
+}
+
 /**
  * A consumer that outlives its channels. Each consumer has a channel of its own on the consumer
  * connection, with basic.qos `prefetch` and manual acks. When the channel or the connection dies,
@@ -76,10 +94,7 @@ export class AmqpConsumer implements Consumer {
    * uses the new value too.
    */
   async setPrefetch(prefetch: number): Promise<void> {
-    if (!Number.isInteger(prefetch) || prefetch < 1 || prefetch > 65_535) {
-      throw new ConfigError(`consume '${this.queue}': prefetch must be an integer from 1 to 65535`);
-    }
-    this.prefetch = prefetch;
+    this.prefetch = checkPrefetch(this.queue, prefetch);
     const state = this.current;
     if (!state || state.closed || state.consumerTag === undefined) return;
     // RabbitMQ applies a per-consumer limit only to consumers started after it (and quorum

@@ -21,7 +21,7 @@ import {
   type Transport,
   type TransportMessage,
 } from '@conveyor/core/plugin';
-import { AmqpConsumer } from './amqp-consumer';
+import { AmqpConsumer, checkPrefetch } from './amqp-consumer';
 import { BROADCAST_EXCHANGE_OPTIONS, ExchangeSubscriber } from './exchange-subscriber';
 import type { AmqpTransportLogger, AmqpTransportOptions } from './amqp-transport-options';
 import { isRefusal, messageOf } from './broker-errors';
@@ -209,11 +209,9 @@ export class AmqpTransport implements Transport {
     handler: DeliveryHandler,
     options: ConsumeOptions,
   ): Promise<Consumer> {
-    if (!Number.isInteger(options.prefetch) || options.prefetch < 1 || options.prefetch > 65_535) {
-      throw new ConfigError(`consume '${queue}': prefetch must be an integer from 1 to 65535`);
-    }
+    const prefetch = checkPrefetch(queue, options.prefetch);
     const session = this.open();
-    const consumer = new AmqpConsumer(queue, handler, options.prefetch, {
+    const consumer = new AmqpConsumer(queue, handler, prefetch, {
       connection: session.consumerConnection,
       publishDeadLetter: (copy, from) => this.publishToQueue(deadLetterQueueName(from), copy),
       isDelayExchange: (name) => this.topology.delay.isDelayExchange(name),

@@ -1,5 +1,5 @@
 import { type Delivery } from '@conveyor/core';
-import { DEAD_LETTER_REASON_HEADER } from '@conveyor/core/plugin';
+import { ConfigError, DEAD_LETTER_REASON_HEADER } from '@conveyor/core/plugin';
 import { sleep, waitFor } from '@conveyor/core/testing';
 import {
   queueName,
@@ -46,6 +46,25 @@ describe('prefetch', () => {
     await waitFor(async () => (await unacked(q)) === 0, 'the last acks');
     expect(most).toBe(2);
   }, 30_000);
+
+  it("takes AMQP's largest prefetch-count, 65535, and refuses one above it at consume and setPrefetch, naming the queue and the value", async () => {
+    const q = await declared('prefetch-bound');
+    const refusal = (got: number): string =>
+      `AmqpTransport, queue '${q}': \`prefetch\` must be an integer from 1 to 65535 (got ${got})`;
+    const tooMany = ctx.transport.consume(q, () => undefined, { prefetch: 65_536 });
+    await expect(tooMany).rejects.toBeInstanceOf(ConfigError);
+    await expect(tooMany).rejects.toThrow(refusal(65_536));
+
+    const seen: Delivery[] = [];
+    const consumer = await ctx.transport.consume(q, (d) => seen.push(d), { prefetch: 65_535 });
+    await expect(ctx.transport.setPrefetch(consumer, 65_536)).rejects.toThrow(refusal(65_536));
+    await expect(ctx.transport.setPrefetch(consumer, 0)).rejects.toThrow(refusal(0));
+    // The broker took basic.qos 65535: the consumer started, and it delivers.
+    await ctx.transport.publish(textMessage('held'), { queue: q });
+    await waitFor(() => seen.length === 1, 'the delivery');
+    await seen[0]!.ack();
+    await consumer.cancel();
+  });
 });
 
 describe('settling', () => {

@@ -111,7 +111,9 @@ describe('publishing across a cut connection', () => {
   });
 
   it('rejects a publish with ConnectionError after publishTimeoutMs while the broker cannot be reached, and recovers after', async () => {
-    const transport = throughProxy({ publishTimeoutMs: 600 });
+    // Reconnect attempts at most 100 ms apart: with the default backoff the next attempt after
+    // the unblock could come later than the second publish's own 600 ms.
+    const transport = throughProxy({ publishTimeoutMs: 600, reconnect: { maxDelayMs: 100 } });
     const q = await declared(transport, 'outage');
     proxy.block();
     const started = Date.now();

@@ -69,6 +69,12 @@ export const DEFAULT_MAX_BODY_DEPTH = 64;
  */
 export const MAX_SEND_DEPTH = DEFAULT_MAX_BODY_DEPTH - 2;
 
+/** How long the control client waits for workers' replies when no `timeoutMs` is given (Celery's 1 s). */
+export const DEFAULT_CONTROL_TIMEOUT_MS = 1_000;
+
+/** Tasks `pool_grow` and `pool_shrink` add or take away when no `n` is given (Celery's 1). */
+export const DEFAULT_POOL_RESIZE_STEP = 1;
+
 /** How often a worker sends `worker-heartbeat` events (Celery's 2 s). */
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 2_000;
 

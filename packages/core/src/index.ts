@@ -196,7 +196,8 @@ export type {
   ClusterWorker,
 } from './events/cluster-state';
 export { AppEvents, type EventMonitor } from './events/app-events';
-export { Control, DEFAULT_CONTROL_TIMEOUT_MS } from './control/control-client';
+export { Control } from './control/control-client';
+export { DEFAULT_CONTROL_TIMEOUT_MS } from './defaults';
 export type {
   ControlOptions,
   BroadcastOptions,

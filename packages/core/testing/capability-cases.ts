@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  ConfigError,
   deadLetterQueueName,
   UnroutableError,
   type BackendWith,
@@ -200,6 +201,26 @@ export function prefetchCases(kit: TransportCaseKit): void {
       // counts apart until it is settled.
       await waitFor(() => deliveries.length >= 3, 'three deliveries held at once');
       await Promise.all(deliveries.map((d) => d.ack()));
+      await consumer.cancel();
+    });
+
+    it("refuses a new prefetch that breaks the kit's PREFETCH_RULE, and keeps the old one", async () => {
+      const t = (await kit.open()) as TransportWith<'prefetch'>;
+      const q = await kit.newQueue(t);
+      const deliveries: Delivery[] = [];
+      const consumer = await t.consume(q, (d) => deliveries.push(d), { prefetch: 1 });
+      for (const prefetch of [0, 2.5]) {
+        const refused = t.setPrefetch(consumer, prefetch);
+        await expect(refused).rejects.toBeInstanceOf(ConfigError);
+        await expect(refused).rejects.toThrow(/`prefetch` must be an integer from 1/);
+      }
+      for (const body of ['a', 'b']) await t.publish(kit.message(body), { queue: q });
+      await waitFor(() => deliveries.length === 1, 'one delivery');
+      await sleep(50);
+      expect(deliveries).toHaveLength(1);
+      await deliveries[0]!.ack();
+      await waitFor(() => deliveries.length === 2, 'the second delivery');
+      await deliveries[1]!.ack();
       await consumer.cancel();
     });
   });

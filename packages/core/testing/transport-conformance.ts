@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   capabilitiesOf,
+  ConfigError,
   DEAD_LETTER_REASON_HEADER,
   deadLetterQueueName,
   TRANSPORT_CAPABILITIES,
@@ -192,6 +193,22 @@ export function describeTransportConformance(
       await sleep(100);
       expect(deliveries).toHaveLength(4);
       for (const d of deliveries.slice(1)) await d.ack();
+    });
+
+    it("refuses a prefetch that breaks the kit's PREFETCH_RULE with a ConfigError naming it", async () => {
+      const t = await open();
+      const q = await newQueue(t);
+      for (const prefetch of [0, -1, 1.5, Number.NaN]) {
+        const refused = t.consume(q, () => undefined, { prefetch });
+        await expect(refused).rejects.toBeInstanceOf(ConfigError);
+        await expect(refused).rejects.toThrow(/`prefetch` must be an integer from 1/);
+      }
+      // Nothing was left consuming: a message published now goes to a consumer started after.
+      await t.publish(message('after'), { queue: q });
+      const { deliveries } = await collect(t, q, 1);
+      await waitFor(() => deliveries.length === 1, 'the delivery');
+      expect(deliveries[0]!.message.body.toString()).toBe('after');
+      await deliveries[0]!.ack();
     });
 
     it('redelivers a requeued message, marked redelivered', async () => {

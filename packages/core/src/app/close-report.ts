@@ -2,7 +2,7 @@ import { ConnectionError } from '../errors';
 
 /** A part of the app `close()` could not close cleanly, and why. */
 export interface UnclosedPart {
-  /** `broker` or `result backend`. */
+  /** `broker`, `result backend`, or `worker <hostname>` (a worker whose stop failed). */
   readonly part: string;
   /** What its close threw, or a ConnectionError saying it did not finish in time. */
   readonly error: Error;

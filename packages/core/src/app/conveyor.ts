@@ -50,6 +50,8 @@ export class Conveyor implements WorkerHost {
   readonly validateArguments: ArgumentValidator | undefined;
   private readonly definitions = new Map<string, TaskDefinition>();
   private remoteControl?: Control;
+  /** The workers made by {@link worker}, which {@link close} stops first. */
+  private readonly workers = new Set<Worker>();
   private readonly producer: Producer;
   private readonly getTimeoutMs: number;
 
@@ -194,18 +196,35 @@ export class Conveyor implements WorkerHost {
     return this.asyncResult<R>(taskId, undefined);
   }
 
-  /** A worker for this app's tasks. Call `start()` on it. */
+  /** A worker for this app's tasks. Call `start()` on it; {@link close} stops it if you did not. */
   worker(options: WorkerOptions = {}): Worker {
-    return new Worker(this, options);
+    const worker = new Worker(this, options);
+    this.workers.add(worker);
+    return worker;
   }
 
   /**
-   * Closes the broker and backend connections, side by side. Bounded (each part gets
-   * {@link DEFAULT_CLOSE_TIMEOUT_MS}) and never rejects, even with a server down: it resolves
-   * with the parts it could not close cleanly, and why (`report.unclosed`, empty when all went
-   * well).
+   * Stops the app's workers that still run (gracefully, as `worker.stop()` does, each within its
+   * `shutdownTimeoutMs`), then closes the broker and backend connections, side by side. Bounded
+   * (each connection gets {@link DEFAULT_CLOSE_TIMEOUT_MS}) and never rejects, even with a server
+   * down: it resolves with the parts it could not close cleanly, and why (`report.unclosed`,
+   * empty when all went well).
    */
   async close(): Promise<CloseReport> {
+    // A running worker's heartbeats and consumers would open the connections again.
+    const workers = [...this.workers];
+    this.workers.clear();
+    const stopped = await Promise.all(
+      workers.map((worker) =>
+        worker.stop().then(
+          () => undefined,
+          (error: unknown) => ({
+            part: `worker ${worker.hostname}`,
+            error: error instanceof Error ? error : new Error(String(error)),
+          }),
+        ),
+      ),
+    );
     // The control client's reply queue first: it lives on the broker connection.
     await this.remoteControl?.close().catch(() => undefined);
     const parts: Array<readonly [string, () => Promise<void>]> = [
@@ -213,7 +232,9 @@ export class Conveyor implements WorkerHost {
     ];
     const backend = this.backend;
     if (backend) parts.push(['result backend', () => backend.close()]);
-    return closeParts(parts, DEFAULT_CLOSE_TIMEOUT_MS);
+    const report = await closeParts(parts, DEFAULT_CLOSE_TIMEOUT_MS);
+    const unstopped = stopped.filter((part) => part !== undefined);
+    return { unclosed: [...unstopped, ...report.unclosed] };
   }
 
   /**

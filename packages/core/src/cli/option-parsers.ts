@@ -1,27 +1,32 @@
 import { InvalidArgumentError } from 'commander';
+import { describeNumberRule, keepsNumberRule, type NumberRule } from '../plugin/option-checks';
+
+/**
+ * A parser of a command-line number that must keep `rule`. Its refusal says what the rule allows
+ * in the words the API's `ConfigError` uses, or `description` when given.
+ */
+export function numberArgument(
+  rule: NumberRule,
+  description = describeNumberRule(rule),
+): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (!keepsNumberRule(n, rule)) throw new InvalidArgumentError(`must be ${description}`);
+    return n;
+  };
+}
 
 /** Parses a command-line option that must be an integer from 1. */
-export function positiveInteger(text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-}
+export const positiveInteger = numberArgument({ integer: true, min: 1 });
 
 /** Parses a command-line option that must be an integer from 0. */
-export function nonNegativeInteger(text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be an integer from 0');
-  return n;
-}
+export const nonNegativeInteger = numberArgument({ integer: true, min: 0 });
 
 /** Parses a TCP port; 0 lets the system pick a free one. */
-export function port(text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 0 || n > 65_535) {
-    throw new InvalidArgumentError('must be a TCP port (0 picks a free one)');
-  }
-  return n;
-}
+export const port = numberArgument(
+  { integer: true, min: 0, max: 65_535 },
+  'a TCP port (0 picks a free one)',
+);
 
 /** Parses a comma-separated list of names (`-Q a,b`, `-d node1,node2`). */
 export function commaList(text: string): string[] {

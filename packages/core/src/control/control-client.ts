@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { DEFAULT_CONTROL_TIMEOUT_MS, DEFAULT_POOL_RESIZE_STEP } from '../defaults';
 import { ConfigError } from '../errors';
 import {
   CONTROL_EXCHANGE,
@@ -21,8 +22,6 @@ import { Inspect, type InspectOptions } from './inspect';
 /** Celery's `control_queue_ttl` and `control_queue_expires`, for the reply queue. */
 const REPLY_QUEUE_TTL_MS = 300_000;
 const REPLY_QUEUE_EXPIRES_MS = 10_000;
-/** Celery's default wait for replies. */
-export const DEFAULT_CONTROL_TIMEOUT_MS = 1_000;
 
 /**
  * Remote control of workers, Conveyor's and Python Celery's alike, as Celery's
@@ -179,7 +178,7 @@ export class Control {
 
   /** Grows the workers' concurrency by `n`. */
   poolGrow(
-    n = 1,
+    n = DEFAULT_POOL_RESIZE_STEP,
     options: ControlOptions & { reply?: boolean } = {},
   ): Promise<NodeReplies<ControlAnswer>> {
     return this.broadcast('pool_grow', { ...options, arguments: { n } });
@@ -187,7 +186,7 @@ export class Control {
 
   /** Shrinks the workers' concurrency by `n`. */
   poolShrink(
-    n = 1,
+    n = DEFAULT_POOL_RESIZE_STEP,
     options: ControlOptions & { reply?: boolean } = {},
   ): Promise<NodeReplies<ControlAnswer>> {
     return this.broadcast('pool_shrink', { ...options, arguments: { n } });

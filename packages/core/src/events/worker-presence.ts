@@ -31,18 +31,12 @@ export class WorkerPresence {
   readonly clock = new LamportClock();
   readonly taskEvents: TaskEvents;
   private readonly dispatcher: EventDispatcher;
-  private readonly node: PidboxNode;
+  private node?: PidboxNode;
   private readonly control: Control;
   private heart?: WorkerHeart;
 
-  /**
-   * `worker` answers the remote-control commands; for `clock`, `sendHeartbeat` and
-   * `setTaskEvents` it should hand over to this presence's {@link clock}, {@link beat} and
-   * {@link setTaskEvents}.
-   */
   constructor(
     private readonly transport: Transport,
-    worker: ControlledWorker,
     private readonly counts: () => HeartbeatCounts,
     private readonly options: WorkerPresenceOptions,
     private readonly warn: (error: Error) => void,
@@ -60,7 +54,6 @@ export class WorkerPresence {
       this.heart = new WorkerHeart(this.dispatcher, counts, options.heartbeatIntervalMs);
     }
     this.control = new Control(transport);
-    this.node = new PidboxNode(transport, worker, this.control.replyKey);
   }
 
   /** Whether task events are sent now. */
@@ -74,11 +67,13 @@ export class WorkerPresence {
   }
 
   /**
-   * Opens the event exchange, starts answering remote control, sends worker-online and starts
-   * the heartbeat; then, in the background, warns if another node already answers to this
-   * hostname (as Celery warns of duplicate node names).
+   * Opens the event exchange, starts answering remote control for `worker`, sends worker-online
+   * and starts the heartbeat; then, in the background, warns if another node already answers to
+   * this hostname (as Celery warns of duplicate node names). For `clock`, `sendHeartbeat` and
+   * `setTaskEvents`, `worker` should hand over to this presence's {@link clock}, {@link beat} and
+   * {@link setTaskEvents}.
    */
-  async start(): Promise<void> {
+  async start(worker: ControlledWorker): Promise<void> {
     if (hasCapability(this.transport, 'exchanges')) {
       await this.dispatcher.open();
     } else {
@@ -88,6 +83,7 @@ export class WorkerPresence {
         ),
       );
     }
+    this.node = new PidboxNode(this.transport, worker, this.control.replyKey);
     await this.node.start();
     this.heart?.start();
     if (hasCapability(this.transport, 'exchanges')) void this.checkDuplicateHostname();
@@ -102,7 +98,7 @@ export class WorkerPresence {
   async stop(): Promise<void> {
     this.dispatcher.flush();
     this.heart?.stop();
-    await this.node.stop();
+    await this.node?.stop();
     await this.control.close().catch(() => undefined);
   }
 

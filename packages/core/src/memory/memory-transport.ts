@@ -16,6 +16,8 @@ import {
   type Transport,
   type TransportMessage,
 } from '../transport/transport';
+import { OptionChecker } from '../plugin/option-checks';
+import { PREFETCH_RULE } from '../worker/consumption-rules';
 import {
   MemoryBroker,
   type MemoryConsumer,
@@ -103,7 +105,8 @@ export class MemoryTransport implements Transport {
     if (this.closed) throw new ConnectionError('memory transport is closed');
     const queue = this.broker.queue(queueName);
     if (!queue) throw new UnroutableError('', queueName);
-    const consumer = new TransportConsumer(this.broker, queue, handler, options.prefetch, this);
+    const prefetch = check.number('prefetch', options.prefetch, PREFETCH_RULE);
+    const consumer = new TransportConsumer(this.broker, queue, handler, prefetch, this);
     this.consumers.add(consumer);
     queue.addConsumer(consumer);
     const handle: Consumer = {
@@ -120,10 +123,7 @@ export class MemoryTransport implements Transport {
   async setPrefetch(handle: Consumer, prefetch: number): Promise<void> {
     const consumer = this.handles.get(handle);
     if (!consumer) throw new ConfigError('setPrefetch: not a consumer of this transport');
-    if (!Number.isInteger(prefetch) || prefetch < 1) {
-      throw new ConfigError(`prefetch must be a positive integer, got ${prefetch}`);
-    }
-    consumer.prefetch = prefetch;
+    consumer.prefetch = check.number('prefetch', prefetch, PREFETCH_RULE);
     consumer.queue.schedule();
   }
 
@@ -328,6 +328,8 @@ class MemoryDelivery implements Delivery {
     this.consumer.settled(this);
   }
 }
+
+const check = new OptionChecker('MemoryTransport');
 
 function copyMessage(message: TransportMessage): TransportMessage {
   return {

@@ -56,6 +56,7 @@ export {
   type NumberRule,
   type StringRule,
 } from './option-checks';
+export { PREFETCH_RULE } from '../worker/consumption-rules';
 export { renamedOption, warnDeprecatedOption } from './renamed-options';
 export { REDACTED, Redactor, redactUrl } from './url-redaction';
 export { bounded, closeWithin } from './bounded-wait';

@@ -43,22 +43,8 @@ export class OptionChecker {
 
   /** `value` if it is a finite number within `rule`; otherwise a {@link ConfigError}. */
   number(name: string, value: unknown, rule: NumberRule = {}): number {
-    const {
-      min = Number.NEGATIVE_INFINITY,
-      max = Number.POSITIVE_INFINITY,
-      integer = false,
-    } = rule;
-    if (
-      typeof value !== 'number' ||
-      !Number.isFinite(value) ||
-      (integer && !Number.isInteger(value)) ||
-      value < min ||
-      value > max
-    ) {
-      const kind = integer ? 'an integer' : 'a number';
-      const from = Number.isFinite(min) ? ` from ${min}` : '';
-      const to = Number.isFinite(max) ? ` to ${max}` : '';
-      this.fail(`\`${name}\` must be ${kind}${from}${to} (got ${describe(value)})`);
+    if (!keepsNumberRule(value, rule)) {
+      this.fail(`\`${name}\` must be ${describeNumberRule(rule)} (got ${describe(value)})`);
     }
     return value;
   }
@@ -120,6 +106,30 @@ export class OptionChecker {
   fail(message: string): never {
     throw new ConfigError(`${this.owner}: ${message}`);
   }
+}
+
+/** Whether `value` is a finite number within `rule`. */
+export function keepsNumberRule(value: unknown, rule: NumberRule): value is number {
+  const { min = Number.NEGATIVE_INFINITY, max = Number.POSITIVE_INFINITY, integer = false } = rule;
+  return (
+    typeof value === 'number' &&
+    Number.isFinite(value) &&
+    (!integer || Number.isInteger(value)) &&
+    value >= min &&
+    value <= max
+  );
+}
+
+/**
+ * What `rule` allows, in the words {@link OptionChecker} uses after "must be": `an integer from 1
+ * to 65535`, `a number from 0`, `a number`.
+ */
+export function describeNumberRule(rule: NumberRule): string {
+  const { min, max, integer = false } = rule;
+  const kind = integer ? 'an integer' : 'a number';
+  const from = min !== undefined && Number.isFinite(min) ? ` from ${min}` : '';
+  const to = max !== undefined && Number.isFinite(max) ? ` ${from ? 'to' : 'up to'} ${max}` : '';
+  return `${kind}${from}${to}`;
 }
 
 function describe(value: unknown): string {

@@ -121,7 +121,10 @@ describe('conveyor CLI', () => {
 
     it.each([
       [['worker'], /required option '-A, --app <module>'/],
-      [['worker', '-A', 'x', '--concurrency', '0'], /must be a positive integer/],
+      [
+        ['worker', '-A', 'x', '--concurrency', '0'],
+        /option '-c, --concurrency <n>' argument '0' is invalid\. must be an integer from 1/,
+      ],
       [['worker', '-A', 'x', '--verbose'], /unknown option '--verbose'/],
       [['worker', '-A', 'x', '--log-format', 'xml'], /Allowed choices are text, json/],
       [['worker', '-A', 'x', '--loglevel', 'loud'], /unknown log level 'loud'/],

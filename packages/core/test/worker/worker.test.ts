@@ -490,6 +490,20 @@ describe('Worker', () => {
       expect(values.every((v) => v === 'slept 150')).toBe(true);
     });
 
+    it('is done by app.close() for a worker still running, which then sends no more heartbeats', async () => {
+      const worker = await startWorker({ heartbeatIntervalMs: 20 });
+      const result = await app.client(Shop).slow.delay(100);
+      await waitFor(() => worker.activeCount === 1, 'running');
+      await expect(app.close()).resolves.toEqual({ unclosed: [] });
+      // The running task finished before the connections closed: a graceful stop.
+      await expect(result.state()).resolves.toBe('SUCCESS');
+      await expect(worker.stop()).resolves.toBe(defaults.EXIT_GRACEFUL);
+      const sent = worker.eventCounts.sent;
+      expect(sent).toBeGreaterThan(0);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(worker.eventCounts.sent).toBe(sent);
+    });
+
     it('aborts tasks that outlive the shutdown timeout and requeues them', async () => {
       const worker = await startWorker({ shutdownTimeoutMs: 100 });
       const result = await app.client(Shop).cancellable.delay();

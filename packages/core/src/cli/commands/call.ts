@@ -1,9 +1,15 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import { EXIT_UNAVAILABLE, EXIT_USAGE } from '../../defaults';
 import type { SendOptions } from '../../producer/send-options';
 import { processIo, type CommandIo } from '../command-io';
 import { seconds } from '../option-parsers';
 import { appCommand, printJson, withApp, type AppCommandOptions } from './app-command';
-import { EXIT_TASK_FAILED, EXIT_WAIT_TIMEOUT, reportOutcome } from './task-outcome';
+import {
+  EXIT_TASK_FAILED,
+  EXIT_WAIT_TIMEOUT,
+  reportOutcome,
+  WAIT_TIMEOUT_HELP,
+} from './task-outcome';
 
 interface CallOptions extends AppCommandOptions {
   args: unknown[];
@@ -35,13 +41,13 @@ export function callCommand(io: CommandIo = processIo()) {
         "queue to send to (default: the task's, else the app's default)",
       )
       .option('--wait', 'wait for the result and print it')
-      .option('--timeout <seconds>', 'how long --wait waits (default: 60)', seconds)
+      .option('--timeout <seconds>', WAIT_TIMEOUT_HELP, seconds)
       .option('--traceback', 'print the traceback of a failure')
       .addHelpText(
         'after',
         `
 Exit codes: 0 sent (or, with --wait, succeeded); ${EXIT_TASK_FAILED} the task failed or was revoked;
-${EXIT_WAIT_TIMEOUT} --wait timed out; 64 bad usage; 69 broker unreachable.`,
+${EXIT_WAIT_TIMEOUT} --wait timed out; ${EXIT_USAGE} bad usage; ${EXIT_UNAVAILABLE} broker unreachable.`,
       )
       .action((task: string, options: CallOptions) =>
         withApp(options, io, async (context) => {

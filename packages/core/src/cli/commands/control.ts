@@ -1,11 +1,12 @@
 import { Argument, InvalidArgumentError, type Command } from 'commander';
 import type { Control } from '../../control/control-client';
+import { DEFAULT_POOL_RESIZE_STEP, EXIT_UNAVAILABLE, EXIT_USAGE } from '../../defaults';
 import type { ControlAnswer, ControlOptions, NodeReplies } from '../../control/control-options';
 import { CommandExit } from '../command-exit';
 import { processIo, type CommandIo } from '../command-io';
 import { commaList, seconds } from '../option-parsers';
 import { appCommand, printJson, withApp, type AppCommandOptions } from './app-command';
-import { EXIT_NO_REPLY, errorOf, renderNodeReplies } from './node-replies';
+import { EXIT_NO_REPLY, errorOf, renderNodeReplies, REPLY_TIMEOUT_HELP } from './node-replies';
 
 interface ControlCommandOptions extends AppCommandOptions {
   destination?: string[];
@@ -34,12 +35,12 @@ const COMMANDS: Record<string, { usage: string; send: Send }> = {
       ),
   },
   pool_grow: {
-    usage: '[n]   default 1',
-    send: (c, [n], o) => c.poolGrow(n === undefined ? 1 : number(n), o),
+    usage: `[n]   default ${DEFAULT_POOL_RESIZE_STEP}`,
+    send: (c, [n], o) => c.poolGrow(n === undefined ? undefined : number(n), o),
   },
   pool_shrink: {
-    usage: '[n]   default 1',
-    send: (c, [n], o) => c.poolShrink(n === undefined ? 1 : number(n), o),
+    usage: `[n]   default ${DEFAULT_POOL_RESIZE_STEP}`,
+    send: (c, [n], o) => c.poolShrink(n === undefined ? undefined : number(n), o),
   },
   autoscale: {
     usage: '<max> <min>',
@@ -79,7 +80,7 @@ export function controlCommand(io: CommandIo = processIo()) {
         'comma-separated worker names (default: every worker)',
         commaList,
       )
-      .option('-t, --timeout <seconds>', 'how long to wait for answers (default: 1)', seconds)
+      .option('-t, --timeout <seconds>', REPLY_TIMEOUT_HELP, seconds)
       .addHelpText(
         'after',
         `
@@ -89,7 +90,7 @@ ${Object.entries(COMMANDS)
   .join('\n')}
 
 Exit codes: 0 every worker that answered said ok; ${EXIT_CONTROL_ERROR} a worker answered with an error;
-${EXIT_NO_REPLY} no worker answered within the timeout; 64 bad usage; 69 broker unreachable.`,
+${EXIT_NO_REPLY} no worker answered within the timeout; ${EXIT_USAGE} bad usage; ${EXIT_UNAVAILABLE} broker unreachable.`,
       )
       .action((command: string, args: string[], options: ControlCommandOptions) =>
         withApp(options, io, async ({ app, print, paint }) => {

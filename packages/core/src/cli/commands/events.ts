@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { EXIT_UNAVAILABLE, EXIT_USAGE } from '../../defaults';
 import type { CeleryEvent } from '../../events/celery-event';
 import type { ClusterState } from '../../events/cluster-state';
 import { processIo, type CommandIo } from '../command-io';
@@ -31,7 +32,7 @@ export function eventsCommand(io: CommandIo = processIo()) {
 Task events come only from workers that send them (conveyor worker --task-events, celery worker
 -E, or conveyor control enable_events); worker events (online, heartbeat, offline) always.
 On stop it prints how many events it saw and the workers it knows, alive or not.
-Exit codes: 0 stopped; 64 bad usage; 69 broker unreachable.`,
+Exit codes: 0 stopped; ${EXIT_USAGE} bad usage; ${EXIT_UNAVAILABLE} broker unreachable.`,
       )
       .action((options: EventsOptions) =>
         withApp(options, io, async ({ app, print, paint }) => {

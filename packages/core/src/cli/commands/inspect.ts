@@ -1,9 +1,10 @@
 import { Argument, type Command } from 'commander';
+import { EXIT_UNAVAILABLE, EXIT_USAGE } from '../../defaults';
 import type { Inspect, ScheduledTaskInfo, TaskRequestInfo } from '../../control/inspect';
 import { processIo, type CommandIo } from '../command-io';
 import { commaList, seconds } from '../option-parsers';
 import { appCommand, printJson, withApp, type AppCommandOptions } from './app-command';
-import { EXIT_NO_REPLY, renderNodeReplies } from './node-replies';
+import { EXIT_NO_REPLY, renderNodeReplies, REPLY_TIMEOUT_HELP } from './node-replies';
 import { CommandExit } from '../command-exit';
 
 interface InspectCommandOptions extends AppCommandOptions {
@@ -69,12 +70,12 @@ export function inspectCommand(io: CommandIo = processIo()) {
         'comma-separated worker names to ask (default: all)',
         commaList,
       )
-      .option('-t, --timeout <seconds>', 'how long to wait for replies (default: 1)', seconds)
+      .option('-t, --timeout <seconds>', REPLY_TIMEOUT_HELP, seconds)
       .addHelpText(
         'after',
         `
 Prints each worker's reply under its name, then how many replied. Exit codes: 0 replies shown;
-${EXIT_NO_REPLY} no worker replied within the timeout; 64 bad usage; 69 broker unreachable.`,
+${EXIT_NO_REPLY} no worker replied within the timeout; ${EXIT_USAGE} bad usage; ${EXIT_UNAVAILABLE} broker unreachable.`,
       )
       .action((method: string, args: string[], options: InspectCommandOptions) =>
         withApp(options, io, async ({ app, print, paint }) => {

@@ -1,9 +1,12 @@
-import { EXIT_UNAVAILABLE } from '../../defaults';
+import { DEFAULT_CONTROL_TIMEOUT_MS, EXIT_UNAVAILABLE } from '../../defaults';
 import { CommandExit } from '../command-exit';
 import type { Painter } from '../output/paint';
 
 /** Exit code when no worker replied in time (Celery's `inspect` and `status` use the same). */
 export const EXIT_NO_REPLY = EXIT_UNAVAILABLE;
+
+/** The help of `-t, --timeout` of the commands that wait for workers' replies. */
+export const REPLY_TIMEOUT_HELP = `how long to wait for replies (default: ${DEFAULT_CONTROL_TIMEOUT_MS / 1000})`;
 
 /**
  * Celery's layout of replies by node: `-> host: OK` and the reply's lines indented below, then

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { EXIT_UNAVAILABLE, EXIT_USAGE } from '../../defaults';
 import { requireCapability } from '../../capability/capability';
 import { ConfigError, UnroutableError } from '../../errors';
 import { CommandExit } from '../command-exit';
@@ -34,8 +35,8 @@ export function purgeCommand(io: CommandIo = processIo()) {
 Only the ready messages of the queues named go: messages a worker holds unacknowledged, the
 <queue>.dead dead letters (name <queue>.dead to purge them) and delayed messages stay. Without
 -f it shows what it would delete and asks; without a terminal to ask on it refuses.
-Exit codes: 0 purged; ${EXIT_DECLINED} declined at the prompt; 64 bad usage, a queue that does not exist, or no
-terminal and no -f; 69 broker unreachable.`,
+Exit codes: 0 purged; ${EXIT_DECLINED} declined at the prompt; ${EXIT_USAGE} bad usage, a queue that does not exist, or no
+terminal and no -f; ${EXIT_UNAVAILABLE} broker unreachable.`,
       )
       .action((options: PurgeOptions) =>
         withApp(options, io, async ({ app, print }) => {

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { EXIT_UNAVAILABLE, EXIT_USAGE } from '../../defaults';
 import { queueReport, type QueueReport, type TaskQueueReport } from '../../inspection/queue-report';
 import { processIo, type CommandIo } from '../command-io';
 import { commaList } from '../option-parsers';
@@ -32,7 +33,7 @@ export function queuesCommand(io: CommandIo = processIo()) {
 READY and CONSUMERS come from the broker at once (a passive declare: nothing is created); DEAD
 is the depth of <queue>.dead. UNACKED and the rates come from RabbitMQ's management API, when
 it answers (shown as - otherwise). DELAYED counts the messages waiting in the delay levels,
-which every queue shares, so it is one total. Exit codes: 0 shown; 64 bad usage; 69 broker
+which every queue shares, so it is one total. Exit codes: 0 shown; ${EXIT_USAGE} bad usage; ${EXIT_UNAVAILABLE} broker
 unreachable.`,
       )
       .action((options: QueuesOptions) =>

@@ -1,8 +1,14 @@
 import type { Command } from 'commander';
+import { EXIT_UNAVAILABLE, EXIT_USAGE } from '../../defaults';
 import { processIo, type CommandIo } from '../command-io';
 import { seconds } from '../option-parsers';
 import { appCommand, withApp, type AppCommandOptions } from './app-command';
-import { EXIT_TASK_FAILED, EXIT_WAIT_TIMEOUT, reportOutcome } from './task-outcome';
+import {
+  EXIT_TASK_FAILED,
+  EXIT_WAIT_TIMEOUT,
+  reportOutcome,
+  WAIT_TIMEOUT_HELP,
+} from './task-outcome';
 
 interface ResultOptions extends AppCommandOptions {
   wait?: boolean;
@@ -16,14 +22,14 @@ export function resultCommand(io: CommandIo = processIo()) {
     appCommand(program, 'result', "Show a task's state and result from the result backend")
       .argument('<id>', 'the task id')
       .option('--wait', 'wait until the task is finished')
-      .option('--timeout <seconds>', 'how long --wait waits (default: 60)', seconds)
+      .option('--timeout <seconds>', WAIT_TIMEOUT_HELP, seconds)
       .option('--traceback', 'print the traceback of a failure')
       .addHelpText(
         'after',
         `
 Prints the id and state (PENDING when nothing is stored), then the result, the progress meta,
 or the exception. Exit codes: 0 succeeded or not finished; ${EXIT_TASK_FAILED} failed or revoked;
-${EXIT_WAIT_TIMEOUT} --wait timed out; 64 bad usage or no result backend; 69 unreachable.`,
+${EXIT_WAIT_TIMEOUT} --wait timed out; ${EXIT_USAGE} bad usage or no result backend; ${EXIT_UNAVAILABLE} unreachable.`,
       )
       .action((id: string, options: ResultOptions) =>
         withApp(options, io, (context) =>

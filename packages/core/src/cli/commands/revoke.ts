@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { EXIT_UNAVAILABLE, EXIT_USAGE } from '../../defaults';
 import { processIo, type CommandIo } from '../command-io';
 import { appCommand, printJson, withApp, type AppCommandOptions } from './app-command';
 
@@ -19,7 +20,7 @@ export function revokeCommand(io: CommandIo = processIo()) {
         'after',
         `
 Stores REVOKED in the result backend (so a worker that starts later skips them too) and
-broadcasts Celery's revoke on celery.pidbox. Exit codes: 0 revoked; 64 bad usage; 69 unreachable.`,
+broadcasts Celery's revoke on celery.pidbox. Exit codes: 0 revoked; ${EXIT_USAGE} bad usage; ${EXIT_UNAVAILABLE} unreachable.`,
       )
       .action((ids: string[], options: RevokeOptions) =>
         withApp(options, io, async ({ app, print }) => {

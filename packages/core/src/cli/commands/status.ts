@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
+import { EXIT_UNAVAILABLE, EXIT_USAGE } from '../../defaults';
 import { processIo, type CommandIo } from '../command-io';
 import { CommandExit } from '../command-exit';
 import { seconds } from '../option-parsers';
 import { appCommand, printJson, withApp, type AppCommandOptions } from './app-command';
-import { EXIT_NO_REPLY } from './node-replies';
+import { EXIT_NO_REPLY, REPLY_TIMEOUT_HELP } from './node-replies';
 
 interface StatusOptions extends AppCommandOptions {
   timeout?: number;
@@ -17,12 +18,12 @@ export function statusCommand(io: CommandIo = processIo()) {
       'status',
       'List the workers online, Conveyor and Celery alike, one line each',
     )
-      .option('-t, --timeout <seconds>', 'how long to wait for answers (default: 1)', seconds)
+      .option('-t, --timeout <seconds>', REPLY_TIMEOUT_HELP, seconds)
       .addHelpText(
         'after',
         `
 A worker is online when it answers a ping within the timeout. Exit codes: 0 at least one worker
-online; ${EXIT_NO_REPLY} none answered; 64 bad usage; 69 broker unreachable.`,
+online; ${EXIT_NO_REPLY} none answered; ${EXIT_USAGE} bad usage; ${EXIT_UNAVAILABLE} broker unreachable.`,
       )
       .action((options: StatusOptions) =>
         withApp(options, io, async ({ app, print, paint }) => {

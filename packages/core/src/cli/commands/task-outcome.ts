@@ -1,4 +1,5 @@
 import type { Conveyor } from '../../app/conveyor';
+import { DEFAULT_GET_TIMEOUT_MS } from '../../defaults';
 import { ConfigError, TimeoutError } from '../../errors';
 import type { ResultMeta } from '../../protocol/result-meta';
 import { CommandExit } from '../command-exit';
@@ -9,6 +10,9 @@ import { printJson, type CommandContext } from './app-command';
 export const EXIT_TASK_FAILED = 1;
 /** Exit code of `call --wait` and `result --wait` when the wait timed out (EX_TEMPFAIL). */
 export const EXIT_WAIT_TIMEOUT = 75;
+
+/** The help of `--timeout` of `call` and `result`: `--wait` waits as long as `get()` does. */
+export const WAIT_TIMEOUT_HELP = `how long --wait waits (default: the app's getTimeoutMs, ${DEFAULT_GET_TIMEOUT_MS / 1000} unless it sets one)`;
 
 /** How to show a task's outcome. */
 export interface OutcomeOptions {

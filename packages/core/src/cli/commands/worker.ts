@@ -17,9 +17,10 @@ import { createWorkerLogger, type LogFormat } from '../../logging/worker-logger'
 import { loadAppModule } from '../app-module';
 import { serveWorkerMetrics } from '../metrics-port';
 import type { CommandModule } from '../command-module';
-import { commaList, port, positiveInteger } from '../option-parsers';
+import { commaList, numberArgument, port, positiveInteger } from '../option-parsers';
 import { expandNodeName } from '../node-name';
 import { coreVersion } from '../version';
+import { WORKER_LIMITS } from '../../worker/consumption-rules';
 
 /** The options of `conveyor worker`, as commander parses them. */
 export interface WorkerCommandOptions {
@@ -54,12 +55,12 @@ export const workerCommand: CommandModule = (program: Command) => {
     .option(
       '-c, --concurrency <n>',
       `tasks run at once (default: ${DEFAULT_CONCURRENCY})`,
-      positiveInteger,
+      numberArgument(WORKER_LIMITS.concurrency),
     )
     .option(
       '--prefetch-multiplier <n>',
       `prefetch = concurrency x this (default: ${DEFAULT_PREFETCH_MULTIPLIER})`,
-      positiveInteger,
+      numberArgument(WORKER_LIMITS.prefetchMultiplier),
     )
     .option(
       '--shutdown-timeout <ms>',
@@ -69,7 +70,7 @@ export const workerCommand: CommandModule = (program: Command) => {
     .option(
       '--max-deliveries <n>',
       `deliveries that may end without completing before a task is dead-lettered with FAILURE (default: ${DEFAULT_MAX_DELIVERIES})`,
-      positiveInteger,
+      numberArgument(WORKER_LIMITS.maxDeliveries),
     )
     .option(
       '-n, --hostname <name>',
