@@ -1,13 +1,12 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { deadLetterQueueName, type AsyncResult } from '@conveyor/core';
-import { waitFor } from '@conveyor/core/testing';
+import { deadLetterQueueName } from '@conveyor/core';
 import { readyCount, withRawChannel } from '../support/rabbitmq';
 import { AMQP_URL } from '../support/services';
-import { TcpProxy } from '../support/tcp-proxy';
-import { buildPackages, ROOT } from '../support/faults/build';
-import { FaultScope } from '../support/faults/fault-scope';
-import { killAllWorkers, WorkerProcess } from '../support/faults/worker-process';
+import { ROOT } from '../support/faults/build';
+import { deadLetterTasks } from '../support/faults/dead-letters';
+import { useFaultScopes, type FaultScope } from '../support/faults/fault-scope';
+import { WorkerProcess } from '../support/faults/worker-process';
 
 const bin = join(ROOT, 'packages/core/bin/conveyor.js');
 /** The header a worker's rate limiter puts on a message it re-delays (its reserved slot). */
@@ -21,8 +20,8 @@ interface Run {
 }
 
 describe('conveyor dlq list|replay|purge against RabbitMQ', () => {
+  const openScope = useFaultScopes();
   let scope: FaultScope;
-  let proxy: TcpProxy | undefined;
 
   /**
    * Runs `conveyor dlq …` on this scope's broker and backend (or `env`'s); stdin is a pipe, not
@@ -50,42 +49,12 @@ describe('conveyor dlq list|replay|purge against RabbitMQ', () => {
   const dlq = (...args: string[]): Promise<Run> => dlqWith({}, args);
 
   /** Sends `count` tasks to a worker that knows none, so each ends in `.dead` (FAILURE stored). */
-  const deadLetter = async (count: number): Promise<string[]> => {
-    const producer = scope.producer();
-    const blind = producer.worker({ queues: [scope.queue], handleSignals: false });
-    await blind.start();
-    const sent: AsyncResult<unknown>[] = [];
-    for (let i = 0; i < count; i += 1) sent.push(await producer.send('faults.record', [i, 0]));
-    await waitFor(
-      async () => (await readyCount(deadLetterQueueName(scope.queue))) === count,
-      `${count} dead letters`,
-    );
-    await blind.stop();
-    return sent.map((r) => r.id);
-  };
-
-  beforeAll(() => buildPackages(), 120_000);
-  afterEach(async () => {
-    await killAllWorkers();
-    await proxy?.stop();
-    proxy = undefined;
-    await scope.cleanup();
-  });
+  const deadLetter = (count: number): Promise<string[]> =>
+    deadLetterTasks(scope.producer(), scope.queue, count);
 
   it('lists, refuses an unconfirmed purge, purges by id, and replays the rest to SUCCESS', async () => {
-    scope = new FaultScope('dlq-cli');
-    const producer = scope.producer();
-    // A worker that knows no task dead-letters each one (FAILURE NotRegistered stored).
-    const blind = producer.worker({ queues: [scope.queue], handleSignals: false });
-    await blind.start();
-    const sent: AsyncResult<unknown>[] = [];
-    for (let i = 0; i < 3; i += 1) sent.push(await producer.send('faults.record', [i, 0]));
-    await waitFor(
-      async () => (await readyCount(deadLetterQueueName(scope.queue))) === 3,
-      'three dead letters',
-    );
-    await blind.stop();
-    const [first, second, third] = sent.map((r) => r.id);
+    scope = openScope('dlq-cli');
+    const [first, second, third] = await deadLetter(3);
 
     const listed = await dlq('list', scope.queue, '--json');
     expect(listed).toMatchObject({ code: 0, stderr: '' });
@@ -141,11 +110,9 @@ describe('conveyor dlq list|replay|purge against RabbitMQ', () => {
   }, 60_000);
 
   it('a replay cut off by a lost connection prints what it replayed and says so (exit 69)', async () => {
-    scope = new FaultScope('dlq-cli-cut');
+    scope = openScope('dlq-cli-cut');
     const ids = await deadLetter(100);
-    const cutter = new TcpProxy('127.0.0.1', Number(new URL(AMQP_URL).port || 5672));
-    proxy = cutter;
-    await cutter.start();
+    const cutter = await scope.proxyTo(AMQP_URL);
     const env = {
       CONVEYOR_AMQP_URL: cutter.rewrite(AMQP_URL),
       CONVEYOR_CONNECT_TIMEOUT_MS: '1500',
@@ -171,7 +138,7 @@ describe('conveyor dlq list|replay|purge against RabbitMQ', () => {
   }, 60_000);
 
   it('a replay resets retries and leaves the rate slot behind, and warns of an expired task', async () => {
-    scope = new FaultScope('dlq-cli-fresh');
+    scope = openScope('dlq-cli-fresh');
     const [late, fine] = await deadLetter(2);
     const producer = scope.producer();
     const dead = deadLetterQueueName(scope.queue);

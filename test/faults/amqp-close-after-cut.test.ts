@@ -16,8 +16,7 @@ describe('faults: closing the AMQP transport while its connection is down', () =
   const namespace = delayNamespace();
 
   beforeEach(async () => {
-    proxy = new TcpProxy('127.0.0.1', Number(new URL(AMQP_URL).port || 5672));
-    await proxy.start();
+    proxy = await TcpProxy.to(AMQP_URL);
     transport = new AmqpTransport({
       url: proxy.rewrite(AMQP_URL),
       delayNamespace: namespace,

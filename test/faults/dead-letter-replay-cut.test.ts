@@ -1,53 +1,31 @@
-import { DeadLetters, deadLetterQueueName, type AsyncResult } from '@conveyor/core';
-import { waitFor } from '@conveyor/core/testing';
-import { readyCount } from '../support/rabbitmq';
+import { DeadLetters } from '@conveyor/core';
 import { AMQP_URL } from '../support/services';
-import { TcpProxy } from '../support/tcp-proxy';
-import { buildPackages } from '../support/faults/build';
 import { whileCutting } from '../support/faults/chaos';
-import { FaultScope } from '../support/faults/fault-scope';
-import { killAllWorkers, WorkerProcess } from '../support/faults/worker-process';
+import { deadLetterTasks } from '../support/faults/dead-letters';
+import { useFaultScopes } from '../support/faults/fault-scope';
+import { WorkerProcess } from '../support/faults/worker-process';
 
 const TASKS = 300;
 
 describe('faults: replaying dead letters while the RabbitMQ connection is cut', () => {
-  let scope: FaultScope;
-  let proxy: TcpProxy;
-
-  beforeAll(() => buildPackages(), 120_000);
-  afterEach(async () => {
-    await killAllWorkers();
-    await scope.cleanup();
-    await proxy.stop();
-  });
+  const openScope = useFaultScopes();
 
   it('replay --all: every dead letter ends replayed and SUCCESS, or still in <queue>.dead; none lost', async () => {
-    scope = new FaultScope('replay-cut');
+    const scope = openScope('replay-cut');
     const direct = scope.producer();
-    // A worker that knows no task dead-letters every one, storing FAILURE (NotRegistered).
-    const blind = direct.worker({ queues: [scope.queue], concurrency: 20 });
-    await blind.start();
-    const sent: AsyncResult<unknown>[] = [];
-    for (let i = 0; i < TASKS; i += 1) sent.push(await direct.send('faults.record', [i, 0]));
-    await waitFor(
-      async () => (await readyCount(deadLetterQueueName(scope.queue))) === TASKS,
-      `${TASKS} dead letters`,
-      20_000,
-    );
-    await blind.stop();
+    const sent = await deadLetterTasks(direct, scope.queue, TASKS);
     await Promise.all([
       WorkerProcess.start(scope.workerEnv({ concurrency: 20 })),
       WorkerProcess.start(scope.workerEnv({ concurrency: 20 })),
     ]);
 
-    proxy = new TcpProxy('127.0.0.1', Number(new URL(AMQP_URL).port || 5672));
-    await proxy.start();
+    const proxy = await scope.proxyTo(AMQP_URL);
     const through = scope.producer({ amqpUrl: proxy.rewrite(AMQP_URL) });
     const dlq = new DeadLetters({ transport: through.transport, backend: through.backend });
     let attempts = 0;
     let replayed = 0;
     let kept = 0;
-    const { cuts } = await whileCutting(proxy, 100, 400, async () => {
+    const { cuts } = await whileCutting(proxy, [100, 400], async () => {
       for (;;) {
         attempts += 1;
         try {
@@ -69,12 +47,9 @@ describe('faults: replaying dead letters while the RabbitMQ connection is cut', 
     // Read through the second app: the first still holds the FAILUREs it was told of moments
     // after sending (a Redis backend keeps those for `watchOnSendMs`, for the first get()).
     const outcomes = await Promise.all(
-      sent.map(async (r) => {
-        const meta = await through.backend!.waitForReady(
-          r.id,
-          stillDead.has(r.id) ? 1_000 : 30_000,
-        );
-        return { id: r.id, success: meta?.status === 'SUCCESS', dead: stillDead.has(r.id) };
+      sent.map(async (id) => {
+        const meta = await through.backend!.waitForReady(id, stillDead.has(id) ? 1_000 : 30_000);
+        return { id, success: meta?.status === 'SUCCESS', dead: stillDead.has(id) };
       }),
     );
     const succeeded = outcomes.filter((o) => o.success).length;

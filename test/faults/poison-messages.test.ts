@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { connect, type ConfirmChannel, type GetMessage } from 'amqplib';
+import { connect, type ConfirmChannel } from 'amqplib';
 import { DEAD_LETTER_REASON_HEADER, deadLetterQueueName } from '@conveyor/core/plugin';
 import { waitFor } from '@conveyor/core/testing';
-import { rabbitmqctl, withRawChannel } from '../support/rabbitmq';
+import { rabbitmqctl, readyCount, takeAll } from '../support/rabbitmq';
 import { AMQP_URL } from '../support/services';
 import { useFaultScopes } from '../support/faults/fault-scope';
 import { expectSound, Ledger, returnedItsNumber } from '../support/faults/ledger';
@@ -204,18 +204,6 @@ async function publishRaw(
   channel.publish('', queue, message.body, { ...message.properties, headers, deliveryMode: 2 });
 }
 
-/** Every message on `queue`, taken off it (acked). */
-async function drain(queue: string): Promise<GetMessage[]> {
-  return withRawChannel(async (channel) => {
-    const messages: GetMessage[] = [];
-    for (;;) {
-      const message = await channel.get(queue, { noAck: true });
-      if (message === false) return messages;
-      messages.push(message);
-    }
-  });
-}
-
 describe('faults: poison and hostile input', () => {
   const openScope = useFaultScopes();
 
@@ -249,7 +237,7 @@ describe('faults: poison and hostile input', () => {
     await ledger.collect(30_000, returnedItsNumber);
     const dead = deadLetterQueueName(scope.queue);
     await waitFor(
-      async () => (await withRawChannel((ch) => ch.checkQueue(dead))).messageCount >= MALFORMED,
+      async () => (await readyCount(dead)) >= MALFORMED,
       'every malformed message dead-lettered',
       30_000,
     );
@@ -258,7 +246,7 @@ describe('faults: poison and hostile input', () => {
     expect(worker.alive).toBe(true);
 
     // Read each dead-lettered copy back from the broker and check its reason against its kind.
-    const letters = await drain(dead);
+    const letters = await takeAll(dead);
     const mismatches: string[] = [];
     const seen = new Set<number>();
     const byKind = new Map<string, number>();
@@ -287,7 +275,7 @@ describe('faults: poison and hostile input', () => {
     expect(mismatches.slice(0, 20)).toEqual([]);
     expect(missing.slice(0, 20)).toEqual([]);
     expect(letters).toHaveLength(MALFORMED);
-    expect((await withRawChannel((ch) => ch.checkQueue(scope.queue))).messageCount).toBe(0);
+    expect(await readyCount(scope.queue)).toBe(0);
 
     // Still serving.
     const after = await producer.send('faults.record', [-1, 0]);

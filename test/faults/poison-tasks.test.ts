@@ -1,9 +1,8 @@
 import { DeadLetters, WorkerLostError, type AsyncResult, type Conveyor } from '@conveyor/core';
-import { waitFor } from '@conveyor/core/testing';
+import { sleep } from '@conveyor/core/testing';
 import { withDeliveryLimit } from '../support/quorum-policy';
-import { buildPackages } from '../support/faults/build';
-import { FaultScope } from '../support/faults/fault-scope';
-import { killAllWorkers, WorkerCrew } from '../support/faults/worker-process';
+import { useFaultScopes, type FaultScope } from '../support/faults/fault-scope';
+import { WorkerCrew } from '../support/faults/worker-process';
 
 /** Where each sent task ended: a SUCCESS stored, or a dead letter in `<queue>.dead`. */
 interface Outcome {
@@ -21,118 +20,131 @@ async function outcomes(app: Conveyor, queue: string, ids: string[]): Promise<Ou
   return { succeeded, dead };
 }
 
-/** Waits until every id has ended (SUCCESS or dead-lettered) and returns where each ended. */
-async function settled(app: Conveyor, queue: string, ids: string[], timeoutMs: number) {
-  let last: Outcome | undefined;
-  await waitFor(
-    async () => {
-      last = await outcomes(app, queue, ids);
-      return ids.every((id) => last!.succeeded.has(id) || last!.dead.has(id));
-    },
-    'every task SUCCESS or in <queue>.dead',
-    timeoutMs,
-  );
-  return last!;
+/**
+ * Polls until every id has ended, SUCCESS or dead-lettered, or `timeoutMs` passed; returns where
+ * each ended and the ids that did neither, the lost ones.
+ */
+async function settle(app: Conveyor, queue: string, ids: string[], timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const end = await outcomes(app, queue, ids);
+    const lost = ids.filter((id) => !end.succeeded.has(id) && !end.dead.has(id));
+    if (lost.length === 0 || Date.now() > deadline) return { ...end, lost };
+    await sleep(50);
+  }
 }
 
-async function sendMix(app: Conveyor, good: number, poison: number) {
-  const goodResults: AsyncResult<unknown>[] = [];
-  const poisonResults: AsyncResult<unknown>[] = [];
-  for (let i = 0; i < good; i += 1) goodResults.push(await app.send('faults.record', [i, 0]));
-  for (let i = 0; i < poison; i += 1) poisonResults.push(await app.send('faults.crash', []));
-  return { goodResults, poisonResults };
+/** What a poison case sent, and the workers running it. */
+interface PoisonCase {
+  producer: Conveyor;
+  good: AsyncResult<unknown>[];
+  poison: AsyncResult<unknown>[];
+  /** Every task sent, good then poison. */
+  ids: string[];
+  crew: WorkerCrew;
+}
+
+/**
+ * Sends `good` `faults.record` tasks and `poison` `faults.crash` ones (which end their worker
+ * every run) to the scope's queue, then starts two workers of concurrency 1, each capped at
+ * `maxDeliveries` deliveries of a task, restarted whenever a task kills one; then runs `check`.
+ * With a `deliveryLimit`, the queue (a quorum one) is declared first and all of it runs under a
+ * delivery-limit policy of that many returns.
+ */
+async function runPoisonCase(
+  scope: FaultScope,
+  mix: { good: number; poison: number; maxDeliveries: number; deliveryLimit?: number },
+  check: (sent: PoisonCase) => Promise<void>,
+): Promise<void> {
+  const producer = scope.producer();
+  const work = async (): Promise<void> => {
+    const good: AsyncResult<unknown>[] = [];
+    const poison: AsyncResult<unknown>[] = [];
+    for (let i = 0; i < mix.good; i += 1) good.push(await producer.send('faults.record', [i, 0]));
+    for (let i = 0; i < mix.poison; i += 1) poison.push(await producer.send('faults.crash', []));
+    const env = scope.workerEnv({ concurrency: 1, maxDeliveries: mix.maxDeliveries });
+    const crew = new WorkerCrew(env, 2);
+    const ids = [...good, ...poison].map((r) => r.id);
+    return check({ producer, good, poison, ids, crew });
+  };
+  if (mix.deliveryLimit === undefined) return work();
+  await producer.transport.declareQueue({ name: scope.queue, queueType: scope.queueType });
+  return withDeliveryLimit(scope.queue, mix.deliveryLimit, work);
 }
 
 describe('faults: tasks that kill their worker', () => {
-  let scope: FaultScope;
-  let crew: WorkerCrew | undefined;
-
-  beforeAll(() => buildPackages(), 120_000);
-  afterEach(async () => {
-    await crew?.stop();
-    crew = undefined;
-    await killAllWorkers();
-    await scope.cleanup();
-  });
+  const openScope = useFaultScopes();
 
   it('classic queue: a task calling process.exit(1) on every run is dead-lettered after maxDeliveries, FAILURE stored; the others complete', async () => {
-    scope = new FaultScope('poison-classic');
-    const producer = scope.producer();
-    const { goodResults, poisonResults } = await sendMix(producer, 100, 2);
-    crew = new WorkerCrew(scope.workerEnv({ concurrency: 1, maxDeliveries: 3 }), 2);
-    for (const r of poisonResults) {
-      const error = await r.get({ timeoutMs: 45_000 }).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(WorkerLostError);
-      expect(error).toMatchObject({
-        excModule: 'billiard.exceptions',
-        excMessage: ['delivered 3 times without completing'],
-      });
-    }
-    const ids = [...goodResults, ...poisonResults].map((r) => r.id);
-    const end = await settled(producer, scope.queue, ids, 30_000);
-    const runs = await scope.runs();
-    const extra = runs.length - new Set(runs.map((r) => r.id)).size;
-    console.log(
-      `poison, classic queue, maxDeliveries 3: sent ${ids.length}, SUCCESS ${end.succeeded.size}, ` +
-        `in .dead ${end.dead.size}, runs ${runs.length} (${extra} extra, ` +
-        `${runs.filter((r) => r.redelivered).length} flagged redelivered), ` +
-        `worker restarts ${crew.restarts}, lost 0`,
-    );
-    for (const r of poisonResults) {
-      expect(end.dead.get(r.id)).toEqual({
-        by: 'worker',
-        reason: 'delivered 3 times without completing',
-      });
-      expect(runs.filter((run) => run.id === r.id)).toHaveLength(3);
-    }
-    for (const r of goodResults) expect(end.succeeded.has(r.id)).toBe(true);
-    // Every repeat run was told it was a redelivery.
-    expect(extra).toBe(runs.filter((r) => r.redelivered).length);
+    const scope = openScope('poison-classic');
+    const mix = { good: 100, poison: 2, maxDeliveries: 3 };
+    await runPoisonCase(scope, mix, async ({ producer, good, poison, ids, crew }) => {
+      for (const r of poison) {
+        const error = await r.get({ timeoutMs: 45_000 }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(WorkerLostError);
+        expect(error).toMatchObject({
+          excModule: 'billiard.exceptions',
+          excMessage: ['delivered 3 times without completing'],
+        });
+      }
+      const end = await settle(producer, scope.queue, ids, 30_000);
+      const runs = await scope.runs();
+      const extra = runs.length - new Set(runs.map((r) => r.id)).size;
+      console.log(
+        `poison, classic queue, maxDeliveries 3: sent ${ids.length}, SUCCESS ${end.succeeded.size}, ` +
+          `in .dead ${end.dead.size}, runs ${runs.length} (${extra} extra, ` +
+          `${runs.filter((r) => r.redelivered).length} flagged redelivered), ` +
+          `worker restarts ${crew.restarts}, lost ${end.lost.length}`,
+      );
+      expect(end.lost).toEqual([]);
+      for (const r of poison) {
+        expect(end.dead.get(r.id)).toEqual({
+          by: 'worker',
+          reason: 'delivered 3 times without completing',
+        });
+        expect(runs.filter((run) => run.id === r.id)).toHaveLength(3);
+      }
+      for (const r of good) expect(end.succeeded.has(r.id)).toBe(true);
+      // Every repeat run was told it was a redelivery.
+      expect(extra).toBe(runs.filter((r) => r.redelivered).length);
+    });
   }, 60_000);
 
   it('quorum queue under a delivery-limit policy: every task ends SUCCESS or in <queue>.dead, none lost', async () => {
-    scope = new FaultScope('poison-quorum', 'redis', 'quorum');
-    const producer = scope.producer();
-    await producer.transport.declareQueue({ name: scope.queue, queueType: 'quorum' });
-    await withDeliveryLimit(scope.queue, 2, async () => {
-      const { goodResults, poisonResults } = await sendMix(producer, 100, 2);
-      // The worker's own cap is set past the broker's limit here, so the broker's fires.
-      crew = new WorkerCrew(scope.workerEnv({ concurrency: 1, maxDeliveries: 100 }), 2);
-      const ids = [...goodResults, ...poisonResults].map((r) => r.id);
-      const end = await settled(producer, scope.queue, ids, 45_000);
+    const scope = openScope('poison-quorum', 'redis', 'quorum');
+    // The worker's own cap is set past the broker's limit here, so the broker's fires.
+    const mix = { good: 100, poison: 2, maxDeliveries: 100, deliveryLimit: 2 };
+    await runPoisonCase(scope, mix, async ({ producer, poison, ids, crew }) => {
+      const end = await settle(producer, scope.queue, ids, 45_000);
       const runs = await scope.runs();
       console.log(
         `poison, quorum delivery-limit 2: sent ${ids.length}, SUCCESS ${end.succeeded.size}, ` +
-          `in .dead ${end.dead.size}, runs ${runs.length}, worker restarts ${crew.restarts}, lost 0`,
+          `in .dead ${end.dead.size}, runs ${runs.length}, worker restarts ${crew.restarts}, ` +
+          `lost ${end.lost.length}`,
       );
-      for (const r of poisonResults) {
+      expect(end.lost).toEqual([]);
+      for (const r of poison) {
         expect(end.dead.get(r.id)).toMatchObject({ by: 'broker' });
         expect(end.dead.get(r.id)!.reason).toMatch(/delivery_limit/);
         // Delivered once, then twice more before the limit of 2 returns was passed.
         expect(runs.filter((run) => run.id === r.id)).toHaveLength(3);
       }
-      for (const r of goodResults) expect(end.succeeded.has(r.id) || end.dead.has(r.id)).toBe(true);
     });
   }, 60_000);
 
   it("quorum queue: the worker's cap (3) fires before the broker's delivery limit (5) and stores FAILURE", async () => {
-    scope = new FaultScope('poison-quorum-cap', 'redis', 'quorum');
-    const producer = scope.producer();
-    await producer.transport.declareQueue({ name: scope.queue, queueType: 'quorum' });
-    await withDeliveryLimit(scope.queue, 5, async () => {
-      const { goodResults, poisonResults } = await sendMix(producer, 20, 1);
-      crew = new WorkerCrew(scope.workerEnv({ concurrency: 1, maxDeliveries: 3 }), 2);
-      await expect(poisonResults[0]!.get({ timeoutMs: 45_000 })).rejects.toBeInstanceOf(
-        WorkerLostError,
-      );
-      const ids = [...goodResults, ...poisonResults].map((r) => r.id);
-      const end = await settled(producer, scope.queue, ids, 30_000);
-      expect(end.dead.get(poisonResults[0]!.id)).toEqual({
+    const scope = openScope('poison-quorum-cap', 'redis', 'quorum');
+    const mix = { good: 20, poison: 1, maxDeliveries: 3, deliveryLimit: 5 };
+    await runPoisonCase(scope, mix, async ({ producer, good, poison, ids }) => {
+      await expect(poison[0]!.get({ timeoutMs: 45_000 })).rejects.toBeInstanceOf(WorkerLostError);
+      const end = await settle(producer, scope.queue, ids, 30_000);
+      expect(end.lost).toEqual([]);
+      expect(end.dead.get(poison[0]!.id)).toEqual({
         by: 'worker',
         reason: 'delivered 3 times without completing',
       });
-      expect((await scope.runs()).filter((r) => r.id === poisonResults[0]!.id)).toHaveLength(3);
-      for (const r of goodResults) expect(end.succeeded.has(r.id)).toBe(true);
+      expect((await scope.runs()).filter((r) => r.id === poison[0]!.id)).toHaveLength(3);
+      for (const r of good) expect(end.succeeded.has(r.id)).toBe(true);
     });
   }, 60_000);
 });

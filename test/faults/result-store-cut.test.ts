@@ -1,7 +1,10 @@
 import { waitFor } from '@conveyor/core/testing';
 import { DATABASE_URL, REDIS_URL } from '../support/services';
-import { TcpProxy } from '../support/tcp-proxy';
-import { COLLECT_THROUGH_CUTS_MS, cutThroughCollection, cutWhile } from '../support/faults/chaos';
+import {
+  COLLECT_THROUGH_CUTS_MS,
+  cutWhile,
+  cutWorkerThroughCollection,
+} from '../support/faults/chaos';
 import {
   useFaultScopes,
   type FaultScope,
@@ -26,16 +29,6 @@ describe.each(['redis', 'postgres'] as BackendKind[])(
   (kind) => {
     const service = services[kind];
     const openScope = useFaultScopes();
-    let proxy: TcpProxy;
-
-    beforeEach(async () => {
-      const target = new URL(service.url);
-      proxy = new TcpProxy(target.hostname, Number(target.port));
-      await proxy.start();
-    });
-    afterEach(async () => {
-      await proxy.stop();
-    });
 
     const sendAll = async (
       ledger: Ledger,
@@ -51,6 +44,7 @@ describe.each(['redis', 'postgres'] as BackendKind[])(
 
     it(`while the worker stores results: nothing is acked before its result is stored, nothing lost (${service.name})`, async () => {
       const scope = openScope(`${kind}-store`, kind);
+      const proxy = await scope.proxyTo(service.url);
       const ledger = new Ledger(
         `${service.name} cut while the worker stores results (${TASKS} tasks)`,
       );
@@ -64,19 +58,12 @@ describe.each(['redis', 'postgres'] as BackendKind[])(
         }),
       );
       await waitFor(async () => (await scope.runCount()) > 0, 'the first run');
-      const { cuts, counts } = await cutThroughCollection(proxy, [100, 300], ledger, scope);
-      expect(cuts).toBeGreaterThan(3);
-      if (counts.lost > 0) {
-        console.log(
-          `[fault-diagnosis] worker ${worker.pid} alive=${worker.alive}, last output:\n${worker.output.slice(-4_000)}`,
-        );
-      }
-      expectSound(counts, ledger.lostIds());
-      expect(worker.alive).toBe(true);
+      await cutWorkerThroughCollection(proxy, [100, 300], ledger, scope, worker);
     }, 90_000);
 
     it(`while producers wait: every pending get() resolves across the cuts (${service.name})`, async () => {
       const scope = openScope(`${kind}-wait`, kind);
+      const proxy = await scope.proxyTo(service.url);
       const ledger = new Ledger(`${service.name} cut while producers wait (${TASKS} tasks)`);
       // The producer reaches the store through the proxy; the worker goes direct.
       const producer = scope.producer(
@@ -89,7 +76,7 @@ describe.each(['redis', 'postgres'] as BackendKind[])(
       const worker = await WorkerProcess.start(
         scope.workerEnv({ concurrency: 10, prefetchMultiplier: 2 }),
       );
-      const cuts = await cutWhile(proxy, 100, 300, collecting);
+      const cuts = await cutWhile(proxy, [100, 300], collecting);
       expect(cuts).toBeGreaterThan(3);
       const counts = ledger.tally(await scope.runs());
       expectSound(counts, ledger.lostIds());

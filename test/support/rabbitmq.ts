@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
-import { connect, type Channel } from 'amqplib';
+import { connect, type Channel, type GetMessage } from 'amqplib';
 import { deadLetterQueueName } from '@conveyor/core/plugin';
 import { DelayTopology } from '../../packages/amqp-transport/src/delayed-delivery';
 import { DELAY_LEVELS } from '../../packages/amqp-transport/src/defaults';
@@ -28,6 +28,18 @@ export async function withRawChannel<T>(work: (channel: Channel) => Promise<T>):
   } finally {
     await connection.close().catch(() => undefined);
   }
+}
+
+/** Every message ready on `queue`, taken off it (no ack needed), in queue order. */
+export async function takeAll(queue: string): Promise<GetMessage[]> {
+  return withRawChannel(async (channel) => {
+    const messages: GetMessage[] = [];
+    for (;;) {
+      const message = await channel.get(queue, { noAck: true });
+      if (message === false) return messages;
+      messages.push(message);
+    }
+  });
 }
 
 /** Runs each operation on a fresh channel, so one refusal does not stop the rest. */

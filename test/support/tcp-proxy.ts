@@ -1,5 +1,13 @@
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 
+/** The ports of the services' URL schemes, for a URL that names none. */
+const DEFAULT_PORTS: Record<string, number> = {
+  'amqp:': 5672,
+  'redis:': 6379,
+  'postgres:': 5432,
+  'postgresql:': 5432,
+};
+
 /**
  * A TCP proxy for fault tests: clients connect to `url`'s port here and are piped to the real
  * server. `cut()` destroys every open connection (the server stays up), `block()` refuses new
@@ -7,6 +15,16 @@ import { createServer, connect, type AddressInfo, type Server, type Socket } fro
  * `releaseReplies()`. Shared services are never stopped to test a failure; this is cut instead.
  */
 export class TcpProxy {
+  /** A started proxy to the server `url` names: its host, and its port or its scheme's default. */
+  static async to(url: string): Promise<TcpProxy> {
+    const target = new URL(url);
+    const port = Number(target.port) || DEFAULT_PORTS[target.protocol];
+    if (port === undefined) throw new Error(`no port in ${url}, and none known for its scheme`);
+    const proxy = new TcpProxy(target.hostname, port);
+    await proxy.start();
+    return proxy;
+  }
+
   private server?: Server;
   private readonly sockets = new Set<Socket>();
   private blocked = false;

@@ -13,8 +13,8 @@ import {
   removeDelayNamespace,
   removeQueues,
   testTransport,
+  takeAll,
   textMessage,
-  withRawChannel,
 } from '../../../test/support/amqp-transport';
 
 const namespace = delayNamespace();
@@ -54,16 +54,9 @@ async function declared(transport: AmqpTransport, label: string): Promise<string
   return name;
 }
 
-/** Bodies on `queue`, read off it with a raw channel. */
+/** Bodies on `queue`, taken off it. */
 async function drain(queue: string): Promise<string[]> {
-  return withRawChannel(async (ch) => {
-    const bodies: string[] = [];
-    for (;;) {
-      const m = await ch.get(queue, { noAck: true });
-      if (m === false) return bodies;
-      bodies.push(m.content.toString());
-    }
-  });
+  return (await takeAll(queue)).map((m) => m.content.toString());
 }
 
 describe('publishing across a cut connection', () => {

@@ -8,6 +8,7 @@ import { removeDelayNamespace, removeQueues } from '../rabbitmq';
 import { dropSchema } from '../postgres';
 import { deleteRedisKeys } from '../redis';
 import { AMQP_URL, DATABASE_URL, REDIS_URL } from '../services';
+import { TcpProxy } from '../tcp-proxy';
 import { buildPackages } from './build';
 import { parseRuns, type RunRecord } from './ledger';
 import { killAllWorkers } from './worker-process';
@@ -33,8 +34,8 @@ export interface WorkerSettings extends Endpoints {
 
 /**
  * Everything one fault case creates, uniquely named: its queue, delay namespace, Redis keys
- * (results and the run log) and PostgreSQL schema, the producer apps it opened; `cleanup()`
- * removes all of it.
+ * (results and the run log) and PostgreSQL schema, the producer apps and proxies it opened;
+ * `cleanup()` removes all of it.
  */
 export class FaultScope {
   readonly id = randomUUID();
@@ -44,6 +45,7 @@ export class FaultScope {
   readonly runlogKey = `${this.redisPrefix}runs`;
   readonly pgSchema = `faults_${this.id.replace(/-/g, '')}`;
   private readonly apps: Conveyor[] = [];
+  private readonly proxies: TcpProxy[] = [];
   private runlog?: Redis;
 
   constructor(
@@ -119,6 +121,13 @@ export class FaultScope {
     return app;
   }
 
+  /** A started proxy to the service at `url`, for this case to cut; stopped by `cleanup()`. */
+  async proxyTo(url: string): Promise<TcpProxy> {
+    const proxy = await TcpProxy.to(url);
+    this.proxies.push(proxy);
+    return proxy;
+  }
+
   /** Every run the tasks logged so far, in log order. */
   async runs(): Promise<RunRecord[]> {
     return parseRuns(await this.log().lrange(this.runlogKey, 0, -1));
@@ -129,7 +138,10 @@ export class FaultScope {
     return this.log().llen(this.runlogKey);
   }
 
-  /** Closes the producers and removes the queue, delay namespace, keys and schema. */
+  /**
+   * Closes the producers, removes the queue, delay namespace, keys and schema, and last stops the
+   * proxies (which some producers connected through).
+   */
   async cleanup(): Promise<void> {
     await Promise.all(this.apps.splice(0).map((a) => closeWithin(a, 5_000)));
     this.runlog?.disconnect();
@@ -137,6 +149,7 @@ export class FaultScope {
     await removeDelayNamespace(this.delayNamespace);
     await deleteRedisKeys(this.redisPrefix);
     if (this.backend === 'postgres') await dropSchema(this.pgSchema);
+    await Promise.all(this.proxies.splice(0).map((p) => p.stop()));
   }
 
   private log(): Redis {
@@ -147,9 +160,9 @@ export class FaultScope {
 
 /**
  * Registers what every fault case of a file shares: the packages built once before its cases,
- * and after each case its worker processes killed and its {@link FaultScope} cleaned up (before
- * any `afterEach` the file declares later, such as stopping a proxy the producers used). Returns
- * the function a case opens its scope with.
+ * and after each case its worker processes (and the crews that restart them) killed and its
+ * {@link FaultScope} cleaned up, before any `afterEach` the file declares later. Returns the
+ * function a case opens its scope with.
  */
 export function useFaultScopes(): (
   ...args: ConstructorParameters<typeof FaultScope>

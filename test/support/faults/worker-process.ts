@@ -11,6 +11,7 @@ export interface Exit {
 }
 
 const live = new Set<WorkerProcess>();
+const crews = new Set<WorkerCrew>();
 
 /**
  * A worker of `fixtures/fault-app.js` in a child process (`fixtures/run-worker.js`), on the built
@@ -59,6 +60,11 @@ export class WorkerProcess {
 
   get alive(): boolean {
     return this.exit === undefined;
+  }
+
+  /** Its pid, whether it still runs and its last output, for a failure's diagnosis. */
+  report(): string {
+    return `worker ${this.pid} alive=${this.alive}, last output:\n${this.output.slice(-4_000)}`;
   }
 
   /** Resolves once the output matches `pattern`; rejects if the process exits first or in time. */
@@ -112,8 +118,12 @@ export class WorkerProcess {
   }
 }
 
-/** SIGKILLs every worker process these helpers started that is still running. */
+/**
+ * SIGKILLs every worker process these helpers started that is still running, after stopping
+ * every {@link WorkerCrew} (which would start new ones).
+ */
 export async function killAllWorkers(): Promise<void> {
+  await Promise.all([...crews].map((c) => c.stop()));
   await Promise.all([...live].map((w) => w.killNow()));
 }
 
@@ -133,11 +143,13 @@ export class WorkerCrew {
     size: number,
   ) {
     this.slots = Array.from({ length: size }, () => this.keep());
+    crews.add(this);
   }
 
   /** Stops restarting and kills the workers still running. */
   async stop(): Promise<void> {
     this.stopped = true;
+    crews.delete(this);
     await Promise.all([...this.current].map((w) => w.killNow()));
     await Promise.all(this.slots);
   }
