@@ -166,13 +166,15 @@ export class Intake {
     return [...this.held.values()];
   }
 
-  /** Gives back the jobs held for their rate-limit slot (shutdown). */
-  giveBackHeld(): void {
+  /** Gives back the jobs held for their rate-limit slot (shutdown); returns how many. */
+  giveBackHeld(): number {
+    const count = this.held.size;
     for (const [timer, job] of this.held) {
       clearTimeout(timer);
       job.giveBackUnstarted();
     }
     this.held.clear();
+    return count;
   }
 
   /**
