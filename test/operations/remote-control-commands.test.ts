@@ -207,7 +207,7 @@ describe('inspect, control, status, events and revoke against a Conveyor and a P
     let dumpSeen = '';
     let dumping!: () => void;
     const dumpReady = new Promise<void>((resolve) => (dumping = resolve));
-    const dump = conveyor(['events', '--dump'], {
+    const dump = conveyor(['events', '--json'], {
       signal: dumpStop.signal,
       watch: (stream, text) => {
         if (stream === 'stderr' && text.includes('listening')) dumping();

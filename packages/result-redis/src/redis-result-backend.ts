@@ -83,10 +83,12 @@ export class RedisResultBackend implements ResultBackend {
         : check.number('connectTimeoutMs', options.connectTimeoutMs, { min: 1 });
     const redactor = new Redactor([options.url]);
     this.errors = new BackgroundErrors('redis', options.onError);
-    const report = (error: unknown): void =>
-      this.errors.report(
-        new ConnectionError(`redis: ${redactor.redact(messageOf(error))}`, { cause: error }),
-      );
+    const report = (error: unknown): void => {
+      // This backend's own errors already start with `redis: `; ioredis's do not.
+      const text = redactor.redact(messageOf(error));
+      const message = text.startsWith('redis: ') ? text : `redis: ${text}`;
+      this.errors.report(new ConnectionError(message, { cause: error }));
+    };
 
     if (options.client && options.url !== undefined) {
       check.fail('give either `url` or `client`, not both');

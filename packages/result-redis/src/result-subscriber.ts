@@ -318,6 +318,8 @@ export class ResultSubscriber {
     try {
       values = await this.deps.readMany(keys);
     } catch (error) {
+      // A read the close cut short is not an outage: nothing to report, nobody left to serve.
+      if (this.closed) return;
       this.deps.onError(error);
       // The subscription is live, so later results arrive as messages; only one stored before
       // it could be missed, so the read is tried again while anyone still waits.

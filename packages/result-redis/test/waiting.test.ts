@@ -240,6 +240,18 @@ describe('waiting for results', () => {
   });
 
   describe('closing', () => {
+    it('reports nothing of a watch read that the close itself cut short', async () => {
+      // A producer that sends (the watch starts) and closes at once: the read after SUBSCRIBE
+      // meets the closed connection. That is the close, not an outage, so no error is reported.
+      const errors: unknown[] = [];
+      let backend: BackendWithLandingWindow | undefined;
+      backend = landingBackend(kit, () => backend!.close(), { onError: (e) => errors.push(e) });
+      backend.watch(randomUUID());
+      await waitFor(() => backend!.windows.length === 1, 'the watch subscribed');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(errors).toEqual([]);
+    });
+
     it('ends pending waits with undefined and closes the subscriber connection', async () => {
       const backend = kit.backend();
       const waits = [

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
-import { ConfigError, ConnectionError } from '../errors';
+import { ConfigError, ConnectionError, SerializationError } from '../errors';
 import { COMMANDS } from './commands';
 import { CommandExit } from './command-exit';
 import { exitCodeOf } from './exit-codes';
@@ -34,7 +34,10 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
 
 function describe(error: unknown): string {
   if (error instanceof CommandExit) return `conveyor: ${error.message}`;
-  if (error instanceof ConfigError) return `conveyor: ${error.message}`;
+  // Arguments the task's declared types refuse (`call`): the operator's input, not a bug.
+  if (error instanceof ConfigError || error instanceof SerializationError) {
+    return `conveyor: ${error.message}`;
+  }
   if (error instanceof ConnectionError) return `conveyor: unreachable at startup: ${error.message}`;
   return `conveyor: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
 }

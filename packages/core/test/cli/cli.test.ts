@@ -2,7 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, ConnectionError } from '@conveyor/core';
+import { ConfigError, ConnectionError, SerializationError } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
 import { exitCodeOf } from '../../src/cli/exit-codes';
 import { createProgram } from '../../src/cli/main';
@@ -84,8 +84,11 @@ describe('conveyor CLI', () => {
     expect(help).not.toMatch(/\(default: 50\) \(default: 50\)/);
   });
 
-  it('maps errors to exit codes: 64 configuration, 69 unreachable, 70 anything else', () => {
+  it('maps errors to exit codes: 64 configuration or refused arguments, 69 unreachable, 70 anything else', () => {
     expect(exitCodeOf(new ConfigError('bad'))).toBe(64);
+    expect(exitCodeOf(new SerializationError('args[0] (eventId)', 'takes a string there'))).toBe(
+      64,
+    );
     expect(exitCodeOf(new ConnectionError('down'))).toBe(69);
     expect(exitCodeOf(new TypeError('bug'))).toBe(70);
   });

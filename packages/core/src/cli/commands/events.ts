@@ -14,13 +14,14 @@ interface EventsOptions extends AppCommandOptions {
 
 /**
  * `conveyor events`: Celery events as they happen (from Conveyor and Python workers and
- * producers), one line each, through the app's event receiver and cluster state; `--dump`
- * prints each event raw, one JSON object per line.
+ * producers), one line each, through the app's event receiver and cluster state; `--dump` (or
+ * `--json`: a stream has no single document to print) prints each event raw, one JSON object per
+ * line.
  */
 export function eventsCommand(io: CommandIo = processIo()) {
   return (program: Command): void => {
     appCommand(program, 'events', 'Show Celery events live, one line each (--dump: raw JSON lines)')
-      .option('--dump', 'print each event as received, one JSON object per line')
+      .option('--dump', 'print each event as received, one JSON object per line (--json too)')
       .option(
         '--duration <seconds>',
         'stop after this long (default: at Ctrl-C or SIGTERM)',
@@ -36,15 +37,16 @@ Exit codes: 0 stopped; ${EXIT_USAGE} bad usage; ${EXIT_UNAVAILABLE} broker unrea
       )
       .action((options: EventsOptions) =>
         withApp(options, io, async ({ app, print, paint }) => {
+          const raw = options.dump === true || options.json === true;
           const monitor = await app.events.monitor();
           const state = monitor.state;
           monitor.receiver.on('*', (event) =>
-            print(options.dump ? JSON.stringify(event) : describeEvent(event, state, paint)),
+            print(raw ? JSON.stringify(event) : describeEvent(event, state, paint)),
           );
           io.stderr.write('listening for events on celeryev (Ctrl-C to stop)\n');
           await untilStopped(io, options.duration);
           await monitor.stop();
-          if (!options.dump) print(summary(state, paint));
+          if (!raw) print(summary(state, paint));
         }),
       );
   };
