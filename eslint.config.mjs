@@ -63,6 +63,30 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', coreImportRule(false)] },
   },
   {
+    // A plugin builds on core's plugin kit alone, as one written outside this repository would:
+    // what it needs from core is exported there (docs/architecture.md, "The layers").
+    files: ['packages/{amqp-transport,result-redis,result-postgres}/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: '@conveyor/core',
+              message: 'a plugin imports core through @conveyor/core/plugin',
+            },
+          ],
+          patterns: [
+            {
+              group: ['@conveyor/core/*', '!@conveyor/core/plugin'],
+              message: 'a plugin imports core through @conveyor/core/plugin',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/test/**/*.ts', 'test/**/*.ts'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',

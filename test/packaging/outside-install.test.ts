@@ -1,8 +1,9 @@
 /**
  * Conveyor as a user outside this repository gets it: every package packed (which builds it),
- * the tarballs installed into a fresh project in the temporary directory, the README's app and
- * tsconfig compiled there, tasks run on the in-memory default and on RabbitMQ + Redis, and the
- * worker started with the README's command through the installed bin.
+ * the tarballs installed into a fresh project in the temporary directory, the README's
+ * package.json, tsconfig, app and web node built there with its build script, tasks run on the
+ * in-memory default and on RabbitMQ + Redis, and the worker started with the README's command
+ * through the installed bin.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -80,18 +81,10 @@ describe('installed from the packed tarballs, outside the repository', () => {
     }
 
     mkdirSync(join(project, 'src'), { recursive: true });
-    writeFileSync(
-      join(project, 'package.json'),
-      JSON.stringify({
-        name: 'outside-app',
-        version: '1.0.0',
-        private: true,
-        scripts: { build: 'tsc' },
-      }),
-    );
-    writeFileSync(join(project, 'tsconfig.json'), readmeBlock('file', 'tsconfig.json'));
-    writeFileSync(join(project, 'src/app.ts'), readmeBlock('file', 'src/app.ts'));
-    for (const file of ['attendee-repository.ts', 'web.ts', 'memory.ts', 'unreachable.ts']) {
+    for (const file of ['package.json', 'tsconfig.json', 'src/app.ts', 'src/web.ts']) {
+      writeFileSync(join(project, file), readmeBlock('file', file));
+    }
+    for (const file of ['attendee-repository.ts', 'load.ts', 'memory.ts', 'unreachable.ts']) {
       copyFileSync(join(__dirname, 'project', file), join(project, 'src', file));
     }
     // As the README says, with the tarballs in place of the registry's packages. The npm cache
@@ -110,6 +103,7 @@ describe('installed from the packed tarballs, outside the repository', () => {
       ],
       { cwd: project },
     );
+    // The README's build script: a CommonJS package, so its web node has no top-level await.
     await run('npm', ['run', 'build'], { cwd: project });
 
     // The same tsconfig in an ES module package beside it (sharing its node_modules).
@@ -179,6 +173,7 @@ describe('installed from the packed tarballs, outside the repository', () => {
       REDIS_URL,
     };
     const running: ChildProcess[] = [];
+    const workerOutputs: Array<{ output: string }> = [];
     let ids: string[] = [];
 
     beforeAll(async () => {
@@ -190,8 +185,13 @@ describe('installed from the packed tarballs, outside the repository', () => {
     afterAll(async () => {
       for (const child of running) if (child.exitCode === null) child.kill('SIGKILL');
       await rabbitmqctl('delete_vhost', vhost);
+      // The load's ids, and those of the README's web node, which prints none: the workers log them.
+      const received = workerOutputs.flatMap(({ output }) =>
+        [...output.matchAll(/ Task \S+\[([0-9a-f-]{36})\] received/g)].map((m) => m[1]!),
+      );
+      const keys = [...new Set([...ids, ...received])].map((id) => `celery-task-meta-${id}`);
       const redis = new Redis(REDIS_URL);
-      if (ids.length > 0) await redis.del(...ids.map((id) => `celery-task-meta-${id}`));
+      if (keys.length > 0) await redis.del(...keys);
       await redis.quit();
     }, 60_000);
 
@@ -200,16 +200,17 @@ describe('installed from the packed tarballs, outside the repository', () => {
       const [command, ...args] = readmeBlock('command', 'worker').trim().split(/\s+/);
       const worker = start(join(project, command!), args, project, env);
       running.push(worker.child);
+      workerOutputs.push(worker);
       return worker;
     };
 
-    it("runs the README's app with the README's command; SIGTERM mid-load exits 0 and loses nothing", async () => {
+    it("runs the README's app with the README's command; SIGTERM mid-load exits 0 and loses nothing; the README's web node gets its results", async () => {
       const first = readmeWorker();
       await waitFor(() => / ready\.$/m.test(first.output), 'the first worker to be ready', 30_000);
       expect(first.output).toMatch(/transport: +amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5672/);
       expect(first.output).toMatch(/\. attendees\.updateAttendees +\(attendees\)/);
 
-      const web = start(process.execPath, ['dist/web.js', '30'], project, env);
+      const web = start(process.execPath, ['dist/load.js', '30'], project, env);
       running.push(web.child);
       await waitFor(() => web.output.includes('{"sent"'), 'the web node to send its tasks', 30_000);
       ids = (
@@ -230,12 +231,19 @@ describe('installed from the packed tarballs, outside the repository', () => {
       };
       expect(results.sums).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
       expect(results.reports).toEqual(Array.from({ length: 30 }, (_, i) => [true, `evt-${i}`, 3]));
-      second.child.kill('SIGTERM');
-      expect(await second.exited).toBe(0);
+
       const ran = (output: string): number => output.split('succeeded in').length - 1;
       console.log(
         `of 60 tasks, the first worker ran ${ran(first.output)}, the second ${ran(second.output)}`,
       );
+
+      // The README's web node as written: its results, then it closes the app and exits.
+      const readmeWeb = start(process.execPath, ['dist/web.js'], project, env);
+      running.push(readmeWeb.child);
+      expect(await readmeWeb.exited).toBe(0);
+      expect(readmeWeb.output).toBe('9\nevt-42 3\n');
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
 
       const queues = await rabbitmqctl('list_queues', '-p', vhost, 'name', 'messages');
       expect(queues.split('\n').filter((line) => /\t[1-9]/.test(line))).toEqual([]);

@@ -4,6 +4,8 @@ import { Task, TaskService, taskContext } from '@conveyor/core';
 /** A task class: its run() is the task `math.add`. */
 @Task({ name: 'math.add' })
 export class Add {
+  // On run() too, so TypeScript records its parameter types: the worker refuses `("a", 2)`.
+  @Task()
   run(a: number, b: number): number {
     return a + b;
   }

@@ -1,4 +1,4 @@
-import type { QueueRates } from '@conveyor/core';
+import type { QueueRates } from '@conveyor/core/plugin';
 import { DEFAULT_MANAGEMENT_PORT, DEFAULT_MANAGEMENT_TIMEOUT_MS } from './defaults';
 
 /** What the management API adds to a passive declare: counts AMQP does not report. */

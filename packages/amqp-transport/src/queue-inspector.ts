@@ -1,5 +1,5 @@
 import type { Channel, ChannelModel } from 'amqplib';
-import { UnroutableError, type QueueStats } from '@conveyor/core';
+import { UnroutableError, type QueueStats } from '@conveyor/core/plugin';
 import { replyCode } from './broker-errors';
 import { DELAY_LEVELS } from './defaults';
 import type { DelayTopology } from './delayed-delivery';

@@ -4,7 +4,7 @@ import {
   ConveyorError,
   UnroutableError,
   type FetchedMessage,
-} from '@conveyor/core';
+} from '@conveyor/core/plugin';
 import { AmqpDelivery, type DeadLetterPublisher, type DeliveryChannel } from './amqp-delivery';
 import { isRefusal, messageOf, replyCode } from './broker-errors';
 import type { ConnectionManager } from './connection-manager';

@@ -244,10 +244,11 @@ describe('waiting for results', () => {
       // A producer that sends (the watch starts) and closes at once: the read after SUBSCRIBE
       // meets the closed connection. That is the close, not an outage, so no error is reported.
       const errors: unknown[] = [];
-      let backend: BackendWithLandingWindow | undefined;
-      backend = landingBackend(kit, () => backend!.close(), { onError: (e) => errors.push(e) });
+      const backend: BackendWithLandingWindow = landingBackend(kit, () => backend.close(), {
+        onError: (e) => errors.push(e),
+      });
       backend.watch(randomUUID());
-      await waitFor(() => backend!.windows.length === 1, 'the watch subscribed');
+      await waitFor(() => backend.windows.length === 1, 'the watch subscribed');
       await new Promise((resolve) => setTimeout(resolve, 200));
       expect(errors).toEqual([]);
     });
