@@ -47,6 +47,8 @@ export type {
   DeadLetterKind,
   ResultStoredEvent,
   ReconnectEvent,
+  WorkerStoppingEvent,
+  WorkerStoppedEvent,
 } from './worker/worker-events';
 export { logWorker } from './logging/worker-log';
 export {

@@ -121,16 +121,16 @@ export class Intake {
       return;
     }
     const job = new Job(settlement, message, definition, scope);
-    scope.events.emit('task-received', { ...job.event, redelivered: settlement.redelivered });
-    scope.taskEvents.received(message);
     const expires = message.headers.expires
       ? parseCeleryTimestamp(message.headers.expires)!.getTime()
       : undefined;
     if (expires !== undefined && expires <= Date.now()) {
+      this.taken(job);
       void scope.settlements.track(job.finishRevoked('expired'));
       return;
     }
     if (scope.revocations.has(message.headers.id)) {
+      this.taken(job);
       void scope.settlements.track(job.finishRevoked('revoked'));
       return;
     }
@@ -166,22 +166,28 @@ export class Intake {
     return [...this.held.values()];
   }
 
-  /** Gives back the jobs held for their rate-limit slot (shutdown). */
-  giveBackHeld(): void {
+  /** Gives back the jobs held for their rate-limit slot (shutdown); returns how many. */
+  giveBackHeld(): number {
+    const count = this.held.size;
     for (const [timer, job] of this.held) {
       clearTimeout(timer);
       job.giveBackUnstarted();
     }
     this.held.clear();
+    return count;
   }
 
-  /** Schedules a job, after its rate limit allows it. */
+  /**
+   * Schedules a job, after its rate limit allows it: a short wait is spent here, a long one in
+   * the broker, and the job is reported received only when it stays here.
+   */
   private admit(job: Job): void {
     const interval = this.rateIntervals.get(job.definition.name);
     const received = job.settlement.message;
     const reserved = received.headers[RATE_SLOT_HEADER];
+    let wait = typeof reserved === 'number' ? reserved - Date.now() : 0;
     if (interval !== undefined && typeof reserved !== 'number') {
-      const wait = this.rateLimiter.reserve(job.definition.name, interval);
+      wait = this.rateLimiter.reserve(job.definition.name, interval);
       if (wait > RATE_LIMIT_LOCAL_WAIT_MS) {
         // A long wait is spent in the broker, so it holds no prefetch slot and blocks no other task.
         const slot = Date.now() + wait;
@@ -189,15 +195,20 @@ export class Intake {
         void this.redelay(job.settlement, message, slot);
         return;
       }
-      if (wait > 0) {
-        this.hold(job, wait);
-        return;
-      }
-    } else if (typeof reserved === 'number' && reserved > Date.now()) {
-      this.hold(job, reserved - Date.now());
-      return;
     }
-    this.scope.schedule(job);
+    this.taken(job);
+    if (wait > 0) this.hold(job, wait);
+    else this.scope.schedule(job);
+  }
+
+  /**
+   * Reports a task received: once per delivery this worker keeps (to run, hold or end), as
+   * Celery does, so a message sent back to wait in the broker is reported by whichever worker
+   * takes it when it returns, not twice.
+   */
+  private taken(job: Job): void {
+    this.scope.events.emit('task-received', { ...job.event, redelivered: job.redelivered });
+    this.scope.taskEvents.received(job.message);
   }
 
   private hold(job: Job, ms: number): void {

@@ -69,17 +69,25 @@ export class JobPool {
     return undefined;
   }
 
-  /** Gives every waiting job's message back unstarted (the worker is stopping). */
-  giveBackWaiting(): void {
-    for (const job of this.waiting.splice(0)) job.giveBackUnstarted();
+  /** Gives every waiting job's message back unstarted (the worker is stopping); returns how many. */
+  giveBackWaiting(): number {
+    const waiting = this.waiting.splice(0);
+    for (const job of waiting) job.giveBackUnstarted();
+    return waiting.length;
   }
 
-  /** Gives the running jobs' messages back and stops them (a shutdown past its timeout). */
-  abandonRunning(reason: Error): void {
+  /**
+   * Gives the running jobs' messages back and stops them (a shutdown past its timeout); returns
+   * how many tasks this aborted, and how many of their messages went back (see `Job.abandon`).
+   */
+  abandonRunning(reason: Error): { aborted: number; requeued: number } {
+    const counts = { aborted: 0, requeued: 0 };
     for (const job of this.running) {
-      job.giveBack();
-      job.stop(reason);
+      const { aborted, requeued } = job.abandon(reason);
+      if (aborted) counts.aborted += 1;
+      if (requeued) counts.requeued += 1;
     }
+    return counts;
   }
 
   /** Resolves true once no job runs, false if some still run after `timeoutMs`. */

@@ -85,10 +85,20 @@ export class Job implements RunRequest {
     return { id: this.message.headers.id, name: this.message.headers.task };
   }
 
-  /** Gives the message back unless it was settled already; the run's outcome is then dropped. */
-  giveBack(): void {
+  /**
+   * Abandons the job as its worker stops past the shutdown timeout: gives the message back unless
+   * it was settled already, drops the run's outcome and aborts the task. Says what the first
+   * call did: `aborted` unless the job was only finishing (its message settled, its task over),
+   * `requeued` when its message went back to the queue.
+   */
+  abandon(reason: Error): { aborted: boolean; requeued: boolean } {
+    const first = !this.abandoned;
+    const requeued = first && !this.settlement.settled;
+    const aborted = requeued || (first && this.isRunning);
     this.abandoned = true;
     void this.settlement.requeue();
+    this.stop(reason);
+    return { aborted, requeued };
   }
 
   /**

@@ -72,6 +72,38 @@ export interface ReconnectEvent {
   connection: string;
 }
 
+/** Payload of `worker-stopping`: a stop began; no new task starts from now on. */
+export interface WorkerStoppingEvent {
+  /** Tasks running as the stop began. */
+  running: number;
+  /**
+   * Milliseconds the running tasks get to finish before they are aborted and requeued: the
+   * worker's `shutdownTimeoutMs`, or 0 for a forced stop.
+   */
+  timeoutMs: number;
+  /** A forced stop (a second signal): running tasks are aborted at once. */
+  forced: boolean;
+}
+
+/** Payload of `worker-stopped`: the stop is over. */
+export interface WorkerStoppedEvent {
+  /**
+   * The code {@link Worker.stop} resolves with, which a worker that owns its process exits with:
+   * `EXIT_GRACEFUL` (0) every running task finished, `EXIT_SHUTDOWN_TIMEOUT` (1) some outlived the
+   * shutdown timeout, `EXIT_FORCED` (2) a second signal cut the stop short.
+   */
+  exitCode: number;
+  /** Running tasks aborted, past the shutdown timeout or by a forced stop. */
+  aborted: number;
+  /**
+   * Messages of the aborted tasks given back to their queue, to run again; fewer than `aborted`
+   * when some were acked before they ran (`acks: 'early'`) and are lost.
+   */
+  requeued: number;
+  /** Messages received but not started (waiting for a slot or their rate limit), given back. */
+  unstarted: number;
+}
+
 /** The events of a {@link Worker}, with their payloads. */
 export interface WorkerEvents {
   'task-received': [TaskEvent];
@@ -87,6 +119,10 @@ export interface WorkerEvents {
   'result-stored': [ResultStoredEvent];
   /** The transport reconnected to the broker after losing a connection. */
   'broker-reconnected': [ReconnectEvent];
+  /** A stop began (`stop()`, a signal, the `shutdown` command, or a second signal forcing it). */
+  'worker-stopping': [WorkerStoppingEvent];
+  /** The stop is over, once: with its exit code and what it did to unfinished tasks. */
+  'worker-stopped': [WorkerStoppedEvent];
   /**
    * Trouble the worker survived (a failed ack, a result it could not store), and what its
    * transport and result backend recovered from in the background (their `onBackgroundError`);

@@ -56,6 +56,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private stopping?: Promise<number>;
   /** A forced stop (a second signal) gave running tasks back. */
   private forcedOut = false;
+  /** What the stop did to unfinished tasks, over both stops when a second signal forces one. */
+  private readonly stopCounts = { aborted: 0, requeued: 0, unstarted: 0 };
+  /** `worker-stopped` went out: the first stop to end reports it, the process may exit then. */
+  private stopReported = false;
   private removeSignalHandlers?: () => void;
   private readonly backgroundListeners: Array<() => void> = [];
   private sweepTimer?: NodeJS.Timeout;
@@ -254,17 +258,21 @@ export class Worker extends EventEmitter<WorkerEvents> {
       return EXIT_GRACEFUL;
     }
     this.state = 'stopping';
+    const timeoutMs = forced ? 0 : this.shutdownTimeoutMs;
+    this.emit('worker-stopping', { running: this.pool.runningCount, timeoutMs, forced });
     clearTimeout(this.sweepTimer);
     // worker-offline goes out at once, before running tasks are waited for.
     await this.presence.stop().catch(this.warn);
     await this.consumers.cancelAll();
-    this.pool.giveBackWaiting();
-    this.intake.giveBackHeld();
+    const counts = this.stopCounts;
+    counts.unstarted += this.pool.giveBackWaiting() + this.intake.giveBackHeld();
     let code = EXIT_GRACEFUL;
-    if (!(await this.pool.whenIdle(forced ? 0 : this.shutdownTimeoutMs))) {
+    if (!(await this.pool.whenIdle(timeoutMs))) {
       code = forced ? EXIT_FORCED : EXIT_SHUTDOWN_TIMEOUT;
       this.forcedOut ||= forced;
-      this.pool.abandonRunning(new Error('worker shutdown'));
+      const { aborted, requeued } = this.pool.abandonRunning(new Error('worker shutdown'));
+      counts.aborted += aborted;
+      counts.requeued += requeued;
     }
     // A forced stop that cut this graceful one short decides its code too.
     if (this.forcedOut) code = EXIT_FORCED;
@@ -276,6 +284,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.removeSignalHandlers?.();
     for (const stop of this.backgroundListeners.splice(0)) stop();
     this.state = 'stopped';
+    if (!this.stopReported) {
+      this.stopReported = true;
+      this.emit('worker-stopped', { exitCode: code, ...counts });
+    }
     return code;
   }
 

@@ -160,6 +160,10 @@ describe('conveyor CLI', () => {
         /Message [0-9a-f-]+ dead-lettered to celery\.dead: retries exhausted after 1 retries; last error Error: still down/,
       );
       expect(run.stdout).toMatch(/Task math\.add\[[0-9a-f-]+\] revoked: expired/);
+      expect(run.stdout).toMatch(
+        /: INFO\/MainProcess\] Warm shutdown: waiting for 0 running tasks \(timeout \d+ ms\)\n/,
+      );
+      expect(run.stdout).toMatch(/: INFO\/MainProcess\] Stopped \(exit code 0\)\n$/);
     });
 
     it('--log-format json writes one JSON record per line, with the event fields', async () => {
@@ -202,7 +206,7 @@ describe('conveyor CLI', () => {
     const runSlowWorker = async (
       signals: number,
       shutdownTimeoutMs: number,
-    ): Promise<{ code: number | null; elapsedMs: number }> => {
+    ): Promise<{ code: number | null; elapsedMs: number; output: string }> => {
       const child = spawn(
         process.execPath,
         [
@@ -223,20 +227,35 @@ describe('conveyor CLI', () => {
       // Signals of one kind are not queued: a second one sent at once may merge with the first.
       if (signals > 1) setTimeout(() => child.kill('SIGTERM'), 300);
       const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-      return { code, elapsedMs: Date.now() - started };
+      return { code, elapsedMs: Date.now() - started, output };
     };
 
-    it('exits 1 when SIGTERM finds a task that outlives the shutdown timeout', async () => {
-      const { code, elapsedMs } = await runSlowWorker(1, 500);
+    it('exits 1 when SIGTERM finds a task that outlives the shutdown timeout, and logs why', async () => {
+      const { code, elapsedMs, output } = await runSlowWorker(1, 500);
       expect(code).toBe(1);
       expect(elapsedMs).toBeGreaterThanOrEqual(450);
+      expect(output).toMatch(
+        /: INFO\/MainProcess\] Warm shutdown: waiting for 1 running task \(timeout 500 ms\)\n/,
+      );
+      expect(output).toMatch(
+        /: WARNING\/MainProcess\] Stopped \(exit code 1\): 1 running task aborted past the shutdown timeout, 1 requeued\n$/,
+      );
     });
 
-    it('exits 2 before the shutdown timeout when a second signal forces the stop', async () => {
+    it('exits 2 before the shutdown timeout when a second signal forces the stop, and logs it', async () => {
       // The timeout is far away, so only the second signal can end the worker this early.
-      const { code, elapsedMs } = await runSlowWorker(2, 20_000);
+      const { code, elapsedMs, output } = await runSlowWorker(2, 20_000);
       expect(code).toBe(2);
       expect(elapsedMs).toBeLessThan(10_000);
+      expect(output).toMatch(/Warm shutdown: waiting for 1 running task \(timeout 20000 ms\)\n/);
+      expect(output).toMatch(
+        /: WARNING\/MainProcess\] Cold shutdown: aborting 1 running task at once\n/,
+      );
+      // Once, with what the forced stop did.
+      expect(output.match(/Stopped/g)).toHaveLength(1);
+      expect(output).toMatch(
+        /: WARNING\/MainProcess\] Stopped \(exit code 2\): 1 running task aborted by a forced stop, 1 requeued\n$/,
+      );
     });
 
     it('with two workers in one process, SIGTERM exits once both stopped, not when the idle one did', async () => {

@@ -16,6 +16,9 @@ import {
   TimeoutError,
   type ResultMeta,
   type TaskContext,
+  type Worker,
+  type WorkerStoppedEvent,
+  type WorkerStoppingEvent,
 } from '@conveyor/core';
 import { sleep, waitFor } from '@conveyor/core/testing';
 import { deadLetters, queued } from './fixtures';
@@ -89,6 +92,13 @@ describe('Worker', () => {
     await worker.start();
     started.push(worker);
     return worker;
+  };
+  /** The stop events of `worker`, in order, with their payloads. */
+  const recordStop = (worker: Worker) => {
+    const events: Array<[string, WorkerStoppingEvent | WorkerStoppedEvent]> = [];
+    worker.on('worker-stopping', (e) => events.push(['worker-stopping', e]));
+    worker.on('worker-stopped', (e) => events.push(['worker-stopped', e]));
+    return events;
   };
 
   beforeEach(() => {
@@ -366,10 +376,16 @@ describe('Worker', () => {
       let release!: () => void;
       gate.release = new Promise((resolve) => (release = resolve));
       const worker = await startWorker({ shutdownTimeoutMs: 50 });
+      const stops = recordStop(worker);
       await app.client(Shop).early.delay();
       await waitFor(() => worker.activeCount === 1, 'running');
       await expect(worker.stop()).resolves.toBe(defaults.EXIT_SHUTDOWN_TIMEOUT);
       expect(queued(transport, 'celery')).toHaveLength(0);
+      // Aborted, but its message was acked before it ran: not requeued, and said so.
+      expect(stops[1]).toEqual([
+        'worker-stopped',
+        { exitCode: defaults.EXIT_SHUTDOWN_TIMEOUT, aborted: 1, requeued: 0, unstarted: 0 },
+      ]);
       release();
     });
   });
@@ -477,11 +493,20 @@ describe('Worker', () => {
   describe('stop()', () => {
     it('finishes in-flight tasks, requeues the rest, and another worker completes them: nothing lost', async () => {
       const first = await startWorker({ concurrency: 4, prefetchMultiplier: 2 });
+      const stops = recordStop(first);
       const results = await Promise.all(
         Array.from({ length: 30 }, () => app.client(Shop).slow.delay(150)),
       );
       await waitFor(() => first.activeCount === 4, 'four running');
+      await waitFor(() => first.prefetchedCount === 4, 'four more prefetched');
       await expect(first.stop()).resolves.toBe(defaults.EXIT_GRACEFUL);
+      expect(stops).toEqual([
+        [
+          'worker-stopping',
+          { running: 4, timeoutMs: defaults.DEFAULT_SHUTDOWN_TIMEOUT_MS, forced: false },
+        ],
+        ['worker-stopped', { exitCode: 0, aborted: 0, requeued: 0, unstarted: 4 }],
+      ]);
       const states = await Promise.all(results.map((r) => r.state()));
       expect(states.filter((s) => s === 'SUCCESS')).toHaveLength(4);
       expect(queued(transport, 'celery')).toHaveLength(26);
@@ -506,9 +531,17 @@ describe('Worker', () => {
 
     it('aborts tasks that outlive the shutdown timeout and requeues them', async () => {
       const worker = await startWorker({ shutdownTimeoutMs: 100 });
+      const stops = recordStop(worker);
       const result = await app.client(Shop).cancellable.delay();
       await waitFor(() => worker.activeCount === 1, 'running');
       await expect(worker.stop()).resolves.toBe(defaults.EXIT_SHUTDOWN_TIMEOUT);
+      expect(stops).toEqual([
+        ['worker-stopping', { running: 1, timeoutMs: 100, forced: false }],
+        [
+          'worker-stopped',
+          { exitCode: defaults.EXIT_SHUTDOWN_TIMEOUT, aborted: 1, requeued: 1, unstarted: 0 },
+        ],
+      ]);
       await expect(result.state()).resolves.toBe('PENDING');
       const back = queued(transport, 'celery');
       expect(back.map((m) => m.headers.id)).toEqual([result.id]);
