@@ -117,7 +117,7 @@ export class Intake {
       : undefined;
     if (eta !== undefined && eta > Date.now()) {
       // A future eta (a Python producer, or a retry) waits in the broker, not in this worker.
-      void this.redelay(settlement, delivery.message, eta);
+      void this.redelay(settlement, settlement.unstartedCopy(), eta);
       return;
     }
     const job = new Job(settlement, message, definition, scope);
@@ -191,7 +191,8 @@ export class Intake {
       if (wait > RATE_LIMIT_LOCAL_WAIT_MS) {
         // A long wait is spent in the broker, so it holds no prefetch slot and blocks no other task.
         const slot = Date.now() + wait;
-        const message = { ...received, headers: { ...received.headers, [RATE_SLOT_HEADER]: slot } };
+        const copy = job.settlement.unstartedCopy();
+        const message = { ...copy, headers: { ...copy.headers, [RATE_SLOT_HEADER]: slot } };
         void this.redelay(job.settlement, message, slot);
         return;
       }

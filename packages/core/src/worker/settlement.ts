@@ -85,6 +85,15 @@ export class Settlement implements Receipt {
   }
 
   /**
+   * The message as a copy to publish in its place without having run it (an eta or a rate-limit
+   * slot spent in the broker, a graceful stop): its failed-delivery count carried in a header of
+   * ours, the broker's own count left behind (see {@link unstartedCopy}).
+   */
+  unstartedCopy(): TransportMessage {
+    return unstartedCopy(this.delivery);
+  }
+
+  /**
    * True when the message was delivered before: flagged by the broker, or a copy that replaced
    * a redelivered message (see `judgeDelivery`). What `taskContext().redelivered` says.
    */
@@ -116,7 +125,7 @@ export class Settlement implements Receipt {
   giveBackUnstarted(publish: (copy: TransportMessage) => Promise<void>): Promise<void> {
     return this.once(async () => {
       try {
-        await publish(unstartedCopy(this.delivery));
+        await publish(this.unstartedCopy());
       } catch (error) {
         this.settlements.report(error);
         await this.delivery.requeue();

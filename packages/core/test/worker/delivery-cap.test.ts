@@ -9,6 +9,8 @@ import {
   WorkerLostError,
   taskContext,
   type AsyncResult,
+  type PublishOptions,
+  type TransportMessage,
 } from '@conveyor/core';
 import { waitFor } from '@conveyor/core/testing';
 import { deadLetters, queued } from './fixtures';
@@ -120,6 +122,27 @@ describe('Worker: the redelivery cap (maxDeliveries)', () => {
     await startWorker();
     await expect(result.get({ timeoutMs: 2_000 })).rejects.toBeInstanceOf(WorkerLostError);
     expect(seen).toEqual([]);
+  });
+
+  it('keeps the count of a message it sends back to wait for its eta, in its own header (the broker starts a copy from zero)', async () => {
+    class DelayRecording extends MemoryTransport {
+      readonly delayed: TransportMessage[] = [];
+      override async publish(message: TransportMessage, options: PublishOptions): Promise<void> {
+        if (options.deliverAt !== undefined) this.delayed.push(message);
+        await super.publish(message, options);
+      }
+    }
+    await app.close();
+    const recording = new DelayRecording();
+    transport = recording;
+    app = new Conveyor({ broker: recording, tasks: [Capped] });
+    const eta = new Date(Date.now() + 300).toISOString();
+    const result = await redelivered('note', { 'x-delivery-count': 3, eta }, false);
+    await startWorker();
+    await expect(result.get({ timeoutMs: 5_000 })).resolves.toBe('ran');
+    expect(recording.delayed).toHaveLength(1);
+    expect(recording.delayed[0]!.headers['x-delivery-count']).toBeUndefined();
+    expect(recording.delayed[0]!.headers[DELIVERY_COUNT_HEADER]).toBe(3);
   });
 
   it('runs a first delivery whatever count a copy carries (the count moves only on a redelivery)', async () => {
