@@ -104,10 +104,19 @@ export class WorkerPresence {
     this.dispatcher.flush();
   }
 
-  /** Sends worker-offline at once, and stops answering remote control. */
-  async stop(): Promise<void> {
+  /**
+   * Sends the task events still batched and worker-offline, and stops the heartbeat. Remote
+   * control still answers, so a stopping worker can be told to revoke (and terminate) the tasks
+   * it waits for.
+   */
+  goOffline(): void {
     this.dispatcher.flush();
     this.heart?.stop();
+  }
+
+  /** Goes offline if it has not yet, and stops answering remote control. */
+  async stop(): Promise<void> {
+    this.goOffline();
     await this.node?.stop();
     await this.control.close().catch(() => undefined);
   }

@@ -261,8 +261,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const timeoutMs = forced ? 0 : this.shutdownTimeoutMs;
     this.emit('worker-stopping', { running: this.pool.runningCount, timeoutMs, forced });
     clearTimeout(this.sweepTimer);
-    // worker-offline goes out at once, before running tasks are waited for.
-    await this.presence.stop().catch(this.warn);
+    // worker-offline goes out at once, before running tasks are waited for; remote control
+    // answers until they end, so a revoke can still terminate one.
+    this.presence.goOffline();
     await this.consumers.cancelAll();
     const counts = this.stopCounts;
     counts.unstarted += this.pool.giveBackWaiting() + this.intake.giveBackHeld();
@@ -277,8 +278,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     // A forced stop that cut this graceful one short decides its code too.
     if (this.forcedOut) code = EXIT_FORCED;
     await this.settlements.idle();
-    // Task events of the tasks that finished while stopping.
-    this.presence.flush();
+    // Task events of the tasks that finished while stopping, then no more remote control.
+    await this.presence.stop().catch(this.warn);
     await this.runner.close();
     this.stopReconnectNotices?.();
     this.removeSignalHandlers?.();

@@ -529,6 +529,17 @@ describe('Worker', () => {
       expect(worker.eventCounts.sent).toBe(sent);
     });
 
+    it('still hears a revoke while it waits for running tasks: terminating the one it waits for ends the stop', async () => {
+      const worker = await startWorker({ shutdownTimeoutMs: 30_000 });
+      const result = await app.client(Shop).cancellable.delay();
+      await waitFor(() => worker.activeCount === 1, 'running');
+      const stopping = worker.stop();
+      await app.revoke(result.id, { terminate: true });
+      await expect(stopping).resolves.toBe(defaults.EXIT_GRACEFUL);
+      await expect(result.state()).resolves.toBe('REVOKED');
+      expect(queued(transport, 'celery')).toHaveLength(0);
+    });
+
     it('aborts tasks that outlive the shutdown timeout and requeues them', async () => {
       const worker = await startWorker({ shutdownTimeoutMs: 100 });
       const stops = recordStop(worker);
