@@ -143,13 +143,17 @@ export class FaultScope {
    * proxies (which some producers connected through).
    */
   async cleanup(): Promise<void> {
-    await Promise.all(this.apps.splice(0).map((a) => closeWithin(a, 5_000)));
-    this.runlog?.disconnect();
-    await removeQueues([this.queue]);
-    await removeDelayNamespace(this.delayNamespace);
-    await deleteRedisKeys(this.redisPrefix);
-    if (this.backend === 'postgres') await dropSchema(this.pgSchema);
-    await Promise.all(this.proxies.splice(0).map((p) => p.stop()));
+    try {
+      await Promise.all(this.apps.splice(0).map((a) => closeWithin(a, 5_000)));
+      this.runlog?.disconnect();
+      await removeQueues([this.queue]);
+      await removeDelayNamespace(this.delayNamespace);
+      await deleteRedisKeys(this.redisPrefix);
+      if (this.backend === 'postgres') await dropSchema(this.pgSchema);
+    } finally {
+      // Even when a step above failed: a listening proxy would keep Jest from exiting.
+      await Promise.all(this.proxies.splice(0).map((p) => p.stop()));
+    }
   }
 
   private log(): Redis {

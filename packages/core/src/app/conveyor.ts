@@ -52,6 +52,7 @@ export class Conveyor implements WorkerHost {
   private remoteControl?: Control;
   /** The workers made by {@link worker}, which {@link close} stops first. */
   private readonly workers = new Set<Worker>();
+  private closing?: Promise<CloseReport>;
   private readonly producer: Producer;
   private readonly getTimeoutMs: number;
 
@@ -200,6 +201,7 @@ export class Conveyor implements WorkerHost {
   worker(options: WorkerOptions = {}): Worker {
     const worker = new Worker(this, options);
     this.workers.add(worker);
+    worker.once('worker-stopped', () => this.workers.delete(worker));
     return worker;
   }
 
@@ -210,7 +212,16 @@ export class Conveyor implements WorkerHost {
    * down: it resolves with the parts it could not close cleanly, and why (`report.unclosed`,
    * empty when all went well).
    */
-  async close(): Promise<CloseReport> {
+  close(): Promise<CloseReport> {
+    // A second call while the first still stops workers waits for it, rather than closing the
+    // connections under their running tasks.
+    this.closing ??= this.closeNow().finally(() => {
+      this.closing = undefined;
+    });
+    return this.closing;
+  }
+
+  private async closeNow(): Promise<CloseReport> {
     // A running worker's heartbeats and consumers would open the connections again.
     const workers = [...this.workers];
     this.workers.clear();

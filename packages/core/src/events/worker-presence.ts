@@ -43,6 +43,7 @@ export class WorkerPresence {
   private node?: PidboxNode;
   private readonly control: Control;
   private heart?: WorkerHeart;
+  private offline = false;
 
   constructor(
     private readonly transport: Transport,
@@ -110,6 +111,7 @@ export class WorkerPresence {
    * it waits for.
    */
   goOffline(): void {
+    this.offline = true;
     this.dispatcher.flush();
     this.heart?.stop();
   }
@@ -121,8 +123,12 @@ export class WorkerPresence {
     await this.control.close().catch(() => undefined);
   }
 
-  /** Sends a heartbeat now (the `heartbeat` command; Celery's event receivers ask at start). */
+  /**
+   * Sends a heartbeat now (the `heartbeat` command; Celery's event receivers ask at start).
+   * Not once offline: monitors would take the stopping worker for alive again.
+   */
   beat(): void {
+    if (this.offline) return;
     (this.heart ?? new WorkerHeart(this.dispatcher, this.counts)).beat();
   }
 

@@ -168,14 +168,24 @@ export class Worker extends EventEmitter<WorkerEvents> {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new ConfigError(`worker ${this.hostname} was already started`);
     this.state = 'running';
-    await checkBackendAtStart(this.host.backend, this.hostname);
-    const transport = this.host.transport;
-    this.stopReconnectNotices = transport.onReconnected?.((connection) =>
-      this.emit('broker-reconnected', { connection }),
-    );
-    // Remote control first (revokes must not be missed), then the task queues.
-    await this.presence.start(this.control);
-    await this.consumers.start();
+    try {
+      await checkBackendAtStart(this.host.backend, this.hostname);
+      const transport = this.host.transport;
+      this.stopReconnectNotices = transport.onReconnected?.((connection) =>
+        this.emit('broker-reconnected', { connection }),
+      );
+      // Remote control first (revokes must not be missed), then the task queues.
+      await this.presence.start(this.control);
+      await this.consumers.start();
+    } catch (error) {
+      // Never started: undone quietly, so no stop is reported for it (no stop events or logs).
+      this.state = 'stopped';
+      this.stopReconnectNotices?.();
+      await this.presence.stop().catch(() => undefined);
+      await this.consumers.cancelAll();
+      await this.runner.close();
+      throw error;
+    }
     // What the transport and backend recover from by themselves is reported here too.
     for (const part of [this.host.transport, this.host.backend]) {
       const stop = part?.onBackgroundError?.((error) => this.warn(error));

@@ -5,6 +5,7 @@ import {
   DEAD_LETTER_REASON_HEADER,
   DELIVERY_COUNT_HEADER,
   defaults,
+  ConnectionError,
   MemoryResultBackend,
   MemoryTransport,
   NotRegisteredError,
@@ -522,11 +523,41 @@ describe('Worker', () => {
       await expect(app.close()).resolves.toEqual({ unclosed: [] });
       // The running task finished before the connections closed: a graceful stop.
       await expect(result.state()).resolves.toBe('SUCCESS');
-      await expect(worker.stop()).resolves.toBe(defaults.EXIT_GRACEFUL);
-      const sent = worker.eventCounts.sent;
-      expect(sent).toBeGreaterThan(0);
+      // Sent or dropped, a heartbeat after the close would be counted.
+      const events = () => worker.eventCounts.sent + worker.eventCounts.dropped;
+      const before = events();
+      expect(before).toBeGreaterThan(0);
       await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(worker.eventCounts.sent).toBe(sent);
+      expect(events()).toBe(before);
+      await expect(worker.stop()).resolves.toBe(defaults.EXIT_GRACEFUL);
+    });
+
+    it('lets a second app.close() wait for the workers the first is stopping', async () => {
+      const worker = await startWorker();
+      await app.client(Shop).slow.delay(100);
+      await waitFor(() => worker.activeCount === 1, 'running');
+      const first = app.close();
+      const activeWhenSecondEnded = await app.close().then(() => worker.activeCount);
+      expect(activeWhenSecondEnded).toBe(0);
+      await first;
+    });
+
+    it('reports no stop for a worker that never started (its backend unreachable), and app.close() still ends', async () => {
+      class Unreachable extends MemoryResultBackend {
+        override async connect(): Promise<void> {
+          throw new ConnectionError('memory: unreachable on purpose');
+        }
+      }
+      const down = new Conveyor({
+        broker: new MemoryTransport(),
+        backend: new Unreachable(),
+        tasks: [Shop],
+      });
+      const worker = down.worker({ handleSignals: false });
+      const stops = recordStop(worker);
+      await expect(worker.start()).rejects.toBeInstanceOf(ConnectionError);
+      await expect(down.close()).resolves.toEqual({ unclosed: [] });
+      expect(stops).toEqual([]);
     });
 
     it('still hears a revoke while it waits for running tasks: terminating the one it waits for ends the stop', async () => {
@@ -538,6 +569,26 @@ describe('Worker', () => {
       await expect(stopping).resolves.toBe(defaults.EXIT_GRACEFUL);
       await expect(result.state()).resolves.toBe('REVOKED');
       expect(queued(transport, 'celery')).toHaveLength(0);
+    });
+
+    it('sends no heartbeat once offline, even when asked while it waits for running tasks', async () => {
+      // No periodic heartbeat during the test: only worker-offline and what is asked for.
+      const worker = await startWorker({ shutdownTimeoutMs: 30_000, heartbeatIntervalMs: 60_000 });
+      const result = await app.client(Shop).cancellable.delay();
+      await waitFor(() => worker.activeCount === 1, 'running');
+      const events = () => worker.eventCounts.sent + worker.eventCounts.dropped;
+      const before = events();
+      const stopping = worker.stop();
+      // worker-offline goes out as the stop begins; remote control still answers.
+      await waitFor(() => events() === before + 1, 'worker-offline');
+      const offline = events();
+      await app.control.heartbeat({ timeoutMs: 100 });
+      // The mailbox is read in order: the ping's answer comes after the heartbeat was handled.
+      const pongs = await app.control.ping({ timeoutMs: 1_000 });
+      expect(pongs.map((reply) => Object.keys(reply))).toEqual([[worker.hostname]]);
+      expect(events()).toBe(offline);
+      await app.revoke(result.id, { terminate: true });
+      await expect(stopping).resolves.toBe(defaults.EXIT_GRACEFUL);
     });
 
     it('aborts tasks that outlive the shutdown timeout and requeues them', async () => {
