@@ -179,11 +179,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
       await this.consumers.start();
     } catch (error) {
       // Never started: undone quietly, so no stop is reported for it (no stop events or logs).
-      this.state = 'stopped';
-      this.stopReconnectNotices?.();
-      await this.presence.stop().catch(() => undefined);
+      this.state = 'stopping';
       await this.consumers.cancelAll();
-      await this.runner.close();
+      await this.release(() => undefined);
       throw error;
     }
     // What the transport and backend recover from by themselves is reported here too.
@@ -288,18 +286,25 @@ export class Worker extends EventEmitter<WorkerEvents> {
     // A forced stop that cut this graceful one short decides its code too.
     if (this.forcedOut) code = EXIT_FORCED;
     await this.settlements.idle();
-    // Task events of the tasks that finished while stopping, then no more remote control.
-    await this.presence.stop().catch(this.warn);
-    await this.runner.close();
-    this.stopReconnectNotices?.();
-    this.removeSignalHandlers?.();
-    for (const stop of this.backgroundListeners.splice(0)) stop();
-    this.state = 'stopped';
+    await this.release(this.warn);
     if (!this.stopReported) {
       this.stopReported = true;
       this.emit('worker-stopped', { exitCode: code, ...counts });
     }
     return code;
+  }
+
+  /**
+   * The last of a stop, or of a start that failed: the task events still batched, then no more
+   * remote control; threads, listeners and signal handlers let go. `onError` hears what failed.
+   */
+  private async release(onError: (error: Error) => void): Promise<void> {
+    await this.presence.stop().catch(onError);
+    await this.runner.close();
+    this.stopReconnectNotices?.();
+    this.removeSignalHandlers?.();
+    for (const stop of this.backgroundListeners.splice(0)) stop();
+    this.state = 'stopped';
   }
 
   private installSignalHandlers(): void {
