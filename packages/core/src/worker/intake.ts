@@ -124,13 +124,12 @@ export class Intake {
     const expires = message.headers.expires
       ? parseCeleryTimestamp(message.headers.expires)!.getTime()
       : undefined;
+    // Ended before it was taken, as Celery's strategy ends it: task-revoked, no task-received.
     if (expires !== undefined && expires <= Date.now()) {
-      this.taken(job);
       void scope.settlements.track(job.finishRevoked('expired'));
       return;
     }
     if (scope.revocations.has(message.headers.id)) {
-      this.taken(job);
       void scope.settlements.track(job.finishRevoked('revoked'));
       return;
     }
@@ -203,8 +202,8 @@ export class Intake {
   }
 
   /**
-   * Reports a task received: once per delivery this worker keeps (to run, hold or end), as
-   * Celery does, so a message sent back to wait in the broker is reported by whichever worker
+   * Reports a task received: once per delivery this worker keeps to run or hold (one it ends on
+   * arrival, expired or revoked, is reported revoked only), as Celery does, so a message sent back to wait in the broker is reported by whichever worker
    * takes it when it returns, not twice.
    */
   private taken(job: Job): void {
