@@ -47,6 +47,8 @@ export class Intake {
   private readonly rateLimiter = new RateLimiter();
   /** Rate-limited jobs waiting here for their slot, by their timer. */
   private readonly held = new Map<NodeJS.Timeout, Job>();
+  /** Deliveries that arrived once the worker was stopping, given back unstarted. */
+  private arrivedStopping = 0;
 
   constructor(private readonly scope: IntakeScope) {
     for (const definition of scope.host.tasks) {
@@ -66,6 +68,7 @@ export class Intake {
     const settlement = scope.settlements.open(delivery);
     if (!scope.isRunning()) {
       // Arrived as the worker stops: it never started here.
+      this.arrivedStopping += 1;
       void settlement.giveBackUnstarted((copy) =>
         scope.host.transport.publish(copy, { queue: settlement.queue }),
       );
@@ -134,6 +137,11 @@ export class Intake {
       return;
     }
     this.admit(job);
+  }
+
+  /** Deliveries given back unstarted because they arrived once the worker was stopping. */
+  get arrivedWhileStopping(): number {
+    return this.arrivedStopping;
   }
 
   /** Jobs held here for their rate-limit slot. */

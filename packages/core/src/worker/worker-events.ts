@@ -100,7 +100,10 @@ export interface WorkerStoppedEvent {
    * when some were acked before they ran (`acks: 'early'`) and are lost.
    */
   requeued: number;
-  /** Messages received but not started (waiting for a slot or their rate limit), given back. */
+  /**
+   * Messages received but not started (waiting for a slot or their rate limit, or delivered
+   * while the consumers were being cancelled), given back.
+   */
   unstarted: number;
 }
 

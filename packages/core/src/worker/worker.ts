@@ -289,7 +289,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await this.release(this.warn);
     if (!this.stopReported) {
       this.stopReported = true;
-      this.emit('worker-stopped', { exitCode: code, ...counts });
+      // Deliveries can still arrive while the consumers are being cancelled.
+      const unstarted = counts.unstarted + this.intake.arrivedWhileStopping;
+      this.emit('worker-stopped', { exitCode: code, ...counts, unstarted });
     }
     return code;
   }

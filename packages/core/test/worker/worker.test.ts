@@ -516,6 +516,50 @@ describe('Worker', () => {
       expect(values.every((v) => v === 'slept 150')).toBe(true);
     });
 
+    it('counts a delivery that arrives while its consumer is being cancelled as unstarted, and gives it back', async () => {
+      const { Producer } = await import('../../src/producer/producer');
+      const { encodeTaskMessage } = await import('@conveyor/core');
+      const { message } = new Producer(transport, new Map()).build({
+        name: 'shop.add',
+        args: [1, 2],
+        kwargs: {},
+        options: {},
+        queue: 'celery',
+      });
+      const consume = transport.consume.bind(transport);
+      let late: (() => void) | undefined;
+      jest.spyOn(transport, 'consume').mockImplementation(async (queue, handler, options) => {
+        const consumer = await consume(queue, handler, options);
+        // The broker delivers one more message just as the worker cancels its consumer.
+        late = () =>
+          handler({
+            message: encodeTaskMessage(message),
+            queue,
+            redelivered: false,
+            ack: async () => undefined,
+            requeue: async () => undefined,
+            deadLetter: async () => undefined,
+          });
+        return {
+          cancel: async () => {
+            late?.();
+            await consumer.cancel();
+          },
+        };
+      });
+      const worker = await startWorker();
+      const stops = recordStop(worker);
+      await expect(worker.stop()).resolves.toBe(defaults.EXIT_GRACEFUL);
+      expect(stops[1]).toEqual([
+        'worker-stopped',
+        { exitCode: 0, aborted: 0, requeued: 0, unstarted: 1 },
+      ]);
+      await waitFor(
+        () => queued(transport, 'celery').some((m) => m.headers.id === message.headers.id),
+        'the late delivery back in its queue',
+      );
+    });
+
     it('is done by app.close() for a worker still running, which then sends no more heartbeats', async () => {
       const worker = await startWorker({ heartbeatIntervalMs: 20 });
       const result = await app.client(Shop).slow.delay(100);
