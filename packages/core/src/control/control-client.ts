@@ -33,6 +33,8 @@ export class Control {
   private readonly clock = new LamportClock();
   private readonly oid = randomUUID();
   private readonly collectors = new Map<string, (host: string, reply: unknown) => void>();
+  /** Ends each wait for replies now, with what it has: {@link close} calls them. */
+  private readonly waits = new Set<() => void>();
   private replies?: Promise<Consumer>;
 
   constructor(private readonly transport: Transport) {}
@@ -79,16 +81,19 @@ export class Control {
     const limit =
       options.limit ?? (options.destination?.length ? options.destination.length : undefined);
     const replies: NodeReplies<T> = [];
+    let endWait = (): void => undefined;
     const done = new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, timeoutMs);
+      endWait = () => {
+        clearTimeout(timer);
+        resolve();
+      };
       this.collectors.set(ticket, (host, reply) => {
         replies.push({ [host]: reply as T });
-        if (limit !== undefined && replies.length >= limit) {
-          clearTimeout(timer);
-          resolve();
-        }
+        if (limit !== undefined && replies.length >= limit) endWait();
       });
     });
+    this.waits.add(endWait);
     try {
       await this.transport.broadcast(
         CONTROL_EXCHANGE,
@@ -106,6 +111,7 @@ export class Control {
       await done;
     } finally {
       this.collectors.delete(ticket);
+      this.waits.delete(endWait);
     }
     return replies;
   }
@@ -227,8 +233,12 @@ export class Control {
     return this.broadcast('shutdown', options);
   }
 
-  /** Stops collecting replies (the reply queue is deleted with its consumer). */
+  /**
+   * Stops collecting replies (the reply queue is deleted with its consumer); a request still
+   * waiting for replies resolves at once with those it has.
+   */
   async close(): Promise<void> {
+    for (const endWait of this.waits) endWait();
     const replies = this.replies;
     this.replies = undefined;
     if (replies) await (await replies.catch(() => undefined))?.cancel();

@@ -47,8 +47,11 @@ export class Intake {
   private readonly rateLimiter = new RateLimiter();
   /** Rate-limited jobs waiting here for their slot, by their timer. */
   private readonly held = new Map<NodeJS.Timeout, Job>();
-  /** Deliveries that arrived once the worker was stopping, given back unstarted. */
-  private arrivedStopping = 0;
+  /**
+   * Messages given back unstarted once the worker was stopping, besides those it gives back
+   * itself (see {@link giveBackHeld}): delivered then, or held ones whose slot came then.
+   */
+  private givenBackStopping = 0;
 
   constructor(private readonly scope: IntakeScope) {
     for (const definition of scope.host.tasks) {
@@ -68,7 +71,7 @@ export class Intake {
     const settlement = scope.settlements.open(delivery);
     if (!scope.isRunning()) {
       // Arrived as the worker stops: it never started here.
-      this.arrivedStopping += 1;
+      this.givenBackStopping += 1;
       void settlement.giveBackUnstarted((copy) =>
         scope.host.transport.publish(copy, { queue: settlement.queue }),
       );
@@ -115,6 +118,23 @@ export class Intake {
       this.reject(settlement, unsupported, message.headers.id, 'unsupported');
       return;
     }
+    const job = new Job(settlement, message, definition, scope);
+    const expires = message.headers.expires
+      ? parseCeleryTimestamp(message.headers.expires)!.getTime()
+      : undefined;
+    // Ended as it arrives, before its eta is looked at, as Celery's strategy ends it: logged
+    // received (the log line comes from the worker event) but no task-received event is sent
+    // for it, only task-revoked.
+    if (expires !== undefined && expires <= Date.now()) {
+      this.reportReceived(job, false);
+      void scope.settlements.track(job.finishRevoked('expired'));
+      return;
+    }
+    if (scope.revocations.has(message.headers.id)) {
+      this.reportReceived(job, false);
+      void scope.settlements.track(job.finishRevoked('revoked'));
+      return;
+    }
     const eta = message.headers.eta
       ? parseCeleryTimestamp(message.headers.eta)!.getTime()
       : undefined;
@@ -123,25 +143,15 @@ export class Intake {
       void this.redelay(settlement, settlement.unstartedCopy(), eta);
       return;
     }
-    const job = new Job(settlement, message, definition, scope);
-    const expires = message.headers.expires
-      ? parseCeleryTimestamp(message.headers.expires)!.getTime()
-      : undefined;
-    // Ended before it was taken, as Celery's strategy ends it: task-revoked, no task-received.
-    if (expires !== undefined && expires <= Date.now()) {
-      void scope.settlements.track(job.finishRevoked('expired'));
-      return;
-    }
-    if (scope.revocations.has(message.headers.id)) {
-      void scope.settlements.track(job.finishRevoked('revoked'));
-      return;
-    }
     this.admit(job);
   }
 
-  /** Deliveries given back unstarted because they arrived once the worker was stopping. */
-  get arrivedWhileStopping(): number {
-    return this.arrivedStopping;
+  /**
+   * Messages given back unstarted because they arrived, or their rate-limit slot came, once the
+   * worker was stopping.
+   */
+  get givenBackWhileStopping(): number {
+    return this.givenBackStopping;
   }
 
   /** Jobs held here for their rate-limit slot. */
@@ -204,25 +214,27 @@ export class Intake {
         return;
       }
     }
-    this.taken(job);
+    this.reportReceived(job, true);
     if (wait > 0) this.hold(job, wait);
     else this.scope.schedule(job);
   }
 
   /**
-   * Reports a task received: once per delivery this worker keeps to run or hold (one it ends on
-   * arrival, expired or revoked, is reported revoked only), as Celery does, so a message sent back to wait in the broker is reported by whichever worker
-   * takes it when it returns, not twice.
+   * Reports a task received, once per delivery this worker keeps, as Celery does: a message sent
+   * back to wait in the broker is reported by whichever worker takes it when it returns, not
+   * twice. `celeryEvent` is false for a task ended as it arrives (expired, revoked), which
+   * Celery reports with task-revoked alone.
    */
-  private taken(job: Job): void {
+  private reportReceived(job: Job, celeryEvent: boolean): void {
     this.scope.events.emit('task-received', { ...job.event, redelivered: job.redelivered });
-    this.scope.taskEvents.received(job.message);
+    if (celeryEvent) this.scope.taskEvents.received(job.message);
   }
 
   private hold(job: Job, ms: number): void {
     const timer = setTimeout(() => {
       this.held.delete(timer);
       if (!this.scope.isRunning()) {
+        this.givenBackStopping += 1;
         job.giveBackUnstarted();
         return;
       }

@@ -9,6 +9,8 @@ import type { WorkerHost } from './worker-host';
  */
 export class TaskConsumers {
   private readonly consumers = new Map<string, Consumer | undefined>();
+  /** Set by {@link cancelAll}: a consumer that finishes starting after it is cancelled at once. */
+  private stopped = false;
 
   /**
    * @param prefetch each consumer's prefetch now (concurrency × prefetch multiplier)
@@ -35,7 +37,11 @@ export class TaskConsumers {
 
   /** Declares each queue and starts consuming it. */
   async start(): Promise<void> {
-    for (const queue of this.queues) await this.consume(queue);
+    this.stopped = false;
+    for (const queue of this.queues) {
+      if (this.stopped) return;
+      await this.consume(queue);
+    }
   }
 
   /** Starts consuming one more queue; a failure is reported and leaves the set as it was. */
@@ -58,6 +64,7 @@ export class TaskConsumers {
 
   /** Stops every consumer; the queues stay known (the worker is stopping). */
   async cancelAll(): Promise<void> {
+    this.stopped = true;
     const consumers = [...this.consumers.values()];
     for (const queue of this.consumers.keys()) this.consumers.set(queue, undefined);
     await Promise.all(consumers.map((c) => c?.cancel().catch(this.warn)));
@@ -74,9 +81,15 @@ export class TaskConsumers {
 
   private async consume(queue: string): Promise<void> {
     await this.host.ensureQueue(queue);
-    this.consumers.set(
-      queue,
-      await this.host.transport.consume(queue, this.receive, { prefetch: this.prefetch() }),
-    );
+    const consumer = await this.host.transport.consume(queue, this.receive, {
+      prefetch: this.prefetch(),
+    });
+    // The worker began stopping while this consumer was starting (a stop during start() or
+    // add_consumer): left running, it would hand every delivery to a worker that gives it back.
+    if (this.stopped) {
+      await consumer.cancel().catch(this.warn);
+      return;
+    }
+    this.consumers.set(queue, consumer);
   }
 }

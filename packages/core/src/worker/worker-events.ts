@@ -101,8 +101,10 @@ export interface WorkerStoppedEvent {
    */
   requeued: number;
   /**
-   * Messages received but not started (waiting for a slot or their rate limit, or delivered
-   * while the consumers were being cancelled), given back.
+   * Messages the worker received but did not start, given back: waiting for a slot or their
+   * rate limit, or handed to it while its consumers were being cancelled. A transport that gives
+   * back what is in flight itself as it cancels a consumer (the AMQP transport does) hands the
+   * worker nothing then, and those are not counted.
    */
   unstarted: number;
 }

@@ -184,6 +184,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
       await this.release(() => undefined);
       throw error;
     }
+    // Stopped while starting (a shutdown command, a stop() call): its stop has let go of everything.
+    if (this.state !== 'running') return;
     // What the transport and backend recover from by themselves is reported here too.
     for (const part of [this.host.transport, this.host.backend]) {
       const stop = part?.onBackgroundError?.((error) => this.warn(error));
@@ -290,7 +292,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (!this.stopReported) {
       this.stopReported = true;
       // Deliveries can still arrive while the consumers are being cancelled.
-      const unstarted = counts.unstarted + this.intake.arrivedWhileStopping;
+      const unstarted = counts.unstarted + this.intake.givenBackWhileStopping;
       this.emit('worker-stopped', { exitCode: code, ...counts, unstarted });
     }
     return code;

@@ -135,4 +135,14 @@ describe('remote control on the memory transport', () => {
     expect(b.calls).toContain('revoke t1,t2 true');
     expect(a.calls.some((c) => c.startsWith('revoke'))).toBe(false);
   });
+
+  it('ends a wait for replies when closed, with the replies it has', async () => {
+    const closing = new Control(new MemoryTransport({ broker }));
+    const started = Date.now();
+    const waiting = closing.ping({ timeoutMs: 60_000 });
+    await waitFor(() => Date.now() - started > 100, 'the replies in');
+    await closing.close();
+    const replies = await waiting;
+    expect(replies).toHaveLength(2);
+  });
 });

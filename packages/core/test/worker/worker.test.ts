@@ -451,6 +451,24 @@ describe('Worker', () => {
       expect(Date.parse(`${meta!.date_done!}Z`)).toBeGreaterThanOrEqual(eta.getTime());
     });
 
+    it('ends a task that arrives expired at once, even with its eta still ahead (as Celery does)', async () => {
+      await startWorker();
+      // As a Python producer sends it: on the queue at once, with its eta and expiry in headers.
+      const { Producer } = await import('../../src/producer/producer');
+      const { encodeTaskMessage } = await import('@conveyor/core');
+      const { message } = new Producer(transport, new Map()).build({
+        name: 'shop.add',
+        args: [1, 1],
+        kwargs: {},
+        options: { eta: new Date(Date.now() + 60_000), expires: new Date(Date.now() - 1_000) },
+        queue: 'celery',
+      });
+      await transport.publish(encodeTaskMessage(message), { queue: 'celery' });
+      // Sent back to the broker until its eta, it would be ended only a minute from now.
+      const result = app.result<number>(message.headers.id);
+      await expect(result.get({ timeoutMs: 5_000 })).rejects.toMatchObject({ reason: 'expired' });
+    });
+
     it('does not run an expired task: REVOKED with the reason, get() throws TaskRevokedError', async () => {
       const worker = await startWorker();
       const revoked: string[] = [];
@@ -558,6 +576,26 @@ describe('Worker', () => {
         () => queued(transport, 'celery').some((m) => m.headers.id === message.headers.id),
         'the late delivery back in its queue',
       );
+    });
+
+    it('cancels a consumer that finishes starting after a stop began, so a message is not bounced back and forth', async () => {
+      const consume = transport.consume.bind(transport);
+      jest.spyOn(transport, 'consume').mockImplementation(async (queue, handler, options) => {
+        await sleep(50); // the broker is slow to start the consumer
+        return consume(queue, handler, options);
+      });
+      const result = await app.client(Shop).add.delay(1, 2);
+      const publish = jest.spyOn(transport, 'publish');
+      const worker = app.worker({ handleSignals: false });
+      const starting = worker.start();
+      await sleep(10);
+      await expect(worker.stop()).resolves.toBe(defaults.EXIT_GRACEFUL);
+      await starting;
+      await sleep(200);
+      // The message is where it was, once; before, each delivery went back to the queue at once
+      // and was delivered again, thousands of times.
+      expect(queued(transport, 'celery').map((m) => m.headers.id)).toEqual([result.id]);
+      expect(publish).not.toHaveBeenCalled();
     });
 
     it('is done by app.close() for a worker still running, which then sends no more heartbeats', async () => {
