@@ -184,7 +184,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       await this.release(() => undefined);
       throw error;
     }
-    // Stopped while starting (a shutdown command, a stop() call): its stop has let go of everything.
+    // Stopped while starting (the shutdown command, stop()): that stop has let go of it all.
     if (this.state !== 'running') return;
     // What the transport and backend recover from by themselves is reported here too.
     for (const part of [this.host.transport, this.host.backend]) {
