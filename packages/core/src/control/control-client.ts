@@ -35,6 +35,7 @@ export class Control {
   private readonly collectors = new Map<string, (host: string, reply: unknown) => void>();
   /** Ends each wait for replies now, with what it has: {@link close} calls them. */
   private readonly waits = new Set<() => void>();
+  private closed = false;
   private replies?: Promise<Consumer>;
 
   constructor(private readonly transport: Transport) {}
@@ -76,7 +77,10 @@ export class Control {
       );
       return [];
     }
+    if (this.closed) return [];
     await this.listenForReplies();
+    // Closed while the reply queue was being set up: nothing will be collected.
+    if (this.closed) return [];
     const ticket = randomUUID();
     const limit =
       options.limit ?? (options.destination?.length ? options.destination.length : undefined);
@@ -235,9 +239,11 @@ export class Control {
 
   /**
    * Stops collecting replies (the reply queue is deleted with its consumer); a request still
-   * waiting for replies resolves at once with those it has.
+   * waiting for replies resolves at once with those it has, and one made after resolves with
+   * none. Commands that wait for no reply are still sent.
    */
   async close(): Promise<void> {
+    this.closed = true;
     for (const endWait of this.waits) endWait();
     const replies = this.replies;
     this.replies = undefined;

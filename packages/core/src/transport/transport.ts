@@ -106,7 +106,9 @@ export interface ConsumeOptions {
 /** A running consumer. */
 export interface Consumer {
   /**
-   * Stops new deliveries. Deliveries already handed over stay valid and must still be settled.
+   * Stops new deliveries from the call on: the handler gets none after it, even before the
+   * promise resolves (what a broker still sends before it confirms the cancel, the transport
+   * gives back itself). Deliveries already handed over stay valid and must still be settled.
    */
   cancel(): Promise<void>;
 }

@@ -36,9 +36,9 @@ export interface IntakeScope extends JobScope {
 /**
  * Turns deliveries into jobs (Celery's `strategy`): decodes the message and refuses what cannot
  * run here (malformed, unknown task, unsupported canvas, delivered too often) with a reason;
- * counts redeliveries (see `judgeDelivery`); sends a message whose eta
- * is ahead back to the broker; ends expired and revoked tasks at once; and holds rate-limited
- * jobs until their slot, here for a short wait and in the broker for a long one.
+ * counts redeliveries (see `judgeDelivery`); ends expired and revoked tasks at once; sends a
+ * message whose eta is ahead back to the broker; and holds rate-limited jobs until their slot,
+ * here for a short wait and in the broker for a long one.
  */
 export class Intake {
   private readonly rateIntervals = new Map<string, number>();
@@ -48,8 +48,8 @@ export class Intake {
   /** Rate-limited jobs waiting here for their slot, by their timer. */
   private readonly held = new Map<NodeJS.Timeout, Job>();
   /**
-   * Messages given back unstarted once the worker was stopping, besides those it gives back
-   * itself (see {@link giveBackHeld}): delivered then, or held ones whose slot came then.
+   * Messages given back unstarted once the worker was stopping, besides those the stop gives
+   * back itself (see {@link giveBackHeld}): delivered then, or held ones whose slot came then.
    */
   private givenBackStopping = 0;
 
@@ -220,10 +220,10 @@ export class Intake {
   }
 
   /**
-   * Reports a task received, once per delivery this worker keeps, as Celery does: a message sent
-   * back to wait in the broker is reported by whichever worker takes it when it returns, not
-   * twice. `celeryEvent` is false for a task ended as it arrives (expired, revoked), which
-   * Celery reports with task-revoked alone.
+   * Reports a task received, once per delivery this worker keeps or ends on arrival, as Celery
+   * does: a message sent back to wait in the broker is reported by whichever worker takes it
+   * when it returns, not twice. `celeryEvent` is false for a task ended as it arrives (expired,
+   * revoked), which Celery logs received but reports with task-revoked alone.
    */
   private reportReceived(job: Job, celeryEvent: boolean): void {
     this.scope.events.emit('task-received', { ...job.event, redelivered: job.redelivered });

@@ -9,7 +9,10 @@ import type { WorkerHost } from './worker-host';
  */
 export class TaskConsumers {
   private readonly consumers = new Map<string, Consumer | undefined>();
-  /** Set by {@link cancelAll}: a consumer that finishes starting after it is cancelled at once. */
+  /**
+   * Set by {@link cancelAll} for good (a worker does not start again): a consumer that finishes
+   * starting after it is cancelled at once.
+   */
   private stopped = false;
 
   /**
@@ -37,9 +40,10 @@ export class TaskConsumers {
 
   /** Declares each queue and starts consuming it. */
   async start(): Promise<void> {
-    this.stopped = false;
     for (const queue of this.queues) {
       if (this.stopped) return;
+      // Cancelled (cancel_consumer) before its turn came.
+      if (!this.consumers.has(queue)) continue;
       await this.consume(queue);
     }
   }
@@ -54,12 +58,11 @@ export class TaskConsumers {
     });
   }
 
-  /** Stops consuming a queue and forgets it. */
+  /** Stops consuming a queue and forgets it (one still starting is cancelled once it has). */
   async cancel(queue: string): Promise<void> {
     const consumer = this.consumers.get(queue);
-    if (!consumer) return;
     this.consumers.delete(queue);
-    await consumer.cancel().catch(this.warn);
+    await consumer?.cancel().catch(this.warn);
   }
 
   /** Stops every consumer; the queues stay known (the worker is stopping). */
@@ -81,15 +84,20 @@ export class TaskConsumers {
 
   private async consume(queue: string): Promise<void> {
     await this.host.ensureQueue(queue);
-    const consumer = await this.host.transport.consume(queue, this.receive, {
-      prefetch: this.prefetch(),
-    });
-    // The worker began stopping while this consumer was starting (a stop during start() or
-    // add_consumer): left running, it would hand every delivery to a worker that gives it back.
-    if (this.stopped) {
+    const prefetch = this.prefetch();
+    const consumer = await this.host.transport.consume(queue, this.receive, { prefetch });
+    // The worker began stopping while this consumer was starting (add_consumer during a stop):
+    // left running, it would hand every delivery to a worker that gives it back at once. Or the
+    // queue was cancelled meanwhile (cancel_consumer).
+    if (this.stopped || !this.consumers.has(queue)) {
       await consumer.cancel().catch(this.warn);
       return;
     }
     this.consumers.set(queue, consumer);
+    // The pool was resized while it was starting.
+    const transport = this.host.transport;
+    if (this.prefetch() !== prefetch && hasCapability(transport, 'prefetch')) {
+      void transport.setPrefetch(consumer, this.prefetch()).catch(this.warn);
+    }
   }
 }

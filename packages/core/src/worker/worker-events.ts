@@ -102,9 +102,7 @@ export interface WorkerStoppedEvent {
   requeued: number;
   /**
    * Messages the worker received but did not start, given back: waiting for a slot or their
-   * rate limit, or handed to it while its consumers were being cancelled. A transport that gives
-   * back what is in flight itself as it cancels a consumer (the AMQP transport does) hands the
-   * worker nothing then, and those are not counted.
+   * rate limit, or delivered after the stop began (before its consumers were cancelled).
    */
   unstarted: number;
 }

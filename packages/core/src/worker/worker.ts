@@ -53,6 +53,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly presence: WorkerPresence;
   private readonly control: WorkerControl;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  /** The start under way; a stop waits for it, so that it releases what the start set up. */
+  private starting?: Promise<void>;
   private stopping?: Promise<number>;
   /** A forced stop (a second signal) gave running tasks back. */
   private forcedOut = false;
@@ -168,23 +170,40 @@ export class Worker extends EventEmitter<WorkerEvents> {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new ConfigError(`worker ${this.hostname} was already started`);
     this.state = 'running';
+    this.starting = this.startParts();
+    await this.starting;
+  }
+
+  /**
+   * Whether the worker runs: started, and no stop begun. A stop that came during
+   * {@link start} lets the start end early, so a caller may check this after it.
+   */
+  get running(): boolean {
+    return this.state === 'running';
+  }
+
+  /** The steps of {@link start}; each is skipped once a stop has begun (the stop waits for them). */
+  private async startParts(): Promise<void> {
     try {
       await checkBackendAtStart(this.host.backend, this.hostname);
+      if (this.state !== 'running') return;
       const transport = this.host.transport;
       this.stopReconnectNotices = transport.onReconnected?.((connection) =>
         this.emit('broker-reconnected', { connection }),
       );
       // Remote control first (revokes must not be missed), then the task queues.
       await this.presence.start(this.control);
+      if (this.state !== 'running') return;
       await this.consumers.start();
     } catch (error) {
+      // A stop under way releases everything itself, once the tasks it waits for end.
+      if (this.state !== 'running') throw error;
       // Never started: undone quietly, so no stop is reported for it (no stop events or logs).
       this.state = 'stopping';
       await this.consumers.cancelAll();
       await this.release(() => undefined);
       throw error;
     }
-    // Stopped while starting (the shutdown command, stop()): that stop has let go of it all.
     if (this.state !== 'running') return;
     // What the transport and backend recover from by themselves is reported here too.
     for (const part of [this.host.transport, this.host.backend]) {
@@ -270,6 +289,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.state = 'stopping';
     const timeoutMs = forced ? 0 : this.shutdownTimeoutMs;
     this.emit('worker-stopping', { running: this.pool.runningCount, timeoutMs, forced });
+    // A start under way ends its current step first, then stops: what it set up is released here.
+    await this.starting?.catch(() => undefined);
     clearTimeout(this.sweepTimer);
     // worker-offline goes out at once, before running tasks are waited for; remote control
     // answers until they end, so a revoke can still terminate one.

@@ -6,7 +6,7 @@ import {
   MemoryTransport,
   type RevokeCommand,
 } from '@conveyor/core';
-import { waitFor } from '@conveyor/core/testing';
+import { sleep, waitFor } from '@conveyor/core/testing';
 import type { ControlledWorker } from '../../src/control/control-commands';
 import { PidboxNode } from '../../src/control/pidbox-node';
 
@@ -137,12 +137,37 @@ describe('remote control on the memory transport', () => {
   });
 
   it('ends a wait for replies when closed, with the replies it has', async () => {
-    const closing = new Control(new MemoryTransport({ broker }));
-    const started = Date.now();
+    const transport = new MemoryTransport({ broker });
+    const subscribe = transport.subscribeExchange.bind(transport);
+    let delivered = 0;
+    jest
+      .spyOn(transport, 'subscribeExchange')
+      .mockImplementation((exchange, key, handler, options) =>
+        subscribe(exchange, key, (m) => (handler(m), (delivered += 1)), options),
+      );
+    const closing = new Control(transport);
     const waiting = closing.ping({ timeoutMs: 60_000 });
-    await waitFor(() => Date.now() - started > 100, 'the replies in');
+    await waitFor(() => delivered === 2, 'both replies in');
     await closing.close();
-    const replies = await waiting;
-    expect(replies).toHaveLength(2);
+    expect(await waiting).toHaveLength(2);
+  });
+
+  it('ends a wait whose reply queue is still being set up when closed, and waits no more after', async () => {
+    const transport = new MemoryTransport({ broker });
+    const declare = transport.declareExchange.bind(transport);
+    let declaring = false;
+    jest.spyOn(transport, 'declareExchange').mockImplementation(async (exchange) => {
+      declaring = true;
+      await sleep(50); // a slow broker
+      return declare(exchange);
+    });
+    const subscribed = jest.spyOn(transport, 'subscribeExchange');
+    const closing = new Control(transport);
+    const waiting = closing.ping({ timeoutMs: 60_000 });
+    await waitFor(() => declaring, 'the reply queue being set up');
+    await closing.close();
+    expect(await waiting).toEqual([]);
+    expect(await closing.ping({ timeoutMs: 60_000 })).toEqual([]);
+    expect(subscribed).toHaveBeenCalledTimes(1);
   });
 });

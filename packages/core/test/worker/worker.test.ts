@@ -5,6 +5,7 @@ import {
   DEAD_LETTER_REASON_HEADER,
   DELIVERY_COUNT_HEADER,
   defaults,
+  EventReceiver,
   ConnectionError,
   MemoryResultBackend,
   MemoryTransport,
@@ -81,6 +82,15 @@ class Shop {
   context(): string {
     seenContext = taskContext();
     return seenContext.id;
+  }
+}
+
+@TaskService({ name: 'metered' })
+class Metered {
+  // 10/s: the second of a burst waits 100 ms for its slot, in the worker.
+  @Task({ rateLimit: '10/s' })
+  tick(n: number): number {
+    return n;
   }
 }
 
@@ -534,7 +544,7 @@ describe('Worker', () => {
       expect(values.every((v) => v === 'slept 150')).toBe(true);
     });
 
-    it('counts a delivery that arrives while its consumer is being cancelled as unstarted, and gives it back', async () => {
+    it('counts a delivery that arrives after the stop began, before its consumer is cancelled, as unstarted', async () => {
       const { Producer } = await import('../../src/producer/producer');
       const { encodeTaskMessage } = await import('@conveyor/core');
       const { message } = new Producer(transport, new Map()).build({
@@ -545,28 +555,23 @@ describe('Worker', () => {
         queue: 'celery',
       });
       const consume = transport.consume.bind(transport);
-      let late: (() => void) | undefined;
+      let deliver: ((queue: string) => void) | undefined;
       jest.spyOn(transport, 'consume').mockImplementation(async (queue, handler, options) => {
-        const consumer = await consume(queue, handler, options);
-        // The broker delivers one more message just as the worker cancels its consumer.
-        late = () =>
+        deliver = (q) =>
           handler({
             message: encodeTaskMessage(message),
-            queue,
+            queue: q,
             redelivered: false,
             ack: async () => undefined,
             requeue: async () => undefined,
             deadLetter: async () => undefined,
           });
-        return {
-          cancel: async () => {
-            late?.();
-            await consumer.cancel();
-          },
-        };
+        return consume(queue, handler, options);
       });
       const worker = await startWorker();
       const stops = recordStop(worker);
+      // The broker delivers one more message as the stop begins, before the cancel reaches it.
+      worker.on('worker-stopping', () => deliver!('celery'));
       await expect(worker.stop()).resolves.toBe(defaults.EXIT_GRACEFUL);
       expect(stops[1]).toEqual([
         'worker-stopped',
@@ -575,6 +580,32 @@ describe('Worker', () => {
       await waitFor(
         () => queued(transport, 'celery').some((m) => m.headers.id === message.headers.id),
         'the late delivery back in its queue',
+      );
+    });
+
+    it('counts a job held for its rate-limit slot as unstarted when the slot comes during the stop', async () => {
+      await app.close();
+      app = new Conveyor({ broker: transport, tasks: [Metered] });
+      const consume = transport.consume.bind(transport);
+      jest.spyOn(transport, 'consume').mockImplementation(async (queue, handler, options) => {
+        const consumer = await consume(queue, handler, options);
+        // Deliveries stop at once, but the broker is slow to confirm: the held job's slot comes
+        // meanwhile.
+        return { cancel: async () => (await consumer.cancel(), await sleep(250)) };
+      });
+      const worker = await startWorker();
+      const stops = recordStop(worker);
+      const client = app.client(Metered);
+      const [first, second] = await Promise.all([client.tick.delay(1), client.tick.delay(2)]);
+      await expect(first!.get({ timeoutMs: 5_000 })).resolves.toBe(1);
+      await expect(worker.stop()).resolves.toBe(defaults.EXIT_GRACEFUL);
+      expect(stops[1]).toEqual([
+        'worker-stopped',
+        { exitCode: 0, aborted: 0, requeued: 0, unstarted: 1 },
+      ]);
+      await waitFor(
+        () => queued(transport, 'celery').some((m) => m.headers.id === second!.id),
+        'the held task back in its queue',
       );
     });
 
@@ -596,6 +627,60 @@ describe('Worker', () => {
       // and was delivered again, thousands of times.
       expect(queued(transport, 'celery').map((m) => m.headers.id)).toEqual([result.id]);
       expect(publish).not.toHaveBeenCalled();
+    });
+
+    it('lets a stop during start end the start first: nothing consumed, no heartbeat or answer, ever', async () => {
+      const backend = new MemoryResultBackend();
+      const connect = backend.connect.bind(backend);
+      jest.spyOn(backend, 'connect').mockImplementation(async () => {
+        await sleep(50); // a slow result backend
+        await connect();
+      });
+      await app.close();
+      app = new Conveyor({ broker: transport, backend, tasks: [Shop] });
+      const events: string[] = [];
+      const receiver = new EventReceiver(new MemoryTransport({ broker: transport.broker }), {
+        wakeup: false,
+      });
+      receiver.on('*', (e) => events.push(e.type));
+      await receiver.start();
+      const result = await app.client(Shop).add.delay(1, 2);
+      const publish = jest.spyOn(transport, 'publish');
+      const worker = app.worker({ handleSignals: false, heartbeatIntervalMs: 20 });
+      const starting = worker.start();
+      await sleep(10);
+      await expect(worker.stop()).resolves.toBe(defaults.EXIT_GRACEFUL);
+      await starting;
+      expect(worker.running).toBe(false);
+      await sleep(200);
+      expect(queued(transport, 'celery').map((m) => m.headers.id)).toEqual([result.id]);
+      expect(publish).not.toHaveBeenCalled();
+      expect(await app.control.ping({ timeoutMs: 200 })).toEqual([]);
+      // Stopped before it came online: no worker-online, no heartbeats, nothing to take back.
+      expect(events.filter((e) => e.startsWith('worker-'))).toEqual([]);
+      await receiver.stop();
+    });
+
+    it('forgets a queue cancelled while its consumer was still starting (add_consumer, then cancel_consumer)', async () => {
+      const worker = await startWorker();
+      const consume = transport.consume.bind(transport);
+      let starting = false;
+      jest.spyOn(transport, 'consume').mockImplementation(async (queue, handler, options) => {
+        starting = true;
+        await sleep(50); // the broker is slow to start the consumer
+        return consume(queue, handler, options);
+      });
+      await app.control.addConsumer('extra');
+      await waitFor(() => starting, 'the consumer starting');
+      await app.control.cancelConsumer('extra', { reply: true, limit: 1 });
+      await sleep(100);
+      expect(worker.queues).toEqual(['celery']);
+      await transport.publish(
+        { headers: {}, properties: {}, body: Buffer.from('not consumed') },
+        { queue: 'extra' },
+      );
+      await sleep(50);
+      expect(queued(transport, 'extra')).toHaveLength(1);
     });
 
     it('is done by app.close() for a worker still running, which then sends no more heartbeats', async () => {

@@ -145,6 +145,8 @@ async function runWorker(options: WorkerCommandOptions): Promise<void> {
     await app.close().catch(() => undefined);
     throw error;
   }
+  // Told to shut down while it started (the shutdown command): its stop ends the process.
+  if (!worker.running) return;
   if (options.metricsPort !== undefined) {
     const server = await serveWorkerMetrics(worker, options.metricsPort);
     logger.info(
