@@ -291,6 +291,39 @@ export function describeTransportConformance(
       await again.deliveries[0]!.ack();
     });
 
+    it('hands over no delivery once cancel() is called, even before it resolves, and loses none', async () => {
+      const t = await open();
+      const q = await newQueue(t);
+      for (let i = 0; i < 20; i += 1) await t.publish(message(`m${i}`), { queue: q });
+      const held: Delivery[] = [];
+      let afterCancel = 0;
+      let cancelling: Promise<void> | undefined;
+      let consumer: Consumer | undefined;
+      // Prefetch 10: more deliveries are on their way when the first one cancels the consumer
+      // (or, when they came before consume() resolved, as soon as it has).
+      consumer = await t.consume(
+        q,
+        (d) => {
+          if (cancelling) afterCancel += 1;
+          held.push(d);
+          if (consumer) cancelling ??= consumer.cancel();
+        },
+        { prefetch: 10 },
+      );
+      if (held.length > 0) cancelling ??= consumer.cancel();
+      await waitFor(() => cancelling !== undefined, 'the first delivery');
+      await cancelling;
+      await sleep(200);
+      expect(afterCancel).toBe(0);
+      for (const d of held) await d.ack();
+      const rest = await collect(t, q, 20);
+      await waitFor(
+        () => rest.deliveries.length === 20 - held.length,
+        'the rest, on a new consumer',
+      );
+      for (const d of rest.deliveries) await d.ack();
+    });
+
     it('rejects settling a delivery twice', async () => {
       const t = await open();
       const q = await newQueue(t);
