@@ -298,19 +298,20 @@ export function describeTransportConformance(
       const held: Delivery[] = [];
       let afterCancel = 0;
       let cancelling: Promise<void> | undefined;
-      let consumer: Consumer | undefined;
+      // Set once consume() resolves; the handler may run before that.
+      const handle: { consumer?: Consumer } = {};
       // Prefetch 10: more deliveries are on their way when the first one cancels the consumer
       // (or, when they came before consume() resolved, as soon as it has).
-      consumer = await t.consume(
+      handle.consumer = await t.consume(
         q,
         (d) => {
           if (cancelling) afterCancel += 1;
           held.push(d);
-          if (consumer) cancelling ??= consumer.cancel();
+          if (handle.consumer) cancelling ??= handle.consumer.cancel();
         },
         { prefetch: 10 },
       );
-      if (held.length > 0) cancelling ??= consumer.cancel();
+      if (held.length > 0) cancelling ??= handle.consumer.cancel();
       await waitFor(() => cancelling !== undefined, 'the first delivery');
       await cancelling;
       await sleep(200);

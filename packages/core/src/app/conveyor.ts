@@ -237,7 +237,10 @@ export class Conveyor implements WorkerHost {
       ),
     );
     // The control client's reply queue first: it lives on the broker connection.
-    await this.remoteControl?.close().catch(() => undefined);
+    // A closed client waits for no reply; an app used again gets a new one.
+    const control = this.remoteControl;
+    this.remoteControl = undefined;
+    await control?.close().catch(() => undefined);
     const parts: Array<readonly [string, () => Promise<void>]> = [
       ['broker', () => this.transport.close()],
     ];

@@ -44,6 +44,8 @@ export class WorkerPresence {
   private readonly control: Control;
   private heart?: WorkerHeart;
   private offline = false;
+  /** The start under way or done; {@link stop} waits for it, to stop what it brought up. */
+  private starting?: Promise<void>;
 
   constructor(
     private readonly transport: Transport,
@@ -84,7 +86,12 @@ export class WorkerPresence {
    * `setTaskEvents`, `worker` should hand over to this presence's {@link clock}, {@link beat} and
    * {@link setTaskEvents}.
    */
-  async start(worker: ControlledWorker): Promise<void> {
+  start(worker: ControlledWorker): Promise<void> {
+    this.starting = this.bringUp(worker);
+    return this.starting;
+  }
+
+  private async bringUp(worker: ControlledWorker): Promise<void> {
     if (hasCapability(this.transport, 'exchanges')) {
       await this.dispatcher.open();
     } else {
@@ -96,6 +103,8 @@ export class WorkerPresence {
     }
     this.node = new PidboxNode(this.transport, worker, this.control.replyKey);
     await this.node.start();
+    // Gone offline while starting (a stop): no worker-online and no heartbeats after it.
+    if (this.offline) return;
     this.heart?.start();
     if (hasCapability(this.transport, 'exchanges')) void this.checkDuplicateHostname();
   }
@@ -119,6 +128,7 @@ export class WorkerPresence {
   /** Goes offline if it has not yet, and stops answering remote control. */
   async stop(): Promise<void> {
     this.goOffline();
+    await this.starting?.catch(() => undefined);
     await this.node?.stop();
     await this.control.close().catch(() => undefined);
   }

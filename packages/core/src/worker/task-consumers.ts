@@ -9,6 +9,8 @@ import type { WorkerHost } from './worker-host';
  */
 export class TaskConsumers {
   private readonly consumers = new Map<string, Consumer | undefined>();
+  /** The consume under way for a queue: only the latest may keep its consumer. */
+  private readonly attempts = new Map<string, object>();
   /**
    * Set by {@link cancelAll} for good (a worker does not start again): a consumer that finishes
    * starting after it is cancelled at once.
@@ -62,6 +64,7 @@ export class TaskConsumers {
   async cancel(queue: string): Promise<void> {
     const consumer = this.consumers.get(queue);
     this.consumers.delete(queue);
+    this.attempts.delete(queue);
     await consumer?.cancel().catch(this.warn);
   }
 
@@ -83,16 +86,19 @@ export class TaskConsumers {
   }
 
   private async consume(queue: string): Promise<void> {
+    const attempt = {};
+    this.attempts.set(queue, attempt);
     await this.host.ensureQueue(queue);
     const prefetch = this.prefetch();
     const consumer = await this.host.transport.consume(queue, this.receive, { prefetch });
-    // The worker began stopping while this consumer was starting (add_consumer during a stop):
-    // left running, it would hand every delivery to a worker that gives it back at once. Or the
-    // queue was cancelled meanwhile (cancel_consumer).
-    if (this.stopped || !this.consumers.has(queue)) {
+    // The worker began stopping while this consumer was starting: left running, it would hand
+    // every delivery to a worker that gives it back at once. Or the queue was cancelled meanwhile
+    // (cancel_consumer), perhaps added again by a consume that is now the latest.
+    if (this.stopped || this.attempts.get(queue) !== attempt) {
       await consumer.cancel().catch(this.warn);
       return;
     }
+    this.attempts.delete(queue);
     this.consumers.set(queue, consumer);
     // The pool was resized while it was starting.
     const transport = this.host.transport;

@@ -53,8 +53,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly presence: WorkerPresence;
   private readonly control: WorkerControl;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
-  /** The start under way; a stop waits for it, so that it releases what the start set up. */
+  /** The start, kept so that a stop that comes while a failed start undoes itself can wait. */
   private starting?: Promise<void>;
+  /** A failed start is undoing itself (quietly: it was never running). */
+  private undoing = false;
   private stopping?: Promise<number>;
   /** A forced stop (a second signal) gave running tasks back. */
   private forcedOut = false;
@@ -182,7 +184,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return this.state === 'running';
   }
 
-  /** The steps of {@link start}; each is skipped once a stop has begun (the stop waits for them). */
+  /**
+   * The steps of {@link start}; once a stop has begun, the next step is skipped. The stop does not
+   * wait for the step under way (a backend connect can take long): the parts it stops (presence,
+   * consumers) each stop what their start still brings up.
+   */
   private async startParts(): Promise<void> {
     try {
       await checkBackendAtStart(this.host.backend, this.hostname);
@@ -199,6 +205,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       // A stop under way releases everything itself, once the tasks it waits for end.
       if (this.state !== 'running') throw error;
       // Never started: undone quietly, so no stop is reported for it (no stop events or logs).
+      this.undoing = true;
       this.state = 'stopping';
       await this.consumers.cancelAll();
       await this.release(() => undefined);
@@ -286,11 +293,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
       await this.runner.close();
       return EXIT_GRACEFUL;
     }
+    if (this.undoing) {
+      // A failed start is undoing itself, quietly: nothing ran, so no stop is reported.
+      await this.starting?.catch(() => undefined);
+      return EXIT_GRACEFUL;
+    }
     this.state = 'stopping';
     const timeoutMs = forced ? 0 : this.shutdownTimeoutMs;
     this.emit('worker-stopping', { running: this.pool.runningCount, timeoutMs, forced });
-    // A start under way ends its current step first, then stops: what it set up is released here.
-    await this.starting?.catch(() => undefined);
     clearTimeout(this.sweepTimer);
     // worker-offline goes out at once, before running tasks are waited for; remote control
     // answers until they end, so a revoke can still terminate one.

@@ -661,6 +661,84 @@ describe('Worker', () => {
       await receiver.stop();
     });
 
+    it('starts no further queue once a stop began while one was starting, and bounces nothing', async () => {
+      const consume = transport.consume.bind(transport);
+      const started: string[] = [];
+      jest.spyOn(transport, 'consume').mockImplementation(async (queue, handler, options) => {
+        started.push(queue);
+        if (queue !== 'celery') await sleep(50); // the broker is slow to start these
+        return consume(queue, handler, options);
+      });
+      for (const queue of ['b', 'c']) await transport.declareQueue({ name: queue });
+      const results = await Promise.all([1, 2, 3].map((n) => app.client(Shop).add.delay(n, n)));
+      const publish = jest.spyOn(transport, 'publish');
+      const worker = app.worker({ handleSignals: false, queues: ['celery', 'b', 'c'] });
+      const starting = worker.start();
+      await waitFor(() => started.includes('b'), "the 'b' consumer starting");
+      await expect(worker.stop()).resolves.toBe(defaults.EXIT_GRACEFUL);
+      await starting;
+      await sleep(150);
+      expect(started).toEqual(['celery', 'b']);
+      // What the consumer of 'celery' took before the stop ran or went back once; nothing since.
+      const calls = publish.mock.calls.length;
+      await sleep(100);
+      expect(publish.mock.calls.length).toBe(calls);
+      expect(calls).toBeLessThanOrEqual(results.length);
+    });
+
+    it('sends no worker-online and answers nothing when stopped while its remote control starts', async () => {
+      const subscribe = transport.subscribeBroadcast.bind(transport);
+      let subscribing = false;
+      jest.spyOn(transport, 'subscribeBroadcast').mockImplementation(async (exchange, handler) => {
+        subscribing = true;
+        await sleep(50); // the broker is slow
+        return subscribe(exchange, handler);
+      });
+      const events: string[] = [];
+      const receiver = new EventReceiver(new MemoryTransport({ broker: transport.broker }), {
+        wakeup: false,
+      });
+      receiver.on('*', (e) => events.push(e.type));
+      await receiver.start();
+      const worker = app.worker({ handleSignals: false, heartbeatIntervalMs: 20 });
+      const starting = worker.start();
+      await waitFor(() => subscribing, 'remote control starting');
+      await expect(worker.stop()).resolves.toBe(defaults.EXIT_GRACEFUL);
+      await starting;
+      await sleep(100);
+      expect(events.filter((e) => e === 'worker-online' || e === 'worker-heartbeat')).toEqual([]);
+      expect(await app.control.ping({ timeoutMs: 200 })).toEqual([]);
+      await receiver.stop();
+    });
+
+    it('keeps no consumer for a queue added, cancelled and added again while the first was starting', async () => {
+      const worker = await startWorker();
+      const consume = transport.consume.bind(transport);
+      let starts = 0;
+      jest.spyOn(transport, 'consume').mockImplementation(async (queue, handler, options) => {
+        starts += 1;
+        await sleep(starts === 1 ? 80 : 20); // the first is the slowest to start
+        return consume(queue, handler, options);
+      });
+      await app.control.addConsumer('extra');
+      await waitFor(() => starts === 1, 'the first consumer starting');
+      await app.control.cancelConsumer('extra', { reply: true, limit: 1 });
+      await app.control.addConsumer('extra', { reply: true, limit: 1 });
+      await waitFor(() => starts === 2, 'the second consumer starting');
+      await sleep(120);
+      expect(worker.queues).toEqual(['celery', 'extra']);
+      await worker.stop();
+      const publish = jest.spyOn(transport, 'publish');
+      await transport.publish(
+        { headers: {}, properties: {}, body: Buffer.from('not consumed') },
+        { queue: 'extra' },
+      );
+      await sleep(50);
+      // A consumer left behind would take it, and the stopped worker give it back, again and again.
+      expect(publish).toHaveBeenCalledTimes(1);
+      expect(queued(transport, 'extra')).toHaveLength(1);
+    });
+
     it('forgets a queue cancelled while its consumer was still starting (add_consumer, then cancel_consumer)', async () => {
       const worker = await startWorker();
       const consume = transport.consume.bind(transport);
