@@ -11,6 +11,8 @@ export class TaskConsumers {
   private readonly consumers = new Map<string, Consumer | undefined>();
   /** The consume under way for a queue: only the latest may keep its consumer. */
   private readonly attempts = new Map<string, object>();
+  /** Every consume under way; {@link cancelAll} waits for them. */
+  private readonly pending = new Set<Promise<void>>();
   /**
    * Set by {@link cancelAll} for good (a worker does not start again): a consumer that finishes
    * starting after it is cancelled at once.
@@ -54,10 +56,7 @@ export class TaskConsumers {
   async add(queue: string): Promise<void> {
     if (this.consumers.has(queue)) return;
     this.consumers.set(queue, undefined);
-    await this.consume(queue).catch((error: Error) => {
-      this.consumers.delete(queue);
-      this.warn(error);
-    });
+    await this.consume(queue, true).catch(this.warn);
   }
 
   /** Stops consuming a queue and forgets it (one still starting is cancelled once it has). */
@@ -68,12 +67,19 @@ export class TaskConsumers {
     await consumer?.cancel().catch(this.warn);
   }
 
-  /** Stops every consumer; the queues stay known (the worker is stopping). */
+  /**
+   * Stops every consumer, and waits for the consumes under way to end (each cancels what it
+   * brings up), so that once it resolves no consumer of this worker runs or starts and the
+   * transport can be closed. The queues stay known (the worker is stopping).
+   */
   async cancelAll(): Promise<void> {
     this.stopped = true;
     const consumers = [...this.consumers.values()];
     for (const queue of this.consumers.keys()) this.consumers.set(queue, undefined);
-    await Promise.all(consumers.map((c) => c?.cancel().catch(this.warn)));
+    await Promise.all([
+      ...consumers.map((c) => c?.cancel().catch(this.warn)),
+      ...[...this.pending].map((p) => p.catch(() => undefined)),
+    ]);
   }
 
   /** Gives every consumer the current prefetch, where the transport can change it. */
@@ -85,16 +91,39 @@ export class TaskConsumers {
     }
   }
 
-  private async consume(queue: string): Promise<void> {
+  /**
+   * Consumes `queue` unless the worker stops or the queue is cancelled meanwhile. A failure is
+   * thrown; `forgetOnFailure` (add_consumer) then drops the queue, if no later consume of it
+   * has taken over.
+   */
+  private async consume(queue: string, forgetOnFailure = false): Promise<void> {
     const attempt = {};
     this.attempts.set(queue, attempt);
+    const running = this.consumeFor(queue, attempt).catch((error: unknown) => {
+      if (this.attempts.get(queue) === attempt) {
+        this.attempts.delete(queue);
+        if (forgetOnFailure) this.consumers.delete(queue);
+      }
+      throw error;
+    });
+    this.pending.add(running);
+    try {
+      await running;
+    } finally {
+      this.pending.delete(running);
+    }
+  }
+
+  private async consumeFor(queue: string, attempt: object): Promise<void> {
+    // The worker began stopping, or the queue was cancelled (cancel_consumer) and perhaps added
+    // again by a consume that is now the latest: a consumer started then would hand every
+    // delivery to a worker that gives it back at once, or consume a queue no longer wanted.
+    const superseded = (): boolean => this.stopped || this.attempts.get(queue) !== attempt;
     await this.host.ensureQueue(queue);
+    if (superseded()) return;
     const prefetch = this.prefetch();
     const consumer = await this.host.transport.consume(queue, this.receive, { prefetch });
-    // The worker began stopping while this consumer was starting: left running, it would hand
-    // every delivery to a worker that gives it back at once. Or the queue was cancelled meanwhile
-    // (cancel_consumer), perhaps added again by a consume that is now the latest.
-    if (this.stopped || this.attempts.get(queue) !== attempt) {
+    if (superseded()) {
       await consumer.cancel().catch(this.warn);
       return;
     }
