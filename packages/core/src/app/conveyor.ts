@@ -207,7 +207,8 @@ export class Conveyor implements WorkerHost {
 
   /**
    * Stops the app's workers that still run (gracefully, as `worker.stop()` does, each within its
-   * `shutdownTimeoutMs`), then closes the broker and backend connections, side by side. Bounded
+   * `shutdownTimeoutMs`; a worker still starting first ends the broker step under way, which the
+   * transport bounds), then closes the broker and backend connections, side by side. Bounded
    * (each connection gets {@link DEFAULT_CLOSE_TIMEOUT_MS}) and never rejects, even with a server
    * down: it resolves with the parts it could not close cleanly, and why (`report.unclosed`,
    * empty when all went well).

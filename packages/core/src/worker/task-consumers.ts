@@ -11,7 +11,7 @@ export class TaskConsumers {
   private readonly consumers = new Map<string, Consumer | undefined>();
   /** The consume under way for a queue: only the latest may keep its consumer. */
   private readonly attempts = new Map<string, object>();
-  /** Every consume under way; {@link cancelAll} waits for them. */
+  /** Every consume and cancel under way; {@link cancelAll} waits for them. */
   private readonly pending = new Set<Promise<void>>();
   /**
    * Set by {@link cancelAll} for good (a worker does not start again): a consumer that finishes
@@ -46,15 +46,18 @@ export class TaskConsumers {
   async start(): Promise<void> {
     for (const queue of this.queues) {
       if (this.stopped) return;
-      // Cancelled (cancel_consumer) before its turn came.
-      if (!this.consumers.has(queue)) continue;
+      // Cancelled (cancel_consumer) before its turn came, or added again (add_consumer) and
+      // consumed or being consumed already.
+      if (!this.consumers.has(queue) || this.consumers.get(queue) || this.attempts.has(queue)) {
+        continue;
+      }
       await this.consume(queue);
     }
   }
 
   /** Starts consuming one more queue; a failure is reported and leaves the set as it was. */
   async add(queue: string): Promise<void> {
-    if (this.consumers.has(queue)) return;
+    if (this.stopped || this.consumers.has(queue)) return;
     this.consumers.set(queue, undefined);
     await this.consume(queue, true).catch(this.warn);
   }
@@ -64,7 +67,7 @@ export class TaskConsumers {
     const consumer = this.consumers.get(queue);
     this.consumers.delete(queue);
     this.attempts.delete(queue);
-    await consumer?.cancel().catch(this.warn);
+    if (consumer) await this.track(consumer.cancel().catch(this.warn));
   }
 
   /**
@@ -99,18 +102,24 @@ export class TaskConsumers {
   private async consume(queue: string, forgetOnFailure = false): Promise<void> {
     const attempt = {};
     this.attempts.set(queue, attempt);
-    const running = this.consumeFor(queue, attempt).catch((error: unknown) => {
-      if (this.attempts.get(queue) === attempt) {
+    await this.track(
+      this.consumeFor(queue, attempt).catch((error: unknown) => {
+        // A consume that a cancel or a later one replaced fails for nobody.
+        if (this.attempts.get(queue) !== attempt) return;
         this.attempts.delete(queue);
         if (forgetOnFailure) this.consumers.delete(queue);
-      }
-      throw error;
-    });
-    this.pending.add(running);
+        throw error;
+      }),
+    );
+  }
+
+  /** Runs `work` as one of the {@link pending} that {@link cancelAll} waits for. */
+  private async track(work: Promise<void>): Promise<void> {
+    this.pending.add(work);
     try {
-      await running;
+      await work;
     } finally {
-      this.pending.delete(running);
+      this.pending.delete(work);
     }
   }
 
@@ -128,6 +137,9 @@ export class TaskConsumers {
       return;
     }
     this.attempts.delete(queue);
+    // Never two consumers of one queue: one already there (it should not be) goes.
+    const previous = this.consumers.get(queue);
+    if (previous) void this.track(previous.cancel().catch(this.warn));
     this.consumers.set(queue, consumer);
     // The pool was resized while it was starting.
     const transport = this.host.transport;

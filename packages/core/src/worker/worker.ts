@@ -186,8 +186,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   /**
    * The steps of {@link start}; once a stop has begun, the next step is skipped. The stop does not
-   * wait for the step under way (a backend connect can take long): the parts it stops (presence,
-   * consumers) each stop what their start still brings up.
+   * wait for a backend connect under way (nothing to undo there); the parts it stops (presence,
+   * consumers) wait for their broker step under way and stop what it brought up, so nothing
+   * reaches the transport after the stop.
    */
   private async startParts(): Promise<void> {
     try {

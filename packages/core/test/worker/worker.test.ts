@@ -683,8 +683,11 @@ describe('Worker', () => {
       await starting;
       await sleep(150);
       expect(started).toEqual(['celery', 'b']);
-      // What the consumer of 'celery' took before the stop ran or went back once.
-      expect(publish.mock.calls.length).toBeLessThanOrEqual(results.length);
+      // What the consumer of 'celery' took before the stop ran or went back once; nothing since.
+      const calls = publish.mock.calls.length;
+      expect(calls).toBeLessThanOrEqual(results.length);
+      await sleep(100);
+      expect(publish.mock.calls.length).toBe(calls);
     });
 
     it('resolves a stop during a queue declare only once that consume has ended: none starts after', async () => {
@@ -782,6 +785,7 @@ describe('Worker', () => {
       await app.control.addConsumer('extra', { reply: true, limit: 1 });
       await sleep(150);
       expect(worker.queues).toEqual(['celery', 'extra']);
+      expect(transport.broker.queue('extra')!.consumerCount).toBe(1);
       await worker.stop();
       const publish = jest.spyOn(transport, 'publish');
       await transport.publish(
@@ -790,6 +794,56 @@ describe('Worker', () => {
       );
       await sleep(50);
       expect(publish).toHaveBeenCalledTimes(1);
+    });
+
+    it('keeps one consumer of a queue cancelled and added again while the start had not reached it', async () => {
+      const consume = transport.consume.bind(transport);
+      let slow = false;
+      jest.spyOn(transport, 'consume').mockImplementation(async (queue, handler, options) => {
+        if (queue === 'b') {
+          slow = true;
+          await sleep(80); // the start waits here while the operator changes 'c'
+        }
+        return consume(queue, handler, options);
+      });
+      const worker = app.worker({ handleSignals: false, queues: ['celery', 'b', 'c'] });
+      started.push(worker);
+      const starting = worker.start();
+      await waitFor(() => slow, "'b' starting");
+      await app.control.cancelConsumer('c', { reply: true, limit: 1 });
+      await app.control.addConsumer('c', { reply: true, limit: 1 });
+      await starting;
+      await sleep(50);
+      expect(worker.queues).toEqual(['celery', 'b', 'c']);
+      expect(transport.broker.queue('c')!.consumerCount).toBe(1);
+      await worker.stop();
+      for (const queue of ['celery', 'b', 'c']) {
+        expect(transport.broker.queue(queue)!.consumerCount).toBe(0);
+      }
+    });
+
+    it('starts although the consume of a queue cancelled meanwhile fails', async () => {
+      const consume = transport.consume.bind(transport);
+      let slow = false;
+      jest.spyOn(transport, 'consume').mockImplementation(async (queue, handler, options) => {
+        if (queue === 'b') {
+          slow = true;
+          await sleep(80);
+          throw new Error('consume timed out');
+        }
+        return consume(queue, handler, options);
+      });
+      const worker = app.worker({ handleSignals: false, queues: ['celery', 'b'] });
+      started.push(worker);
+      const starting = worker.start();
+      await waitFor(() => slow, "'b' starting");
+      await app.control.cancelConsumer('b', { reply: true, limit: 1 });
+      await expect(starting).resolves.toBeUndefined();
+      expect(worker.running).toBe(true);
+      expect(worker.queues).toEqual(['celery']);
+      await expect(
+        (await app.client(Shop).add.delay(2, 2)).get({ timeoutMs: 5_000 }),
+      ).resolves.toBe(4);
     });
 
     it('forgets a queue cancelled while its consumer was still starting (add_consumer, then cancel_consumer)', async () => {
