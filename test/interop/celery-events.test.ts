@@ -84,15 +84,20 @@ afterAll(async () => {
 describe('Celery events from Conveyor workers', () => {
   let worker: WorkerChild;
 
-  it("reach Celery's EventReceiver: received, started, succeeded, a failure with its exception, and heartbeats, from a worker in UTC+5:30", async () => {
+  it("reach Celery's EventReceiver: received, started, succeeded, a failure with its exception, an expired task's revoke alone, and heartbeats, from a worker in UTC+5:30", async () => {
     worker = await startWorker('Asia/Kolkata');
     const ok = await app.send('ev.add', [2, 3], { queue });
     const failed = await app.send('ev.fail', ['boom'], { queue });
+    const expired = await app.send('ev.add', [1, 1], {
+      queue,
+      expires: new Date(Date.now() - 1_000),
+    });
     const of = (id: string) => python.events.filter((e) => e.uuid === id).map((e) => e.type);
     await waitFor(
       () =>
         of(ok.id).includes('task-succeeded') &&
         of(failed.id).includes('task-failed') &&
+        of(expired.id).includes('task-revoked') &&
         python.events.filter((e) => e.type === 'worker-heartbeat' && e.hostname === worker.hostname)
           .length >= 2,
       'the task events and two heartbeats',
@@ -100,6 +105,12 @@ describe('Celery events from Conveyor workers', () => {
     );
     expect(of(ok.id)).toEqual(['task-received', 'task-started', 'task-succeeded']);
     expect(of(failed.id)).toEqual(['task-received', 'task-started', 'task-failed']);
+    // As a Celery worker reports a task that arrives expired: task-revoked, no task-received.
+    expect(of(expired.id)).toEqual(['task-revoked']);
+    expect(python.events.find((e) => e.uuid === expired.id)).toMatchObject({
+      expired: true,
+      terminated: false,
+    });
     const succeeded = python.events.find((e) => e.uuid === ok.id && e.type === 'task-succeeded')!;
     expect(succeeded).toMatchObject({ hostname: worker.hostname, result: '5' });
     expect(succeeded.runtime).toEqual(expect.any(Number));
